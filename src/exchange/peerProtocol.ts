@@ -1,0 +1,111 @@
+/**
+ * Messages between the two modules of a link (the peer channel). One zod schema per message is
+ * the single definition of its shape; docs/peer-protocol.md describes the flow.
+ */
+import { z } from 'zod';
+import type { ErrorCode } from '../core/errors.js';
+
+const uuidLike = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a UUID');
+const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** GET /sync?key_handle=...: the opener registers a new stream at the peer. */
+export const syncRequestSchema = z.object({
+  keyStreamId: uuidLike,
+  source: z.string().max(255),
+  destination: z.string().max(255),
+  keyLengthBits: z.number().int().positive().multipleOf(8),
+  timeoutMs: z.number().int().min(0),
+  /** The caller's module.sender: the two ends must differ. */
+  sender: z.union([z.literal(0), z.literal(1)]),
+  /** The caller's simulator: the two ends must agree. */
+  sim: z.string().max(32),
+  /** How this module reaches the caller (its this_public_IP). */
+  peerAddress: z.string().min(1).max(255),
+});
+export type SyncRequest = z.infer<typeof syncRequestSchema>;
+export interface SyncReply {
+  status: 0;
+  /** True when the callee's application had already opened the same ID (both opened with a chosen ID). */
+  joined: boolean;
+}
+
+/** POST /peer/open and /peer/close: the peer's application opened / closed the stream. */
+export const streamNoticeSchema = z.object({ keyStreamId: uuidLike });
+export type StreamNotice = z.infer<typeof streamNoticeSchema>;
+
+/** POST /start: "keys were retrieved here", with how many committed keys still wait at the caller. */
+export const startNoticeSchema = z.object({ keyStreamId: uuidLike, available: z.number().int().min(0) });
+export type StartNotice = z.infer<typeof startNoticeSchema>;
+
+/** POST /peer/round: one simulator message of a key-exchange round, sender -> receiver. */
+export const roundMessageSchema = z.object({
+  keyStreamId: uuidLike,
+  /** Random per round, so a retried round never mixes with an abandoned one. */
+  roundId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  firstIndex: index,
+  keyLengthBits: z.number().int().positive().multipleOf(8),
+  maxKeys: z.number().int().positive(),
+  /** The sender's commit counter: every index below it is final at the sender. */
+  committedUpTo: index,
+  step: z.string().min(1).max(64),
+  payload: z.unknown(),
+});
+export type RoundMessage = z.infer<typeof roundMessageSchema>;
+export interface RoundReply {
+  reply: unknown;
+  /** Keys the receiver stored (uncommitted) on this step; present on the round's final step. */
+  stored?: number;
+  /** Committed keys waiting undelivered at the receiver. */
+  available: number;
+}
+
+/** POST /peer/commit: the sender committed every index below committedUpTo. */
+export const commitMessageSchema = z.object({ keyStreamId: uuidLike, committedUpTo: index });
+export type CommitMessage = z.infer<typeof commitMessageSchema>;
+export interface CommitReply {
+  nextIndex: number;
+  available: number;
+}
+
+/** A failed peer call: `unreachable` (transport, timeout), `refused` (the peer answered with an error). */
+export class PeerError extends Error {
+  override readonly name = 'PeerError';
+  constructor(
+    readonly kind: 'unreachable' | 'refused' | 'protocol',
+    message: string,
+    /** The peer's error code when it refused. */
+    readonly peerCode?: ErrorCode,
+  ) {
+    super(message);
+  }
+}
+
+/** The peer channel as the core and the exchange see it. Adapters: HTTP(S); tests may use others. */
+export interface PeerClient {
+  sync(peerUrl: string, req: SyncRequest, timeoutMs: number): Promise<SyncReply>;
+  open(peerUrl: string, notice: StreamNotice, timeoutMs: number): Promise<void>;
+  close(peerUrl: string, notice: StreamNotice, timeoutMs: number): Promise<void>;
+  start(peerUrl: string, notice: StartNotice, timeoutMs: number): Promise<void>;
+  round(peerUrl: string, msg: RoundMessage, timeoutMs: number): Promise<RoundReply>;
+  commit(peerUrl: string, msg: CommitMessage, timeoutMs: number): Promise<CommitReply>;
+}
+
+/**
+ * Normalises a peer address: `host:port` -> `http://host:port`; an http(s) URL keeps its scheme.
+ * Returns undefined for anything else (so callers can answer 400 naming the field).
+ */
+export function normalizePeerAddress(address: string, defaultScheme: 'http' | 'https' = 'http'): string | undefined {
+  const text = address.trim();
+  if (text.length === 0 || text.length > 255) return undefined;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `${defaultScheme}://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (!url.hostname || url.username || url.password || url.search || url.hash) return undefined;
+  if (url.pathname !== '/' && url.pathname !== '') return undefined;
+  return `${url.protocol}//${url.host}`;
+}

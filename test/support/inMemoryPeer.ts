@@ -1,0 +1,43 @@
+/**
+ * A PeerClient that calls the other module's core directly (no HTTP), so Alice and Bob can run in
+ * one test process. `down` simulates an unreachable peer.
+ */
+import type { Result } from '../../src/core/errors.js';
+import type { KeyStreamManager } from '../../src/core/KeyStreamManager.js';
+import type { ExchangeService } from '../../src/exchange/ExchangeService.js';
+import { PeerError, type CommitMessage, type CommitReply, type PeerClient, type RoundMessage, type RoundReply, type StartNotice, type StreamNotice, type SyncReply, type SyncRequest } from '../../src/exchange/peerProtocol.js';
+
+export class InMemoryPeer implements PeerClient {
+  target?: { manager: KeyStreamManager; exchange: ExchangeService };
+  down = false;
+  calls: string[] = [];
+
+  private async via<T>(name: string, work: () => Promise<Result<T>> | Result<T>): Promise<T> {
+    this.calls.push(name);
+    if (this.down || !this.target) throw new PeerError('unreachable', `${name}: peer down`);
+    const result = await work();
+    if (!result.ok) throw new PeerError('refused', result.error.message, result.error.code);
+    return result.value;
+  }
+
+  sync(_url: string, req: SyncRequest): Promise<SyncReply> {
+    return this.via('sync', () => this.target!.manager.onPeerSync(req));
+  }
+  async open(_url: string, n: StreamNotice): Promise<void> {
+    await this.via('open', () => this.target!.manager.onPeerOpened(n.keyStreamId));
+  }
+  async close(_url: string, n: StreamNotice): Promise<void> {
+    await this.via('close', () => this.target!.manager.onPeerClosed(n.keyStreamId));
+  }
+  async start(_url: string, n: StartNotice): Promise<void> {
+    await this.via('start', () => this.target!.manager.onPeerStart(n.keyStreamId, n.available));
+  }
+  round(_url: string, msg: RoundMessage): Promise<RoundReply> {
+    // Round-trip through JSON, as on the wire, so payloads must be serialisable.
+    const wire = JSON.parse(JSON.stringify(msg)) as RoundMessage;
+    return this.via('round', () => this.target!.exchange.handleRound(wire));
+  }
+  commit(_url: string, msg: CommitMessage): Promise<CommitReply> {
+    return this.via('commit', () => this.target!.exchange.handleCommit(msg));
+  }
+}
