@@ -1,0 +1,317 @@
+/**
+ * The module configuration (configM.yaml): one zod schema for the whole file.
+ *
+ * - Every field has a default except the secret and the "not set" ones (internal_db.*, vault.host/port/token,
+ *   simulator.private_key/public_key/seed), so an empty file is a valid configuration (embedded stores).
+ * - Empty values (`host: ` in YAML is null, or an empty string) mean "not set" for every field.
+ * - Numbers may arrive as strings (environment variables): plain decimal text is converted, anything else
+ *   is rejected with a message saying what was expected.
+ * - Messages never contain the value: the loader adds it (redacted for secret fields).
+ */
+import { z } from 'zod';
+
+/** Field names whose values are secrets: never logged, never put into an error message. */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key']);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const SIMULATORS = ['fake', 'bb84'] as const;
+export const SIGNATURES = ['slh-dsa-sha2-128f', 'sphincs-shake256-256s-robust'] as const;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** Vault mount / path prefix: slash-separated segments of safe characters, no leading or trailing slash. */
+const VAULT_PATH = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/;
+/** Hex or (standard / URL-safe) base64 text. */
+const KEY_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
+/** Longest delay Node timers accept (larger values fire immediately). */
+const MAX_TIMER_MS = 2_147_483_647;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+// ---------------------------------------------------------------------------------------------
+// Pre-processing (runs before validation; never throws, leaves junk for the validator to reject)
+// ---------------------------------------------------------------------------------------------
+
+const isUnset = (v: unknown): boolean => v === null || v === undefined || v === '';
+
+function toNumber(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  if (typeof v === 'string' && DECIMAL.test(v.trim())) return Number(v.trim());
+  return v;
+}
+
+function toText(secret: boolean) {
+  return (v: unknown): unknown => {
+    if (isUnset(v)) return undefined;
+    // YAML turns `database: 123` into a number; accept it as text, except for secrets, where the YAML
+    // number may already have lost characters (leading zeros, exponent forms): those must be quoted.
+    if (!secret && typeof v === 'number' && Number.isFinite(v)) return String(v);
+    return v;
+  };
+}
+
+function toEnumText(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  return typeof v === 'string' ? v.trim().toLowerCase() : v;
+}
+
+function toSender(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  if (v === true) return 1;
+  if (v === false) return 0;
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (t === '1' || t === 'true') return 1;
+    if (t === '0' || t === 'false') return 0;
+  }
+  return v;
+}
+
+function toEve(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  if (v === true) return 1;
+  if (v === false) return 0;
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (t === 'true') return 1;
+    if (t === 'false') return 0;
+  }
+  return toNumber(v);
+}
+
+const toSection = (v: unknown): unknown => (v === null ? undefined : v);
+const MAPPING = { error: 'expected a mapping' } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Field builders
+// ---------------------------------------------------------------------------------------------
+
+/** A finite number accepted by `ok`; `expected` completes "expected ...". */
+function num(expected: string, ok: (n: number) => boolean) {
+  const error = `expected ${expected}`;
+  return z.number({ error }).refine((n) => Number.isFinite(n) && ok(n), { error });
+}
+
+const intBetween = (min: number, max: number) =>
+  num(`an integer between ${min} and ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max);
+const positiveInt = () => num('a positive integer', (n) => Number.isSafeInteger(n) && n > 0);
+const timerMs = () => num(`an integer number of milliseconds between 1 and ${MAX_TIMER_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_TIMER_MS);
+const openUnit = () => num('a number greater than 0 and less than 1', (n) => n > 0 && n < 1);
+
+const text = (pattern?: { re: RegExp; expected: string }) => {
+  const s = z.string({ error: 'expected a string' });
+  return pattern ? s.regex(pattern.re, { error: `expected ${pattern.expected}` }) : s;
+};
+
+const identifier = () => text({ re: IDENTIFIER, expected: 'an identifier matching ^[A-Za-z_][A-Za-z0-9_]{0,63}$' });
+
+const secretText = (keyText: boolean) =>
+  z.preprocess(
+    toText(true),
+    (keyText ? text({ re: KEY_TEXT, expected: 'hex or base64 text' }) : text()).optional(),
+  );
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z.preprocess(toEnumText, z.enum(values, { error: `expected one of ${values.join(', ')}` }).default(fallback));
+
+/** host:port or an http(s) URL without path, query or credentials (the peer uses it as the base URL). */
+function isPublicAddress(s: string): boolean {
+  const t = s.trim();
+  if (t.length === 0 || t.length > 255) return false;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(t) ? t : `http://${t}`);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  if (!url.hostname || url.username || url.password || url.search || url.hash) return false;
+  return url.pathname === '/' || url.pathname === '';
+}
+
+/** A bare host name or IP address: the scheme and the port have their own fields. */
+function isBareHost(s: string): boolean {
+  return s.trim() === s && !/[\s/@?#]/.test(s) && !s.includes('://');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------
+
+const moduleSection = z.strictObject({
+  host: z.preprocess(toText(false), text().default('0.0.0.0')),
+  port: z.preprocess(toNumber, intBetween(0, 65535).default(5000)),
+  /** Unset: `127.0.0.1:<port>` (filled in after validation). */
+  this_public_IP: z.preprocess(
+    toText(false),
+    text()
+      .refine(isPublicAddress, { error: 'expected host:port or an http(s) URL without a path' })
+      .optional(),
+  ),
+  sender: z.preprocess(toSender, z.union([z.literal(0), z.literal(1)], { error: 'expected 1 (source) or 0 (detector), or true/false' }).default(1)),
+  sim: oneOf(SIMULATORS, 'fake'),
+  max_key_count: z.preprocess(toNumber, intBetween(1, 100_000).default(20)),
+  table: z.preprocess(toText(false), identifier().default('handles')),
+  data_dir: z.preprocess(toText(false), text().default('./data')),
+  log_level: oneOf(LOG_LEVELS, 'info'),
+  peer_timeout_ms: z.preprocess(toNumber, timerMs().default(5000)),
+  retry_initial_ms: z.preprocess(toNumber, timerMs().default(200)),
+  retry_max_ms: z.preprocess(toNumber, timerMs().default(10_000)),
+}, MAPPING);
+
+const internalDbSection = z.strictObject({
+  host: z.preprocess(toText(false), text().optional()),
+  port: z.preprocess(toNumber, intBetween(1, 65535).optional()),
+  user: z.preprocess(toText(false), text().optional()),
+  passwd: secretText(false),
+  database: z.preprocess(toText(false), text().optional()),
+  socket: z.preprocess(toText(false), text().optional()),
+}, MAPPING);
+
+const vaultSection = z.strictObject({
+  host: z.preprocess(
+    toText(false),
+    text()
+      .refine(isBareHost, { error: 'expected a host name or IP address (set vault.scheme and vault.port separately)' })
+      .optional(),
+  ),
+  port: z.preprocess(toNumber, intBetween(1, 65535).optional()),
+  token: secretText(false),
+  mount: z.preprocess(toText(false), text({ re: VAULT_PATH, expected: 'a Vault mount path such as "secret"' }).default('secret')),
+  scheme: oneOf(['http', 'https'] as const, 'http'),
+  path_prefix: z.preprocess(toText(false), text({ re: VAULT_PATH, expected: 'a path such as "qkdm" or "qkdm/site-a"' }).default('qkdm')),
+}, MAPPING);
+
+const channelSection = z.strictObject({
+  length_km: z.preprocess(toNumber, num('a number >= 0', (n) => n >= 0).default(25)),
+  attenuation_db_per_km: z.preprocess(toNumber, num('a number >= 0', (n) => n >= 0).default(0.2)),
+  detector_efficiency: z.preprocess(toNumber, num('a number greater than 0 and at most 1', (n) => n > 0 && n <= 1).default(0.1)),
+  dark_count_probability: z.preprocess(toNumber, num('a number between 0 and 1', (n) => n >= 0 && n <= 1).default(1e-6)),
+  misalignment_error: z.preprocess(toNumber, num('a number between 0 and 0.5', (n) => n >= 0 && n <= 0.5).default(0.01)),
+  mean_photon_number: z.preprocess(toNumber, num('a number greater than 0', (n) => n > 0).default(0.5)),
+  pulse_rate_hz: z.preprocess(toNumber, num('a number greater than 0', (n) => n > 0).default(100_000_000)),
+}, MAPPING);
+
+const simulatorSection = z.strictObject({
+  /** Kept from the original module; unused by the embedded store. */
+  table: z.preprocess(toText(false), identifier().default('bb')),
+  eve: z.preprocess(toEve, num('false, true or a number between 0 and 1', (n) => n >= 0 && n <= 1).default(0)),
+  private_key: secretText(true),
+  public_key: secretText(true),
+  signature: oneOf(SIGNATURES, 'slh-dsa-sha2-128f'),
+  pace: oneOf(['max', 'realtime'] as const, 'max'),
+  qber_threshold: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.11)),
+  block_pulses: z.preprocess(toNumber, positiveInt().default(1_000_000)),
+  sample_fraction: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.1)),
+  eps_pe: z.preprocess(toNumber, openUnit().default(1e-10)),
+  eps_ec: z.preprocess(toNumber, openUnit().default(1e-10)),
+  eps_pa: z.preprocess(toNumber, openUnit().default(1e-10)),
+  cascade_passes: z.preprocess(toNumber, num('an integer >= 4', (n) => Number.isSafeInteger(n) && n >= 4).default(4)),
+  seed: z.preprocess(toNumber, num('an integer', (n) => Number.isSafeInteger(n)).optional()),
+  channel: z.preprocess(toSection, channelSection.prefault({})),
+}, MAPPING);
+
+// ---------------------------------------------------------------------------------------------
+// The whole file
+// ---------------------------------------------------------------------------------------------
+
+export const configSchema = z
+  .strictObject({
+    module: z.preprocess(toSection, moduleSection.prefault({})),
+    internal_db: z.preprocess(toSection, internalDbSection.prefault({})),
+    vault: z.preprocess(toSection, vaultSection.prefault({})),
+    simulator: z.preprocess(toSection, simulatorSection.prefault({})),
+  }, MAPPING)
+  .superRefine((cfg, ctx) => {
+    const db = cfg.internal_db;
+    if (db && (db.host || db.socket)) {
+      for (const field of ['user', 'database'] as const) {
+        if (!db[field]) {
+          ctx.addIssue({ code: 'custom', path: ['internal_db', field], message: 'required when internal_db.host or internal_db.socket is set' });
+        }
+      }
+    }
+    if (cfg.vault?.host && !cfg.vault.token) {
+      ctx.addIssue({ code: 'custom', path: ['vault', 'token'], message: 'required when vault.host is set (or set QKDM_VAULT_TOKEN_FILE)' });
+    }
+    const m = cfg.module;
+    if (m && typeof m.retry_initial_ms === 'number' && typeof m.retry_max_ms === 'number' && m.retry_initial_ms > m.retry_max_ms) {
+      ctx.addIssue({ code: 'custom', path: ['module', 'retry_initial_ms'], message: `must not exceed module.retry_max_ms (${m.retry_max_ms})` });
+    }
+  })
+  .transform((cfg) => ({
+    ...cfg,
+    module: { ...cfg.module, this_public_IP: cfg.module.this_public_IP ?? `127.0.0.1:${cfg.module.port}` },
+  }));
+
+/** The parsed, fully defaulted configuration. */
+export type ModuleConfig = z.infer<typeof configSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Introspection (the loader derives the environment variable names from it)
+// ---------------------------------------------------------------------------------------------
+
+/** The object schema inside wrappers (preprocess, default, prefault, optional, refinements, transforms). */
+function objectInside(schema: unknown): z.ZodObject | undefined {
+  let s = schema;
+  for (let depth = 0; depth < 16; depth++) {
+    if (s instanceof z.ZodObject) return s;
+    if (s instanceof z.ZodPipe) s = s.in instanceof z.ZodTransform ? s.out : s.in;
+    else if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else return undefined;
+  }
+  return undefined;
+}
+
+export interface ConfigKeys {
+  /** Paths of the value fields, e.g. ['simulator', 'channel', 'length_km']. */
+  fields: string[][];
+  /** Paths of the sections (mappings), e.g. ['internal_db'], ['simulator', 'channel']. */
+  sections: string[][];
+}
+
+function collectKeys(): ConfigKeys {
+  const keys: ConfigKeys = { fields: [], sections: [] };
+  const walk = (schema: z.ZodObject, prefix: string[]): void => {
+    for (const [name, child] of Object.entries(schema.shape)) {
+      const path = [...prefix, name];
+      const inner = objectInside(child);
+      if (inner) {
+        keys.sections.push(path);
+        walk(inner, path);
+      } else {
+        keys.fields.push(path);
+      }
+    }
+  };
+  const root = objectInside(configSchema);
+  if (!root) throw new Error('config schema: the root is not an object');
+  walk(root, []);
+  return keys;
+}
+
+/** Every field and section the configuration file knows, derived from `configSchema`. */
+export const configKeys: Readonly<ConfigKeys> = collectKeys();
+
+// ---------------------------------------------------------------------------------------------
+// Derived helpers
+// ---------------------------------------------------------------------------------------------
+
+export interface StoreMode {
+  handles: 'mysql' | 'sqlite';
+  keys: 'vault' | 'sqlite';
+}
+
+/** MySQL when internal_db.host or internal_db.socket is set; Vault when vault.host is set; else embedded SQLite. */
+export function storeMode(cfg: ModuleConfig): StoreMode {
+  return {
+    handles: cfg.internal_db.host || cfg.internal_db.socket ? 'mysql' : 'sqlite',
+    keys: cfg.vault.host ? 'vault' : 'sqlite',
+  };
+}
+
+/** `scheme://host:port` of the Vault server (port 8200 unless set; IPv6 addresses get brackets). */
+export function vaultEndpoint(cfg: ModuleConfig): string {
+  const { host, port, scheme } = cfg.vault;
+  if (!host) throw new Error('vault.host is not set');
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${scheme}://${h}:${port ?? 8200}`;
+}

@@ -1,0 +1,281 @@
+/**
+ * KeyStore on HashiCorp Vault (or OpenBao) KV version 2, through node-vault.
+ *
+ * Layout: key i of stream s is the secret `<mount>/data/<prefix>/<s>/<i>` holding `{ key: <base64> }`.
+ *
+ * Guarantees:
+ * - No readable copy after take/deleteStream/overwrite: keys are erased by deleting the secret's
+ *   *metadata* (`DELETE <mount>/metadata/...`), which destroys every version, not by a soft delete.
+ *   Writes use check-and-set 0 (create only); when a key is already at the index (an uncommitted
+ *   round being replaced), its secret is destroyed first and the write repeated, so exactly one version
+ *   exists afterwards. A first write therefore costs one request, an overwrite three.
+ * - `take` returns a key only after its erasure succeeded. Takes (and puts) of one (stream, index)
+ *   are serialised in this process, so concurrent takes hand a key to at most one caller. Vault has no
+ *   atomic read-and-delete: this holds per process, i.e. one module per `<mount>/<prefix>`.
+ * - Stream IDs and the mount/prefix are validated before they are put in a path (no path injection).
+ * - Errors are StoreErrors that never contain the token, key bytes or a response body. node-vault's
+ *   debug output (which would print written data) is disabled, and its errors (which carry request
+ *   headers) are never passed on.
+ * - `putMany` resolves when Vault acknowledged every write (Vault persists before answering).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import nodeVault from 'node-vault';
+import type { KeyStore } from '../KeyStore.js';
+import { StoreError } from '../errors.js';
+
+export interface VaultKeyStoreOptions {
+  /** Vault address, e.g. `http://127.0.0.1:8200`. */
+  endpoint: string;
+  /** Vault token (secret: never logged, never in an error). */
+  token: string;
+  /** KV v2 mount, default `secret`. */
+  mount?: string;
+  /** Folder under the mount, default `qkdm`. */
+  pathPrefix?: string;
+  /** Use `GET ?list=1` instead of the LIST verb (needed with Node-based test servers). */
+  noCustomHTTPVerbs?: boolean;
+  /** Per-request timeout in ms, default {@link DEFAULT_VAULT_TIMEOUT_MS}. */
+  requestTimeoutMs?: number;
+}
+
+export const DEFAULT_VAULT_MOUNT = 'secret';
+export const DEFAULT_VAULT_PREFIX = 'qkdm';
+export const DEFAULT_VAULT_TIMEOUT_MS = 10_000;
+/** Requests in flight at once for putMany / deleteStream. */
+export const VAULT_PARALLELISM = 8;
+
+/** Key_stream_IDs allowed in Vault paths (UUIDs and similar). */
+export const VAULT_STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const PATH_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+type Operation = 'read' | 'write' | 'list' | 'delete';
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { response?: { statusCode?: unknown } })?.response?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Builds the StoreError for a failed request; reads only the status / network error code. */
+function vaultError(err: unknown, operation: Operation): StoreError {
+  const status = statusOf(err);
+  if (status === undefined) {
+    const code = (err as { code?: unknown })?.code;
+    const reason = typeof code === 'string' && /^[A-Z_]{1,32}$/.test(code) ? code : 'network error';
+    return new StoreError('unavailable', `vault: unreachable (${reason}) on ${operation}`);
+  }
+  if (status === 401 || status === 403) {
+    return new StoreError('permission', 'vault: permission denied (check vault.token)');
+  }
+  const kind = status >= 500 || status === 429 || status === 404 ? 'unavailable' : 'conflict';
+  return new StoreError(kind, `vault: HTTP ${status} on ${operation}`);
+}
+
+function checkStreamId(keyStreamId: string): void {
+  if (typeof keyStreamId !== 'string' || !VAULT_STREAM_ID_PATTERN.test(keyStreamId)) {
+    throw new RangeError('invalid Key_stream_ID for Vault path: must match ^[A-Za-z0-9_-]{1,64}$');
+  }
+}
+
+function checkIndex(index: number, what: string): void {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`${what} must be a non-negative safe integer`);
+}
+
+/** Runs fn over items with at most `limit` in flight; rejects with the first failure after all settle. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.err;
+}
+
+export class VaultKeyStore implements KeyStore {
+  private readonly client: nodeVault.client;
+  private readonly dataBase: string;
+  private readonly metadataBase: string;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  /** Tail of the queue of operations per `stream/index`; entries removed when idle. */
+  private readonly locks = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(options: VaultKeyStoreOptions) {
+    const mount = options.mount ?? DEFAULT_VAULT_MOUNT;
+    const prefix = options.pathPrefix ?? DEFAULT_VAULT_PREFIX;
+    if (!PATH_PATTERN.test(mount)) throw new RangeError('invalid vault mount: segments of [A-Za-z0-9_-] separated by /');
+    if (!PATH_PATTERN.test(prefix)) throw new RangeError('invalid vault pathPrefix: segments of [A-Za-z0-9_-] separated by /');
+    if (typeof options.token !== 'string' || options.token.length === 0) throw new RangeError('vault token is required');
+    let endpoint: URL;
+    try {
+      endpoint = new URL(options.endpoint);
+    } catch {
+      throw new RangeError('invalid vault endpoint URL');
+    }
+    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new RangeError('vault endpoint must be http(s)');
+
+    this.dataBase = `${mount}/data/${prefix}`;
+    this.metadataBase = `${mount}/metadata/${prefix}`;
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2 });
+    this.client = nodeVault({
+      apiVersion: 'v1',
+      endpoint: options.endpoint,
+      token: options.token,
+      noCustomHTTPVerbs: options.noCustomHTTPVerbs ?? false,
+      // node-vault's default debug logger prints written data (key bytes) when DEBUG=node-vault.
+      debug: () => undefined,
+      requestOptions: {
+        timeout: options.requestTimeoutMs ?? DEFAULT_VAULT_TIMEOUT_MS,
+        httpAgent: this.httpAgent,
+        httpsAgent: this.httpsAgent,
+      },
+    });
+    // node-vault falls back to $VAULT_PREFIX when no prefix is configured; our paths are complete.
+    (this.client as unknown as { pathPrefix: string }).pathPrefix = '';
+  }
+
+  async putMany(keyStreamId: string, firstIndex: number, keys: readonly Uint8Array[]): Promise<void> {
+    checkStreamId(keyStreamId);
+    checkIndex(firstIndex, 'firstIndex');
+    if (keys.length === 0) return;
+    checkIndex(firstIndex + keys.length - 1, 'last index');
+    if (!keys.every((k) => k instanceof Uint8Array)) throw new RangeError('putMany: every key must be a Uint8Array');
+    this.checkOpen();
+    // Encode now: the caller may reuse its arrays once we return.
+    const encoded = keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('base64'));
+    const positions = encoded.map((_, i) => i);
+    await forEachLimit(positions, VAULT_PARALLELISM, (i) =>
+      this.withLock(keyStreamId, firstIndex + i, () => this.writeFresh(keyStreamId, firstIndex + i, encoded[i])),
+    );
+  }
+
+  async take(keyStreamId: string, index: number): Promise<Uint8Array | undefined> {
+    checkStreamId(keyStreamId);
+    checkIndex(index, 'index');
+    this.checkOpen();
+    return this.withLock(keyStreamId, index, async () => {
+      const key = await this.read(keyStreamId, index);
+      if (key === undefined) return undefined;
+      try {
+        await this.destroy(keyStreamId, index);
+      } catch (err) {
+        key.fill(0);
+        throw err;
+      }
+      return key;
+    });
+  }
+
+  async indices(keyStreamId: string): Promise<number[]> {
+    checkStreamId(keyStreamId);
+    this.checkOpen();
+    let body: unknown;
+    try {
+      body = await this.client.list(`${this.metadataBase}/${keyStreamId}`);
+    } catch (err) {
+      if (statusOf(err) === 404) return [];
+      throw vaultError(err, 'list');
+    }
+    const names = (body as { data?: { keys?: unknown } })?.data?.keys;
+    if (!Array.isArray(names)) throw new StoreError('corrupt', 'vault: unexpected list response');
+    return names
+      .filter((n): n is string => typeof n === 'string' && /^\d{1,15}$/.test(n))
+      .map(Number)
+      .filter((n) => Number.isSafeInteger(n))
+      .sort((a, b) => a - b);
+  }
+
+  async deleteStream(keyStreamId: string): Promise<void> {
+    const all = await this.indices(keyStreamId);
+    await forEachLimit(all, VAULT_PARALLELISM, (index) => this.withLock(keyStreamId, index, () => this.destroy(keyStreamId, index)));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  /** Reads a key; undefined when absent (404). */
+  private async read(keyStreamId: string, index: number): Promise<Uint8Array | undefined> {
+    let body: unknown;
+    try {
+      body = await this.client.read(`${this.dataBase}/${keyStreamId}/${index}`);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw vaultError(err, 'read');
+    }
+    const b64 = (body as { data?: { data?: { key?: unknown } } })?.data?.data?.key;
+    if (typeof b64 !== 'string' || !BASE64_PATTERN.test(b64)) {
+      throw new StoreError('corrupt', 'vault: stored key is not valid base64');
+    }
+    const buf = Buffer.from(b64, 'base64');
+    const key = Uint8Array.from(buf);
+    buf.fill(0);
+    return key;
+  }
+
+  /**
+   * Writes a key as version 1 of a new secret. The write carries check-and-set 0 ("only if absent");
+   * when Vault refuses it (HTTP 400: a key from an uncommitted round is there), the old secret is
+   * destroyed with all its versions and the write is repeated, so exactly one version remains.
+   */
+  private async writeFresh(keyStreamId: string, index: number, b64: string): Promise<void> {
+    const path = `${this.dataBase}/${keyStreamId}/${index}`;
+    const body = { options: { cas: 0 }, data: { key: b64 } };
+    try {
+      await this.client.write(path, body);
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 400) throw vaultError(err, 'write');
+    }
+    await this.destroy(keyStreamId, index);
+    await this.request('write', () => this.client.write(path, body));
+  }
+
+  /** Destroys every version and the metadata of one key (Vault answers 204 even when absent). */
+  private async destroy(keyStreamId: string, index: number): Promise<void> {
+    await this.request('delete', () => this.client.delete(`${this.metadataBase}/${keyStreamId}/${index}`));
+  }
+
+  private async request(operation: Operation, call: () => Promise<unknown>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      throw vaultError(err, operation);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError('unavailable', 'vault: store is closed');
+  }
+
+  /** Serialises work on one (stream, index) within this process; the lock is released in finally. */
+  private async withLock<T>(keyStreamId: string, index: number, work: () => Promise<T>): Promise<T> {
+    const name = `${keyStreamId}/${index}`;
+    const previous = this.locks.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => mine);
+    this.locks.set(name, tail);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    }
+  }
+}
