@@ -155,6 +155,8 @@ const moduleSection = z.strictObject({
   peer_timeout_ms: z.preprocess(toNumber, timerMs().default(5000)),
   retry_initial_ms: z.preprocess(toNumber, timerMs().default(200)),
   retry_max_ms: z.preprocess(toNumber, timerMs().default(10_000)),
+  /** While a stream is full, re-ask the peer's key count after this long (covers a lost /start notice). */
+  room_recheck_ms: z.preprocess(toNumber, timerMs().default(5000)),
 }, MAPPING);
 
 const internalDbSection = z.strictObject({

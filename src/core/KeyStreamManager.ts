@@ -303,6 +303,13 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return Math.max(0, this.settings.maxKeyCount - waiting);
   }
 
+  /** True when an application at either end would find no key now. */
+  starving(keyStreamId: string): boolean {
+    const state = this.states.get(keyStreamId);
+    if (!state) return false;
+    return countAvailable(state) === 0 || state.peerAvailable === 0;
+  }
+
   /** Stores a round's keys, not yet deliverable, at firstIndex.... Refuses to touch committed indices. */
   async storeKeys(keyStreamId: string, firstIndex: number, keys: readonly Uint8Array[]): Promise<Result<void>> {
     const state = this.states.get(keyStreamId);

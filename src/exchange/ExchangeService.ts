@@ -228,7 +228,7 @@ export class ExchangeService {
           peerCountKnown = true;
         }
         const room = this.manager.room(keyStreamId);
-        if (room <= 0) {
+        if (room <= 0 || (room < this.refillBatch() && !this.manager.starving(keyStreamId))) {
           const woken = await loop.wake.wait(this.settings.roomRecheckMs, signal);
           if (!woken) peerCountKnown = false;
           continue;
@@ -253,6 +253,15 @@ export class ExchangeService {
       }
     }
     this.log.info({ keyStreamId }, 'exchange stopped');
+  }
+
+  /**
+   * Rounds are batched: a stream that still has keys at both ends is refilled only when a quarter of
+   * max_key_count is free, so steady consumption costs one round (and one durable write per end) per
+   * batch rather than per key. A stream with no key left at either end is refilled at once.
+   */
+  private refillBatch(): number {
+    return Math.max(1, Math.floor(this.manager.settings.maxKeyCount / 4));
   }
 
   private async runOneRound(keyStreamId: string, room: number, signal: AbortSignal): Promise<void> {

@@ -53,6 +53,7 @@ describe('defaults', () => {
       peer_timeout_ms: 5000,
       retry_initial_ms: 200,
       retry_max_ms: 10000,
+      room_recheck_ms: 5000,
     });
     expect(cfg.vault).toMatchObject({ mount: 'secret', scheme: 'http', path_prefix: 'qkdm' });
     expect(cfg.vault.host).toBeUndefined();

@@ -55,11 +55,6 @@ runKeyStoreContract('sqlite', async () => {
   };
 });
 
-runKeyStoreContract('sqlite :memory:', async () => {
-  const store = new SqliteKeyStore(openSqliteDatabase(':memory:'));
-  return { store, cleanup: () => store.close() };
-});
-
 /**
  * Transpiles the SQLite adapter (and its relative imports) to plain ESM in `outDir`, so a bare `node`
  * child process can load it; `outDir/node_modules` links to the project's packages.

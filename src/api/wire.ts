@@ -1,0 +1,95 @@
+/**
+ * Wire formats of the application API. A request body is either a Python literal (what legacy
+ * clients send with `requests.post(url, data=repr([...]))`, no Content-Type) or JSON
+ * (`Content-Type: application/json`, an array of the same shape or an object with named fields).
+ * The answer uses the request's format and shape. Python answers are literals that both `eval`
+ * and `ast.literal_eval` accept (keys as bytes literals); JSON answers carry keys in base64.
+ */
+import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import { parsePyLiteral, PyLiteralError, toPyLiteral, type PyValue } from './codec/pyLiteral.js';
+
+export type WireFormat = 'python' | 'json';
+export type WireShape = 'array' | 'object';
+
+export interface WireContext {
+  format: WireFormat;
+  shape: WireShape;
+}
+
+/** A request that could not be decoded or validated; the message names the problem. */
+export class BadRequest extends Error {
+  override readonly name = 'BadRequest';
+}
+
+/** Decodes the raw body; `undefined` for an empty body. Throws BadRequest for malformed input. */
+export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
+  const raw = typeof req.body === 'string' ? req.body : '';
+  const format: WireFormat = req.is('application/json') ? 'json' : 'python';
+  if (raw.trim() === '') return { ctx: { format, shape: 'array' }, value: undefined };
+  let value: unknown;
+  if (format === 'json') {
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      throw new BadRequest(`body is not valid JSON (${(err as Error).message.slice(0, 80)})`);
+    }
+  } else {
+    try {
+      value = parsePyLiteral(raw);
+    } catch (err) {
+      if (err instanceof PyLiteralError) throw new BadRequest(`body is not a valid Python literal: ${err.message}`);
+      throw err;
+    }
+  }
+  const shape: WireShape = value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) ? 'object' : 'array';
+  return { ctx: { format, shape }, value };
+}
+
+/**
+ * Validates a decoded body against a route's object schema. An array body is read by position
+ * (`names`), so both shapes share one schema and one set of messages.
+ */
+export function parseFields<S extends z.ZodType>(value: unknown, names: readonly string[], minItems: number, schema: S): z.infer<S> {
+  let fields: Record<string, unknown>;
+  if (Array.isArray(value)) {
+    if (value.length < minItems || value.length > names.length) {
+      const want = minItems === names.length ? `${names.length}` : `${minItems} to ${names.length}`;
+      throw new BadRequest(`expected a list of ${want} items [${names.join(', ')}], got ${value.length}`);
+    }
+    fields = Object.fromEntries(value.map((v, i) => [names[i]!, v]));
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    fields = { ...(value as Record<string, unknown>) };
+  } else {
+    throw new BadRequest(`expected a list [${names.join(', ')}] or an object with those fields`);
+  }
+  const parsed = schema.safeParse(fields);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.length ? issue.path.join('.') : 'body';
+    throw new BadRequest(`${path}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+type WireValue = PyValue | undefined;
+
+/** Converts bytes to base64 for JSON; leaves everything else. */
+function toJsonValue(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonValue(v)]));
+  }
+  return value;
+}
+
+/** Sends the answer in the request's format: `array` for list-shaped requests, `object` otherwise. */
+export function sendAnswer(res: Response, ctx: WireContext, httpStatus: number, array: WireValue, object: Record<string, WireValue>): void {
+  res.status(httpStatus);
+  if (ctx.format === 'json') {
+    res.type('application/json').send(JSON.stringify(toJsonValue(ctx.shape === 'object' ? object : array)));
+    return;
+  }
+  res.type('text/plain; charset=utf-8').send(toPyLiteral((array ?? null) as PyValue));
+}

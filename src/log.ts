@@ -1,0 +1,40 @@
+/**
+ * One logger for the process. Redaction is configured here, centrally: key bytes, tokens,
+ * passwords and signing keys are removed from any log object that carries them, whatever the
+ * call site. Call sites also never pass key material in the first place.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export const REDACTED_PATHS = [
+  'key',
+  '*.key',
+  'keys',
+  '*.keys',
+  'token',
+  '*.token',
+  'passwd',
+  '*.passwd',
+  'password',
+  '*.password',
+  'private_key',
+  '*.private_key',
+  'secretKey',
+  '*.secretKey',
+  'req.headers.authorization',
+  'req.headers["x-vault-token"]',
+  'req.headers.cookie',
+  'req.headers["x-sae-id"]',
+  'res.headers["set-cookie"]',
+];
+
+export function createLogger(level: LevelWithSilent = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { svc: 'qkd-module' },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
