@@ -67,6 +67,11 @@ export class HttpPeerClient implements PeerClient {
     return body as CommitReply;
   }
 
+  post(peerUrl: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    if (!path.startsWith('/')) throw new Error('peer path must start with /');
+    return this.call(peerUrl, path, 'POST', body, timeoutMs);
+  }
+
   private async call(peerUrl: string, path: string, method: 'GET' | 'POST', body: unknown, timeoutMs: number): Promise<unknown> {
     let res: Response;
     try {

@@ -88,6 +88,11 @@ export interface PeerClient {
   start(peerUrl: string, notice: StartNotice, timeoutMs: number): Promise<void>;
   round(peerUrl: string, msg: RoundMessage, timeoutMs: number): Promise<RoundReply>;
   commit(peerUrl: string, msg: CommitMessage, timeoutMs: number): Promise<CommitReply>;
+  /**
+   * A JSON POST to another peer route (for bindings that add peer messages, e.g. ETSI 014 key IDs).
+   * Same transport, credentials and error mapping as the calls above.
+   */
+  post(peerUrl: string, path: string, body: unknown, timeoutMs: number): Promise<unknown>;
 }
 
 /**

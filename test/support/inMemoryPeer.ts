@@ -37,6 +37,9 @@ export class InMemoryPeer implements PeerClient {
     const wire = JSON.parse(JSON.stringify(msg)) as RoundMessage;
     return this.via('round', () => this.target!.exchange.handleRound(wire));
   }
+  post(): Promise<unknown> {
+    return Promise.reject(new PeerError('protocol', 'InMemoryPeer does not route extension messages'));
+  }
   commit(_url: string, msg: CommitMessage): Promise<CommitReply> {
     return this.via('commit', () => this.target!.exchange.handleCommit(msg));
   }
