@@ -83,9 +83,12 @@ async function main(): Promise<number> {
     const same = sa === 0 && sb === 0 && ia === ib && ka instanceof Uint8Array && kb instanceof Uint8Array && Buffer.from(ka).equals(Buffer.from(kb));
     if (same) matched++;
     else process.stdout.write(`\nkey ${i}: mismatch (status ${sa}/${sb}, index ${ia}/${ib})\n`);
-    process.stdout.write(`\r  matched ${matched}/${i + 1} keys (${total} wanted)  ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const progress = `  matched ${matched}/${i + 1} keys (${total} wanted)  ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    // A live line on a terminal; one line per tenth of the run when piped (CI logs stay readable).
+    if (process.stdout.isTTY) process.stdout.write(`\r${progress}`);
+    else if ((i + 1) % Math.max(1, Math.floor(total / 10)) === 0 || i + 1 === total) process.stdout.write(`${progress}\n`);
   }
-  process.stdout.write('\n');
+  if (process.stdout.isTTY) process.stdout.write('\n');
   await call(PORTS.alice, '/close', [id]);
   const ok = matched === total;
   console.log(ok ? `all ${total} keys matched` : `${total - matched} of ${total} keys did NOT match`);
