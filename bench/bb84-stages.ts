@@ -1,0 +1,179 @@
+/**
+ * Throughput of each BB84 post-processing stage alone (Cascade is benchmarked separately), on 1 Mbit blocks at
+ * about 2 % QBER. Build and run:
+ *   npx tsc -p tsconfig.json && node dist/bench/bb84-stages.js
+ * Prints one JSON object {bench: 'bb84-stages', results: [...]} and one readable line per stage.
+ */
+import { BitArray } from '../src/sim/bb84/bits.js';
+import { newToeplitzSeed, toeplitzHash, type ToeplitzEngine } from '../src/sim/bb84/amplify.js';
+import { allDetected, channelFormulas, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/channel.js';
+import { estimate, newSampleSeed, takeSample } from '../src/sim/bb84/estimate.js';
+import { binaryEntropy, secretKeyLength } from '../src/sim/bb84/finiteKey.js';
+import { bernoulliBits, cryptoRng, randomBits, seededRng } from '../src/sim/bb84/rng.js';
+import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../src/sim/bb84/sift.js';
+import { prepareSource } from '../src/sim/bb84/source.js';
+import { newVerifySeed, verifyTag } from '../src/sim/bb84/verify.js';
+
+const BLOCK_BITS = 1 << 20;
+const RUNS = 7;
+
+/** 25 km of fibre, mu = 0.5, e_mis = 2 %: QBER about 2 %, 3 % of pulses click. */
+const CHANNEL: ChannelParams = {
+  lengthKm: 25,
+  attenuationDbPerKm: 0.2,
+  detectorEfficiency: 0.2,
+  darkCountProbability: 1e-6,
+  misalignmentError: 0.02,
+  meanPhotonNumber: 0.5,
+};
+
+interface Result {
+  stage: string;
+  inputBits: number;
+  outputBits: number;
+  medianMs: number;
+  mbitPerS: number;
+  note: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function time<T>(prepare: () => T, run: (input: T) => number, runs = RUNS): { ms: number; out: number } {
+  const ms: number[] = [];
+  let out = 0;
+  run(prepare()); // warm-up
+  for (let i = 0; i < runs; i++) {
+    const input = prepare();
+    const t0 = performance.now();
+    out = run(input);
+    ms.push(performance.now() - t0);
+  }
+  return { ms: median(ms), out };
+}
+
+function record(results: Result[], stage: string, inputBits: number, r: { ms: number; out: number }, note: string): void {
+  results.push({ stage, inputBits, outputBits: r.out, medianMs: +r.ms.toFixed(3), mbitPerS: +(inputBits / r.ms / 1000).toFixed(2), note });
+}
+
+function main(): void {
+  const results: Result[] = [];
+  const csprng = cryptoRng();
+  const sim = seededRng(2024);
+  const f = channelFormulas(CHANNEL);
+
+  record(results, 'source', BLOCK_BITS, time(() => null, () => prepareSource(BLOCK_BITS, csprng).bits.length), 'pulses (bit + basis each), node:crypto CSPRNG');
+
+  record(
+    results,
+    'transmit',
+    BLOCK_BITS,
+    time(() => prepareSource(BLOCK_BITS, sim), (alice) => transmit(alice, CHANNEL, 0, csprng).detectedCount),
+    `pulses, pClick ${f.pClick.toExponential(2)}, CSPRNG`,
+  );
+
+  const fastPulses = 1e8;
+  record(
+    results,
+    'transmit-detections-only',
+    fastPulses,
+    time(() => null, () => transmitDetectionsOnly(fastPulses, CHANNEL, 0, csprng).detectedCount, 3),
+    'pulses simulated (only detections drawn)',
+  );
+
+  record(
+    results,
+    'sift',
+    BLOCK_BITS,
+    time(
+      () => {
+        const alice = prepareSource(BLOCK_BITS, sim);
+        return { alice, bob: transmit(alice, CHANNEL, 0, sim) };
+      },
+      ({ alice, bob }) => {
+        const req = bobSiftRequest(bob.detected, bob.bobBases);
+        const reply = aliceSiftReply(alice.bases, req);
+        const a = siftAlice(alice.bits, req, reply);
+        siftBob(bob.bobBits, bob.detected, reply);
+        return a.length;
+      },
+    ),
+    'pulses at 25 km (both halves: request, reply, Alice and Bob keys)',
+  );
+  // Every pulse detected (the detections-only arrays) is the worst case for the sifting kernels.
+  record(
+    results,
+    'sift-dense',
+    BLOCK_BITS,
+    time(
+      () => {
+        const d = transmitDetectionsOnly(Math.ceil(BLOCK_BITS / f.pClick), CHANNEL, 0, sim);
+        return { d, detected: allDetected(d.detectedCount) };
+      },
+      ({ d, detected }) => {
+        const req = bobSiftRequest(detected, d.bobBases);
+        const reply = aliceSiftReply(d.aliceBases, req);
+        const a = siftAlice(d.aliceBits, req, reply);
+        siftBob(d.bobBits, detected, reply);
+        return a.length;
+      },
+    ),
+    'detected pulses (every pulse clicked: worst case), both halves',
+  );
+
+  const keyPair = (): { alice: BitArray; bob: BitArray } => {
+    const alice = randomBits(sim, BLOCK_BITS);
+    const bob = alice.clone();
+    const flips = bernoulliBits(sim, BLOCK_BITS, 0.02);
+    for (let i = 0; i < bob.words.length; i++) bob.words[i]! ^= flips.words[i]!;
+    return { alice, bob };
+  };
+  const sampleSize = Math.round(BLOCK_BITS / 10);
+  record(
+    results,
+    'estimate',
+    BLOCK_BITS,
+    time(keyPair, ({ alice, bob }) => {
+      const params = { seed: newSampleSeed(csprng), sampleSize, epsPE: 1e-10 };
+      const bobSample = takeSample(bob, params).sample;
+      return estimate(alice, bobSample, params).remaining.length;
+    }),
+    `key bits, 10 % sample, QBER 2 % (Bob's disclosure + Alice's estimate)`,
+  );
+
+  record(
+    results,
+    'verify',
+    BLOCK_BITS,
+    time(() => randomBits(sim, BLOCK_BITS), (key) => verifyTag(key, newVerifySeed(csprng)).length * 8),
+    '64-bit polynomial tag over GF(2^61-1)',
+  );
+
+  const qberUpper = 0.025;
+  const leak = Math.ceil(1.16 * BLOCK_BITS * binaryEntropy(0.02)) + 64;
+  const l = secretKeyLength({ n: BLOCK_BITS, qberUpper, leakEC: leak, epsEC: 1e-10, epsPA: 1e-10 });
+  const lHigh = Math.round(0.9 * BLOCK_BITS);
+  const amplifyCases: Array<[string, number, ToeplitzEngine, string]> = [
+    ['amplify', l, 'fft', `Toeplitz, FFT engine, output ${l} bits (finite-key l at qberUpper 2.5 %, Cascade leak f=1.16)`],
+    ['amplify-0.9', lHigh, 'fft', `Toeplitz, FFT engine, output ${lHigh} bits`],
+    ['amplify-ntt', l, 'ntt', `Toeplitz, NTT engine (mod 998244353), output ${l} bits`],
+  ];
+  for (const [stage, outBits, engine, note] of amplifyCases) {
+    record(
+      results,
+      stage,
+      BLOCK_BITS,
+      time(() => ({ key: randomBits(sim, BLOCK_BITS), seed: newToeplitzSeed(BLOCK_BITS, outBits, sim) }), ({ key, seed }) => toeplitzHash(key, seed, outBits, { engine }).length),
+      note,
+    );
+  }
+
+  console.log(JSON.stringify({ bench: 'bb84-stages', node: process.version, blockBits: BLOCK_BITS, results }));
+  for (const r of results) {
+    console.log(`${r.stage.padEnd(26)} ${String(r.inputBits).padStart(10)} bits in ${r.medianMs.toFixed(2).padStart(8)} ms = ${r.mbitPerS.toFixed(1).padStart(8)} Mbit/s  (${r.note})`);
+  }
+}
+
+main();

@@ -1,0 +1,582 @@
+/**
+ * Stage 7: privacy amplification with a random Toeplitz matrix (a two-universal family; leftover hash lemma).
+ *
+ * Matrix convention. For an input x of n bits, an output of l bits and a seed s of n + l - 1 bits, T is the
+ * l × n matrix
+ *     T[i][j] = s[i - j + n - 1]        (0 ≤ i < l, 0 ≤ j < n),
+ * constant along diagonals: row 0 reads s[n-1], s[n-2], ..., s[0]; column 0 reads s[n-1], ..., s[n+l-2]. Output
+ *     y[i] = XOR_j T[i][j]·x[j] = ( sum_j s[i + n - 1 - j]·x[j] ) mod 2 = c[i + n - 1] mod 2,
+ * where c = s * x is the integer convolution (every c[m] ≤ n). So y is a window of a convolution, computed in
+ * O(N log N) with a transform of length N ≥ n + l - 1 (a power of two). A cyclic (or negacyclic) convolution of
+ * that length suffices: wrap-around only lands on indices below n - 1 or above n + l - 2, outside the window read.
+ *
+ * Two engines give bit-identical results (tests check both against the O(n·l) definition and each other):
+ *
+ * - 'ntt': number-theoretic transform over p = 998244353 = 119·2^23 + 1 (primitive root 3). Exact by construction:
+ *   c[m] ≤ n < p, so the convolution mod p is the integer convolution. Radix-4 decimation in frequency forward
+ *   (natural → bit-reversed), decimation in time inverse (bit-reversed → natural), no permutation pass, recursion
+ *   down to cache-sized blocks; modular products use a float quotient estimate biased low, corrected exactly with
+ *   Math.imul. JavaScript has no 64-bit integer multiply, so each butterfly costs ~16 integer operations.
+ * - 'fft' (default, about 3x faster): float64 complex FFT with the "right-angle" negacyclic convolution (Crandall):
+ *   the real inputs of length N are folded into complex sequences of length N/2 (x[k] + i·x[k + N/2]) weighted by
+ *   e^{iπk/N}, so three complex transforms of N/2 points do the whole product. Exactness comes from an error bound,
+ *   not from hope: inputs are 0/1, twiddles are computed directly with Math.cos/sin, and the standard bound for
+ *   FFT convolution (Percival 2003, plus the weighting) gives a rounding error of order ‖x‖₂·‖s‖₂·(15·log2 N)·2^-53,
+ *   below 2e-7 for every size allowed here (N ≤ 2^22; measured 2e-10 at 1 Mbit) and far below 1/2. Rounding thus
+ *   recovers the exact integers on any IEEE-754 platform, so both ends get identical keys. As a guard every output
+ *   is checked to lie within 1/4 of an integer; otherwise the call throws instead of returning a doubtful bit.
+ *
+ * Chunking: when n + l - 1 exceeds the largest transform (NTT: 2^23, the 2-adic limit of p; FFT: 2^22, to bound
+ * memory; both configurable lower for tests), the matrix is cut into row bands of ≤ max/2 outputs and column pieces
+ * so that each (band, piece) sub-matrix — itself Toeplitz over a window of the seed — fits one transform; the
+ * pieces' outputs are XORed into the band (overlap-add over GF(2)).
+ *
+ * Twiddle tables and work arrays of transforms up to 2^21 points (1 Mbit blocks) are kept between calls (fresh
+ * multi-megabyte arrays cost page faults and garbage collection on every block): about 70 MiB for the FFT engine,
+ * 32 MiB for the NTT engine. `releaseToeplitzCaches()` frees them.
+ */
+import { BitArray } from './bits.js';
+import { secretKeyLength } from './finiteKey.js';
+import { advance, dropped, kept, requireStage, type KeyBlock, type StageOutcome } from './keyBlock.js';
+import { cryptoRng, randomBits, type Rng } from './rng.js';
+
+export type ToeplitzEngine = 'fft' | 'ntt';
+export const DEFAULT_TOEPLITZ_ENGINE: ToeplitzEngine = 'fft';
+/** Largest NTT length p = 998244353 supports (p - 1 = 119·2^23). */
+export const MAX_NTT_SIZE = 1 << 23;
+/** Largest FFT length (real points) used before chunking. */
+export const MAX_FFT_SIZE = 1 << 22;
+/** Caches are kept for transforms up to this many points. */
+const RETAIN_MAX = 1 << 21;
+/** Sub-transforms up to this many points run entirely in cache-sized blocks (int32 NTT / complex float64 FFT). */
+const NTT_BLOCK = 1 << 12;
+const FFT_BLOCK = 1 << 11;
+
+function transformSize(m: number, min: number): number {
+  let size = min;
+  while (size < m) size <<= 1;
+  return size;
+}
+
+/** dst[k] = value where bit off + k of src is set, else 0, for k < len (a word at a time). */
+function unpackBits(src: BitArray, off: number, len: number, dst: Int32Array | Uint8Array, value: number): void {
+  const w = src.words;
+  const sh = off & 31;
+  let wi = off >>> 5;
+  for (let k = 0; k < len; k += 32, wi++) {
+    const word = sh === 0 ? w[wi]! : (w[wi]! >>> sh) | ((wi + 1 < w.length ? w[wi + 1]! : 0) << (32 - sh));
+    const end = Math.min(32, len - k);
+    for (let b = 0; b < end; b++) dst[k + b] = -((word >>> b) & 1) & value;
+  }
+}
+
+// ==== NTT engine (exact, mod 998244353) ==========================================================================
+
+export const NTT_PRIME = 998244353;
+const P = NTT_PRIME;
+const GENERATOR = 3;
+/** 1/p lowered by a relative 2^-50 so the float quotient estimate never exceeds the true quotient. */
+const PINV_LOW = (1 / P) * (1 - 2 ** -50);
+
+/**
+ * a·b mod p for 0 ≤ a < 2p, 0 ≤ b < p. q is floor(a·b/p) or one less (the estimate is biased low and its error is
+ * far below 1), so a·b - q·p lies in [0, 2p) < 2^31 and is computed exactly modulo 2^32 with Math.imul.
+ */
+function mul(a: number, b: number): number {
+  const q = (a * b * PINV_LOW) | 0;
+  const r = ((Math.imul(a, b) - Math.imul(q, P)) | 0) - P;
+  return r + ((r >> 31) & P);
+}
+
+function pow(base: number, exp: number): number {
+  let r = 1;
+  let b = base % P;
+  for (let e = exp; e > 0; e = Math.floor(e / 2)) {
+    if (e % 2 === 1) r = mul(r, b);
+    b = mul(b, b);
+  }
+  return r;
+}
+
+const I_FWD = pow(GENERATOR, (P - 1) / 4); // primitive 4th root of unity
+const I_INV = P - I_FWD; // its inverse (I² = -1)
+
+interface NttTables {
+  size: number;
+  /** fwd[len + j] = w_{2len}^j for every power of two len < size and j < len (w_k a primitive k-th root of 1). */
+  fwd: Int32Array;
+  /** inv[len + j] = w_{2len}^-j. */
+  inv: Int32Array;
+}
+
+let nttTablesCache: NttTables | null = null;
+let nttWorkCache: Int32Array | null = null;
+
+function nttTables(size: number): NttTables {
+  if (nttTablesCache && nttTablesCache.size >= size) return nttTablesCache;
+  const fwd = new Int32Array(Math.max(2, size));
+  const inv = new Int32Array(Math.max(2, size));
+  for (let len = 1; len < size; len <<= 1) {
+    const w = pow(GENERATOR, (P - 1) / (2 * len));
+    const wi = pow(w, P - 2);
+    fwd[len] = 1;
+    inv[len] = 1;
+    for (let j = 1; j < len; j++) {
+      fwd[len + j] = mul(fwd[len + j - 1]!, w);
+      inv[len + j] = mul(inv[len + j - 1]!, wi);
+    }
+  }
+  const t = { size, fwd, inv };
+  if (size <= RETAIN_MAX) nttTablesCache = t;
+  return t;
+}
+
+function nttWork(size: number): { a: Int32Array; b: Int32Array } {
+  let buf: Int32Array;
+  if (size > RETAIN_MAX) buf = new Int32Array(2 * size);
+  else {
+    if (!nttWorkCache || nttWorkCache.length < 2 * size) nttWorkCache = new Int32Array(2 * size);
+    buf = nttWorkCache;
+  }
+  return { a: buf.subarray(0, size), b: buf.subarray(size, 2 * size) };
+}
+
+/** Two DIF radix-2 stages (half-lengths 2q and q) on one group a[s .. s+4q); values canonical in [0, p). */
+function nttDifGroup(a: Int32Array, s: number, q: number, tw: Int32Array): void {
+  const j3 = Math.ceil((2 * q) / 3); // for j < j3, 3j < 2q
+  for (let j = 0; j < q; j++) {
+    const w1 = tw[2 * q + j]!;
+    const w2 = tw[q + j]!;
+    const w3 = j < j3 ? tw[2 * q + 3 * j]! : P - tw[3 * j]!; // w_{4q}^{3j}, using w_{4q}^{2q} = -1
+    const i0 = s + j, i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+    const a0 = a[i0]!, a1 = a[i1]!, a2 = a[i2]!, a3 = a[i3]!;
+    let s02 = a0 + a2 - P;
+    s02 += (s02 >> 31) & P;
+    let s13 = a1 + a3 - P;
+    s13 += (s13 >> 31) & P;
+    let d02 = a0 - a2;
+    d02 += (d02 >> 31) & P;
+    const t = mul(a1 - a3 + P, I_FWD);
+    let y0 = s02 + s13 - P;
+    y0 += (y0 >> 31) & P;
+    a[i0] = y0;
+    a[i1] = mul(s02 - s13 + P, w2);
+    a[i2] = mul(d02 + t, w1);
+    a[i3] = mul(d02 - t + P, w3);
+  }
+}
+
+/** Two DIT radix-2 stages (half-lengths q and 2q) on one group a[s .. s+4q), inverse twiddles. */
+function nttDitGroup(a: Int32Array, s: number, q: number, tw: Int32Array): void {
+  const j3 = Math.ceil((2 * q) / 3);
+  for (let j = 0; j < q; j++) {
+    const w1 = tw[2 * q + j]!;
+    const w2 = tw[q + j]!;
+    const w3 = j < j3 ? tw[2 * q + 3 * j]! : P - tw[3 * j]!;
+    const i0 = s + j, i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+    const b0 = a[i0]!;
+    const c1 = mul(a[i1]!, w2);
+    const c2 = mul(a[i2]!, w1);
+    const c3 = mul(a[i3]!, w3);
+    let e0 = b0 + c1 - P;
+    e0 += (e0 >> 31) & P;
+    let e1 = b0 - c1;
+    e1 += (e1 >> 31) & P;
+    let f2 = c2 + c3 - P;
+    f2 += (f2 >> 31) & P;
+    const f3 = mul(c2 - c3 + P, I_INV);
+    let y = e0 + f2 - P;
+    a[i0] = y + ((y >> 31) & P);
+    y = e0 - f2;
+    a[i2] = y + ((y >> 31) & P);
+    y = e1 + f3 - P;
+    a[i1] = y + ((y >> 31) & P);
+    y = e1 - f3;
+    a[i3] = y + ((y >> 31) & P);
+  }
+}
+
+/** Radix-2 butterflies on adjacent pairs (twiddle 1), the same in both directions. */
+function nttPairs(a: Int32Array, off: number, size: number): void {
+  for (let s = off, end = off + size; s < end; s += 2) {
+    const u = a[s]!, v = a[s + 1]!;
+    const x = u + v - P;
+    a[s] = x + ((x >> 31) & P);
+    const d = u - v;
+    a[s + 1] = d + ((d >> 31) & P);
+  }
+}
+
+/** Forward NTT of a[off .. off+size), natural order in, bit-reversed order out. */
+function nttForward(a: Int32Array, off: number, size: number, tw: Int32Array): void {
+  if (size <= NTT_BLOCK) {
+    let len = size;
+    for (; len >= 4; len >>= 2) for (let s = off, end = off + size; s < end; s += len) nttDifGroup(a, s, len >> 2, tw);
+    if (len === 2) nttPairs(a, off, size);
+    return;
+  }
+  const q = size >> 2;
+  nttDifGroup(a, off, q, tw);
+  for (let k = 0; k < 4; k++) nttForward(a, off + k * q, q, tw);
+}
+
+/** Inverse NTT (without the 1/N factor) of a[off .. off+size), bit-reversed order in, natural order out. */
+function nttInverse(a: Int32Array, off: number, size: number, tw: Int32Array): void {
+  if (size <= NTT_BLOCK) {
+    let len = 1;
+    if ((31 - Math.clz32(size)) % 2 === 1) {
+      nttPairs(a, off, size);
+      len = 2;
+    }
+    for (; len < size; len <<= 2) for (let s = off, end = off + size; s < end; s += 4 * len) nttDitGroup(a, s, len, tw);
+    return;
+  }
+  const q = size >> 2;
+  for (let k = 0; k < 4; k++) nttInverse(a, off + k * q, q, tw);
+  nttDitGroup(a, off, q, tw);
+}
+
+/**
+ * out[oOff + i] ^= XOR_{j < nLen} seed[sOff + i - j + nLen - 1] & x[xOff + j]  for i < lLen
+ * (the Toeplitz convention on a window of x and of the seed), by one cyclic NTT convolution.
+ */
+function nttWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number): void {
+  const m = nLen + lLen - 1;
+  const size = transformSize(m, 1);
+  const { fwd, inv } = nttTables(size);
+  const { a, b } = nttWork(size);
+  unpackBits(x, xOff, nLen, a, 1);
+  a.fill(0, nLen);
+  unpackBits(seed, sOff, m, b, pow(size, P - 2)); // 1/N folded into the seed
+  b.fill(0, m);
+  nttForward(a, 0, size, fwd);
+  nttForward(b, 0, size, fwd);
+  for (let i = 0; i < size; i++) a[i] = mul(a[i]!, b[i]!);
+  nttInverse(a, 0, size, inv);
+  const ow = out.words;
+  for (let i = 0; i < lLen; i++) {
+    const p = oOff + i;
+    ow[p >>> 5]! ^= (a[i + nLen - 1]! & 1) << (p & 31);
+  }
+}
+
+// ==== FFT engine (float64, right-angle convolution, exact after rounding) ========================================
+
+interface FftTables {
+  /** Complex transform length these tables cover. */
+  h: number;
+  /** re[len + j] + i·im[len + j] = e^{-iπj/len} for every power of two len < h and j < len. */
+  re: Float64Array;
+  im: Float64Array;
+}
+
+interface FftWeights {
+  /** Real convolution length. */
+  n: number;
+  /** re[k] + i·im[k] = e^{iπk/n} for k < n/2. */
+  re: Float64Array;
+  im: Float64Array;
+}
+
+let fftTablesCache: FftTables | null = null;
+let fftWeightsCache: FftWeights | null = null;
+let fftWorkCache: { f: Float64Array; u: Uint8Array } | null = null;
+
+function fftTables(h: number): FftTables {
+  if (fftTablesCache && fftTablesCache.h >= h) return fftTablesCache;
+  const re = new Float64Array(Math.max(2, h));
+  const im = new Float64Array(Math.max(2, h));
+  const top = h >> 1;
+  for (let j = 0; j < top; j++) {
+    const angle = (-Math.PI * j) / top;
+    re[top + j] = Math.cos(angle);
+    im[top + j] = Math.sin(angle);
+  }
+  for (let len = top >> 1; len >= 1; len >>= 1) {
+    const stride = top / len; // e^{-iπj/len} = e^{-iπ(j·stride)/top}
+    for (let j = 0; j < len; j++) {
+      re[len + j] = re[top + j * stride]!;
+      im[len + j] = im[top + j * stride]!;
+    }
+  }
+  const t = { h, re, im };
+  if (2 * h <= RETAIN_MAX) fftTablesCache = t;
+  return t;
+}
+
+/** Weights for real length n, returned with the stride to read them at (a table for 2^k·n serves n). */
+function fftWeights(n: number): { w: FftWeights; stride: number } {
+  if (fftWeightsCache && fftWeightsCache.n >= n) return { w: fftWeightsCache, stride: fftWeightsCache.n / n };
+  const h = n >> 1;
+  const re = new Float64Array(h);
+  const im = new Float64Array(h);
+  for (let k = 0; k < h; k++) {
+    const angle = (Math.PI * k) / n;
+    re[k] = Math.cos(angle);
+    im[k] = Math.sin(angle);
+  }
+  const w = { n, re, im };
+  if (n <= RETAIN_MAX) fftWeightsCache = w;
+  return { w, stride: 1 };
+}
+
+function fftWork(n: number): { xr: Float64Array; xi: Float64Array; yr: Float64Array; yi: Float64Array; ux: Uint8Array; us: Uint8Array } {
+  const h = n >> 1;
+  let f: Float64Array;
+  let u: Uint8Array;
+  if (n > RETAIN_MAX) {
+    f = new Float64Array(4 * h);
+    u = new Uint8Array(2 * n);
+  } else {
+    if (!fftWorkCache || fftWorkCache.u.length < 2 * n) fftWorkCache = { f: new Float64Array(4 * h), u: new Uint8Array(2 * n) };
+    ({ f, u } = fftWorkCache);
+  }
+  return { xr: f.subarray(0, h), xi: f.subarray(h, 2 * h), yr: f.subarray(2 * h, 3 * h), yi: f.subarray(3 * h, 4 * h), ux: u.subarray(0, n), us: u.subarray(n, 2 * n) };
+}
+
+/** Two DIF radix-2 stages (half-lengths 2q and q) on one complex group [s, s+4q); forward twiddles e^{-iθ}. */
+function fftDifGroup(re: Float64Array, im: Float64Array, s: number, q: number, tr: Float64Array, ti: Float64Array): void {
+  for (let j = 0; j < q; j++) {
+    const w1r = tr[2 * q + j]!, w1i = ti[2 * q + j]!;
+    const w2r = tr[q + j]!, w2i = ti[q + j]!;
+    const w3r = w1r * w2r - w1i * w2i, w3i = w1r * w2i + w1i * w2r;
+    const i0 = s + j, i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+    const a0r = re[i0]!, a0i = im[i0]!, a1r = re[i1]!, a1i = im[i1]!, a2r = re[i2]!, a2i = im[i2]!, a3r = re[i3]!, a3i = im[i3]!;
+    const s02r = a0r + a2r, s02i = a0i + a2i, d02r = a0r - a2r, d02i = a0i - a2i;
+    const s13r = a1r + a3r, s13i = a1i + a3i;
+    // t = -i·(a1 - a3)   (the primitive 4th root e^{-iπ/2})
+    const tr_ = a1i - a3i, ti_ = a3r - a1r;
+    re[i0] = s02r + s13r;
+    im[i0] = s02i + s13i;
+    const y1r = s02r - s13r, y1i = s02i - s13i;
+    re[i1] = y1r * w2r - y1i * w2i;
+    im[i1] = y1r * w2i + y1i * w2r;
+    const y2r = d02r + tr_, y2i = d02i + ti_;
+    re[i2] = y2r * w1r - y2i * w1i;
+    im[i2] = y2r * w1i + y2i * w1r;
+    const y3r = d02r - tr_, y3i = d02i - ti_;
+    re[i3] = y3r * w3r - y3i * w3i;
+    im[i3] = y3r * w3i + y3i * w3r;
+  }
+}
+
+/** Two DIT radix-2 stages (half-lengths q and 2q) on one complex group [s, s+4q); inverse twiddles e^{+iθ}. */
+function fftDitGroup(re: Float64Array, im: Float64Array, s: number, q: number, tr: Float64Array, ti: Float64Array): void {
+  for (let j = 0; j < q; j++) {
+    const w1r = tr[2 * q + j]!, w1i = -ti[2 * q + j]!;
+    const w2r = tr[q + j]!, w2i = -ti[q + j]!;
+    const w3r = w1r * w2r - w1i * w2i, w3i = w1r * w2i + w1i * w2r;
+    const i0 = s + j, i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+    const b0r = re[i0]!, b0i = im[i0]!;
+    let xr = re[i1]!, xi = im[i1]!;
+    const c1r = xr * w2r - xi * w2i, c1i = xr * w2i + xi * w2r;
+    xr = re[i2]!;
+    xi = im[i2]!;
+    const c2r = xr * w1r - xi * w1i, c2i = xr * w1i + xi * w1r;
+    xr = re[i3]!;
+    xi = im[i3]!;
+    const c3r = xr * w3r - xi * w3i, c3i = xr * w3i + xi * w3r;
+    const e0r = b0r + c1r, e0i = b0i + c1i, e1r = b0r - c1r, e1i = b0i - c1i;
+    const f2r = c2r + c3r, f2i = c2i + c3i;
+    // f3 = +i·(c2 - c3)
+    const f3r = c3i - c2i, f3i = c2r - c3r;
+    re[i0] = e0r + f2r;
+    im[i0] = e0i + f2i;
+    re[i2] = e0r - f2r;
+    im[i2] = e0i - f2i;
+    re[i1] = e1r + f3r;
+    im[i1] = e1i + f3i;
+    re[i3] = e1r - f3r;
+    im[i3] = e1i - f3i;
+  }
+}
+
+function fftPairs(re: Float64Array, im: Float64Array, off: number, size: number): void {
+  for (let s = off, end = off + size; s < end; s += 2) {
+    const ur = re[s]!, ui = im[s]!, vr = re[s + 1]!, vi = im[s + 1]!;
+    re[s] = ur + vr;
+    im[s] = ui + vi;
+    re[s + 1] = ur - vr;
+    im[s + 1] = ui - vi;
+  }
+}
+
+function fftForward(re: Float64Array, im: Float64Array, off: number, size: number, t: FftTables): void {
+  if (size <= FFT_BLOCK) {
+    let len = size;
+    for (; len >= 4; len >>= 2) for (let s = off, end = off + size; s < end; s += len) fftDifGroup(re, im, s, len >> 2, t.re, t.im);
+    if (len === 2) fftPairs(re, im, off, size);
+    return;
+  }
+  const q = size >> 2;
+  fftDifGroup(re, im, off, q, t.re, t.im);
+  for (let k = 0; k < 4; k++) fftForward(re, im, off + k * q, q, t);
+}
+
+function fftInverse(re: Float64Array, im: Float64Array, off: number, size: number, t: FftTables): void {
+  if (size <= FFT_BLOCK) {
+    let len = 1;
+    if ((31 - Math.clz32(size)) % 2 === 1) {
+      fftPairs(re, im, off, size);
+      len = 2;
+    }
+    for (; len < size; len <<= 2) for (let s = off, end = off + size; s < end; s += 4 * len) fftDitGroup(re, im, s, len, t.re, t.im);
+    return;
+  }
+  const q = size >> 2;
+  for (let k = 0; k < 4; k++) fftInverse(re, im, off + k * q, q, t);
+  fftDitGroup(re, im, off, q, t.re, t.im);
+}
+
+/** Same contract as nttWindowInto, by a negacyclic right-angle convolution of real length n ≥ nLen + lLen - 1. */
+function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number): void {
+  const m = nLen + lLen - 1;
+  const n = transformSize(m, 4);
+  const h = n >> 1;
+  const tables = fftTables(h);
+  const { w, stride } = fftWeights(n);
+  const { xr, xi, yr, yi, ux, us } = fftWork(n);
+  unpackBits(x, xOff, nLen, ux, 1);
+  ux.fill(0, nLen);
+  unpackBits(seed, sOff, m, us, 1);
+  us.fill(0, m);
+  const wre = w.re, wim = w.im;
+  // Fold and weight: X[k] = (x[k] + i·x[k+h])·e^{iπk/n}.
+  for (let k = 0; k < h; k++) {
+    const wr = wre[k * stride]!, wi = wim[k * stride]!;
+    const a = ux[k]!, b = ux[k + h]!;
+    xr[k] = a * wr - b * wi;
+    xi[k] = a * wi + b * wr;
+    const c = us[k]!, d = us[k + h]!;
+    yr[k] = c * wr - d * wi;
+    yi[k] = c * wi + d * wr;
+  }
+  fftForward(xr, xi, 0, h, tables);
+  fftForward(yr, yi, 0, h, tables);
+  for (let k = 0; k < h; k++) {
+    const ar = xr[k]!, ai = xi[k]!, br = yr[k]!, bi = yi[k]!;
+    xr[k] = ar * br - ai * bi;
+    xi[k] = ar * bi + ai * br;
+  }
+  fftInverse(xr, xi, 0, h, tables);
+  // Unweight: z[k] = Z[k]·e^{-iπk/n}/h has real part c[k] and imaginary part c[k + h].
+  const scale = 1 / h;
+  const ow = out.words;
+  let worst = 0;
+  for (let i = 0; i < lLen; i++) {
+    const mm = i + nLen - 1;
+    const k = mm < h ? mm : mm - h;
+    const wr = wre[k * stride]!, wi = wim[k * stride]!;
+    const v = (mm < h ? xr[k]! * wr + xi[k]! * wi : xi[k]! * wr - xr[k]! * wi) * scale;
+    const r = Math.round(v);
+    worst = Math.max(worst, Math.abs(v - r)); // NaN propagates and fails the guard
+    const p = oOff + i;
+    ow[p >>> 5]! ^= (r & 1) << (p & 31);
+  }
+  if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
+}
+
+// ==== public API ==================================================================================================
+
+export interface ToeplitzOptions {
+  /** 'fft' (default, fast) or 'ntt' (exact modular arithmetic); the results are identical. */
+  engine?: ToeplitzEngine;
+  /** Largest transform length (power of two ≥ 4, at most the engine's maximum); larger products are chunked. */
+  maxTransformSize?: number;
+}
+
+/** Seed bits a Toeplitz matrix for n input and l output bits needs: n + l - 1. */
+export function toeplitzSeedLength(n: number, l: number): number {
+  return n + l - 1;
+}
+
+function checkToeplitzArgs(input: BitArray, seedBits: BitArray, outLength: number): void {
+  if (input.length < 1) throw new RangeError('toeplitzHash: input must have at least one bit');
+  if (!Number.isInteger(outLength) || outLength < 1) throw new RangeError(`toeplitzHash: output length must be a positive integer, got ${outLength}`);
+  const need = toeplitzSeedLength(input.length, outLength);
+  if (seedBits.length !== need) throw new RangeError(`toeplitzHash: seed must have n + l - 1 = ${need} bits, got ${seedBits.length}`);
+}
+
+/** y = T·x over GF(2) with T[i][j] = seed[i - j + n - 1], by FFT or NTT convolution, chunked above the maximum size. */
+export function toeplitzHash(input: BitArray, seedBits: BitArray, outLength: number, options: ToeplitzOptions = {}): BitArray {
+  checkToeplitzArgs(input, seedBits, outLength);
+  const engine = options.engine ?? DEFAULT_TOEPLITZ_ENGINE;
+  if (engine !== 'fft' && engine !== 'ntt') throw new RangeError(`toeplitzHash: unknown engine ${String(engine)}`);
+  const engineMax = engine === 'fft' ? MAX_FFT_SIZE : MAX_NTT_SIZE;
+  const maxSize = options.maxTransformSize ?? engineMax;
+  if (!(Number.isInteger(maxSize) && maxSize >= 4 && maxSize <= engineMax && (maxSize & (maxSize - 1)) === 0)) {
+    throw new RangeError(`toeplitzHash: maxTransformSize must be a power of two in [4, ${engineMax}] for ${engine}, got ${maxSize}`);
+  }
+  const windowInto = engine === 'fft' ? fftWindowInto : nttWindowInto;
+  const n = input.length;
+  const l = outLength;
+  const out = new BitArray(l);
+  if (n + l - 1 <= maxSize) {
+    windowInto(input, 0, n, seedBits, 0, l, out, 0);
+    return out;
+  }
+  const band = Math.min(l, maxSize / 2);
+  const piece = maxSize - band + 1;
+  for (let i0 = 0; i0 < l; i0 += band) {
+    const rows = Math.min(band, l - i0);
+    for (let j0 = 0; j0 < n; j0 += piece) {
+      const cols = Math.min(piece, n - j0);
+      // Rows i0.., columns j0..: T[i0+i'][j0+j'] = seed[(i0 - j0 + n - cols) + i' - j' + cols - 1].
+      windowInto(input, j0, cols, seedBits, i0 - j0 + n - cols, rows, out, i0);
+    }
+  }
+  return out;
+}
+
+/** The same product by the definition, O(n·l) bit operations. A reference for tests. */
+export function toeplitzHashNaive(input: BitArray, seedBits: BitArray, outLength: number): BitArray {
+  checkToeplitzArgs(input, seedBits, outLength);
+  const n = input.length;
+  const out = new BitArray(outLength);
+  for (let i = 0; i < outLength; i++) {
+    let bit = 0;
+    for (let j = 0; j < n; j++) bit ^= seedBits.get(i - j + n - 1) & input.get(j);
+    out.set(i, bit);
+  }
+  return out;
+}
+
+/** Frees the twiddle tables and work arrays kept between calls. */
+export function releaseToeplitzCaches(): void {
+  nttTablesCache = null;
+  nttWorkCache = null;
+  fftTablesCache = null;
+  fftWeightsCache = null;
+  fftWorkCache = null;
+}
+
+/** A fresh Toeplitz seed (n + l - 1 bits) from the CSPRNG; one end picks it and sends it. */
+export function newToeplitzSeed(n: number, l: number, rng: Rng = cryptoRng()): BitArray {
+  return randomBits(rng, toeplitzSeedLength(n, l));
+}
+
+export interface AmplifyParams {
+  /** Error-verification failure probability (bound of the verify tag). */
+  epsEC: number;
+  /** Privacy-amplification security parameter. */
+  epsPA: number;
+}
+
+/** Output length both ends compute for a verified block: the finite-key formula on its remaining bits and leak. */
+export function amplifiedLength(block: KeyBlock, params: AmplifyParams): number {
+  if (block.qberUpper === undefined) throw new Error(`amplify: block ${block.blockId} has no qberUpper (was it estimated?)`);
+  return secretKeyLength({ n: block.bits.length, qberUpper: block.qberUpper, leakEC: block.leakedBits, epsEC: params.epsEC, epsPA: params.epsPA });
+}
+
+/**
+ * The stage over a KeyBlock: 'verified' -> 'amplified' with l = amplifiedLength(block, params) bits, or dropped
+ * when l = 0 (then the seed is not used). The seed must have n + l - 1 bits (newToeplitzSeed(n, l)).
+ */
+export function amplifyBlock(block: KeyBlock, params: AmplifyParams, seedBits: BitArray, options: ToeplitzOptions = {}): StageOutcome<KeyBlock> {
+  requireStage(block, 'verified', 'amplifyBlock');
+  const l = amplifiedLength(block, params);
+  if (l === 0) {
+    return dropped('no-secret-key', `no secret key left: ${block.bits.length} bits, qberUpper ${block.qberUpper}, ${block.leakedBits} bits leaked`);
+  }
+  return kept(advance(block, 'amplified', { bits: toeplitzHash(block.bits, seedBits, l, options) }));
+}

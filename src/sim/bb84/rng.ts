@@ -1,0 +1,251 @@
+/**
+ * Random sources for the BB84 simulation and post-processing.
+ *
+ * - `cryptoRng()`: the operating system CSPRNG (node:crypto randomFillSync), buffered. Use it for every value a
+ *   protocol picks (sample seeds, hash seeds, Toeplitz seeds) and for the simulated quantum randomness in production.
+ * - `sharedSeedRng(seed)`: a deterministic *cryptographic* stream (AES-256-CTR keystream keyed by SHA-256 of the
+ *   seed). Both ends expand an exchanged CSPRNG seed with it and derive identical values (e.g. sample positions).
+ * - `seededRng(seed)`: xoshiro128** (state from SHA-256 of the seed): fast and reproducible, for tests and
+ *   benchmarks only. Not cryptographic.
+ *
+ * All word streams are platform independent (no reliance on the host's byte order).
+ */
+import { createCipheriv, createHash, randomFillSync } from 'node:crypto';
+import { BitArray } from './bits.js';
+
+export interface Rng {
+  /** A uniform 32-bit unsigned integer. */
+  nextUint32(): number;
+  /** Fills `w` with uniform 32-bit words (same stream as repeated nextUint32 calls). */
+  fillWords(w: Uint32Array): void;
+  /** A uniform float in [0, 1) with 53 random bits. */
+  nextFloat(): number;
+}
+
+const BUFFER_WORDS = 4096;
+const TWO_POW_26 = 67108864;
+const TWO_POW_53 = 9007199254740992;
+
+/** An Rng over a bulk word source, buffered so single draws are cheap. */
+class BufferedRng implements Rng {
+  private readonly buf = new Uint32Array(BUFFER_WORDS);
+  private pos = BUFFER_WORDS;
+
+  constructor(private readonly source: (out: Uint32Array) => void) {}
+
+  nextUint32(): number {
+    if (this.pos === BUFFER_WORDS) {
+      this.source(this.buf);
+      this.pos = 0;
+    }
+    return this.buf[this.pos++]!;
+  }
+
+  fillWords(w: Uint32Array): void {
+    let i = 0;
+    while (i < w.length && this.pos < BUFFER_WORDS) w[i++] = this.buf[this.pos++]!;
+    if (i < w.length) this.source(w.subarray(i));
+  }
+
+  nextFloat(): number {
+    const hi = this.nextUint32() >>> 5;
+    const lo = this.nextUint32() >>> 6;
+    return (hi * TWO_POW_26 + lo) / TWO_POW_53;
+  }
+}
+
+/** The OS CSPRNG (node:crypto), read in buffered chunks. */
+export function cryptoRng(): Rng {
+  return new BufferedRng((out) => {
+    // randomFillSync caps one call at 2^31-1 bytes.
+    const maxWords = 1 << 28;
+    for (let i = 0; i < out.length; i += maxWords) randomFillSync(out.subarray(i, Math.min(out.length, i + maxWords)));
+  });
+}
+
+/** Bytes of a seed given as number, bigint or bytes (numbers and bigints of equal value give the same bytes). */
+function seedBytes(seed: number | bigint | Uint8Array): Uint8Array {
+  if (seed instanceof Uint8Array) return seed;
+  let v: bigint;
+  if (typeof seed === 'number') {
+    if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`);
+    v = BigInt(seed);
+  } else {
+    v = seed;
+  }
+  const negative = v < 0n;
+  if (negative) v = -v;
+  const bytes: number[] = [negative ? 1 : 0];
+  do {
+    bytes.push(Number(v & 0xffn));
+    v >>= 8n;
+  } while (v > 0n);
+  return Uint8Array.from(bytes);
+}
+
+function readUint32Le(b: Uint8Array, off: number): number {
+  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+}
+
+/** xoshiro128** (Blackman & Vigna), 128-bit state. */
+class Xoshiro128ss implements Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  constructor(state: Uint8Array) {
+    this.s0 = readUint32Le(state, 0);
+    this.s1 = readUint32Le(state, 4);
+    this.s2 = readUint32Le(state, 8);
+    this.s3 = readUint32Le(state, 12);
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
+  }
+
+  nextUint32(): number {
+    const s1 = this.s1;
+    const m = Math.imul(s1, 5);
+    const result = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+    const t = s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = (this.s3 << 11) | (this.s3 >>> 21);
+    return result;
+  }
+
+  fillWords(w: Uint32Array): void {
+    for (let i = 0; i < w.length; i++) w[i] = this.nextUint32();
+  }
+
+  nextFloat(): number {
+    const hi = this.nextUint32() >>> 5;
+    const lo = this.nextUint32() >>> 6;
+    return (hi * TWO_POW_26 + lo) / TWO_POW_53;
+  }
+}
+
+/**
+ * A fast deterministic generator (xoshiro128**) for tests, benchmarks and reproducible simulations. The state is
+ * the first 16 bytes of SHA-256("bb84-seeded-rng" || seed bytes). Not cryptographic: never use it for protocol
+ * choices in production.
+ */
+export function seededRng(seed: number | bigint | Uint8Array): Rng {
+  const digest = createHash('sha256').update('bb84-seeded-rng\0').update(seedBytes(seed)).digest();
+  return new Xoshiro128ss(new Uint8Array(digest.buffer, digest.byteOffset, 16));
+}
+
+/**
+ * A deterministic cryptographic stream from a shared seed: AES-256-CTR keystream with key SHA-256("bb84-shared-seed"
+ * || seed) and a zero IV. Both ends of a link expand an exchanged seed (picked with a CSPRNG by one end) into the same
+ * words, so positions, shuffles and the like need not be sent explicitly.
+ */
+export function sharedSeedRng(seed: Uint8Array): Rng {
+  const key = createHash('sha256').update('bb84-shared-seed\0').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  let zeros = Buffer.alloc(BUFFER_WORDS * 4);
+  return new BufferedRng((out) => {
+    const nBytes = out.length * 4;
+    if (zeros.length < nBytes) zeros = Buffer.alloc(nBytes);
+    const ks = cipher.update(zeros.subarray(0, nBytes));
+    for (let i = 0; i < out.length; i++) out[i] = readUint32Le(ks, 4 * i);
+  });
+}
+
+/** A uniform integer in [0, bound), bound in [1, 2^32] (rejection sampling, no modulo bias). */
+export function randomBelow(rng: Rng, bound: number): number {
+  if (!Number.isInteger(bound) || bound < 1 || bound > 0x100000000) throw new RangeError(`randomBelow: bound must be an integer in [1, 2^32], got ${bound}`);
+  if (bound === 0x100000000) return rng.nextUint32();
+  const limit = 0x100000000 - (0x100000000 % bound);
+  for (;;) {
+    const x = rng.nextUint32();
+    if (x < limit) return x % bound;
+  }
+}
+
+/** Below this probability Bernoulli bits are drawn by geometric skipping; above it by the word method. */
+const GEOMETRIC_MAX_P = 1 / 16;
+
+function checkProbability(p: number, what: string): void {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`${what} must be a probability in [0, 1], got ${p}`);
+}
+
+/**
+ * n independent Bernoulli(p) bits, packed.
+ *
+ * - p < 1/16 (or > 15/16, by complement): geometric skipping. The gap to the next one bit is
+ *   floor(ln U / ln(1 - p)), so the cost is about n·p float draws, not n.
+ * - otherwise the word method: with p rounded to 32 binary digits 0.b1 b2 ... b32, each lane of a word is built
+ *   from the least significant digit up (acc = b ? acc | r : acc & r over fresh random words r), giving exactly
+ *   Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33); costs at most 32 random words per 32 bits,
+ *   one word when p = 1/2.
+ */
+export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
+  checkProbability(p, 'bernoulliBits p');
+  const out = new BitArray(n);
+  if (n === 0 || p === 0) return out;
+  const w = out.words;
+  if (p === 1) {
+    w.fill(0xffffffff);
+    return out.clearTail();
+  }
+  if (p > 1 - GEOMETRIC_MAX_P) {
+    const c = bernoulliBits(rng, n, 1 - p);
+    for (let i = 0; i < w.length; i++) w[i] = ~c.words[i]!;
+    return out.clearTail();
+  }
+  if (p < GEOMETRIC_MAX_P) {
+    const logQ = Math.log1p(-p);
+    let pos = -1;
+    for (;;) {
+      // 1 - U is in (0, 1], so the logarithm is finite; the gap counts failures before the next success.
+      pos += Math.floor(Math.log1p(-rng.nextFloat()) / logQ) + 1;
+      if (!(pos < n)) break;
+      w[pos >>> 5]! |= 1 << (pos & 31);
+    }
+    return out;
+  }
+  let digits = Math.round(p * 0x100000000) >>> 0; // p in [1/16, 15/16]: fits in 32 bits
+  let nDigits = 32;
+  while ((digits & 1) === 0) {
+    digits >>>= 1;
+    nDigits--;
+  }
+  const r = new Uint32Array(nDigits);
+  for (let i = 0; i < w.length; i++) {
+    rng.fillWords(r);
+    let acc = 0;
+    let d = digits;
+    for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | r[k]! : acc & r[k]!;
+    w[i] = acc;
+  }
+  return out.clearTail();
+}
+
+/** A uniform random BitArray of n bits. */
+export function randomBits(rng: Rng, n: number): BitArray {
+  const out = new BitArray(n);
+  rng.fillWords(out.words);
+  return out.clearTail();
+}
+
+/**
+ * A Binomial(n, p) count, exact: sums geometric gaps (cost about n·min(p, 1-p) draws), complementing for p > 1/2.
+ * Meant for counts whose per-success work follows anyway (e.g. detected pulses of a link).
+ */
+export function binomialCount(rng: Rng, n: number, p: number): number {
+  checkProbability(p, 'binomialCount p');
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`binomialCount n must be a non-negative safe integer, got ${n}`);
+  if (p > 0.5) return n - binomialCount(rng, n, 1 - p);
+  if (p === 0 || n === 0) return 0;
+  const logQ = Math.log1p(-p);
+  let pos = -1;
+  let count = 0;
+  for (;;) {
+    pos += Math.floor(Math.log1p(-rng.nextFloat()) / logQ) + 1;
+    if (!(pos < n)) return count;
+    count++;
+  }
+}
