@@ -23,6 +23,8 @@ export interface FakeVault {
   paths(mount?: string): string[];
   /** Makes the next request with this method (and path containing `pathIncludes`) fail with `status`. */
   failNext(method: string, status: number, pathIncludes?: string): void;
+  /** Like failNext, but the request is carried out first and only its answer is replaced (a lost answer). */
+  loseAnswerOfNext(method: string, status: number, pathIncludes?: string): void;
   /** Requests served so far (method and URL only; never headers or bodies). */
   requests: { method: string; url: string }[];
   stop(): Promise<void>;
@@ -52,7 +54,7 @@ export async function start(opts: { token?: string } = {}): Promise<FakeVault> {
   const token = opts.token ?? 'fake-vault-root-token';
   /** `<mount>/<path>` -> secret */
   const secrets = new Map<string, Secret>();
-  const failures: { method: string; status: number; pathIncludes: string }[] = [];
+  const failures: { method: string; status: number; pathIncludes: string; afterDoing?: boolean }[] = [];
   const requests: { method: string; url: string }[] = [];
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -61,11 +63,24 @@ export async function start(opts: { token?: string } = {}): Promise<FakeVault> {
     requests.push({ method, url: url.pathname + url.search });
 
     const failure = failures.findIndex((f) => f.method === method && url.pathname.includes(f.pathIncludes));
-    if (failure >= 0) {
+    if (failure >= 0 && !failures[failure]!.afterDoing) {
       const [f] = failures.splice(failure, 1);
       send(res, f.status, { errors: ['injected failure'] });
       return;
     }
+    if (failure >= 0) {
+      // Carry the request out against a throwaway response, then answer with the injected status.
+      const [f] = failures.splice(failure, 1);
+      // A stand-in response that swallows the real answer (only writeHead/end are used by send()).
+      const sink = { writeHead: () => ({ end: () => undefined }) } as unknown as http.ServerResponse;
+      await handleInner(req, sink, method, url);
+      send(res, f!.status, { errors: ['injected failure after doing'] });
+      return;
+    }
+    await handleInner(req, res, method, url);
+  };
+
+  const handleInner = async (req: http.IncomingMessage, res: http.ServerResponse, method: string, url: URL): Promise<void> => {
     if (req.headers['x-vault-token'] !== token) {
       send(res, 403, { errors: ['permission denied'] });
       return;
@@ -150,6 +165,9 @@ export async function start(opts: { token?: string } = {}): Promise<FakeVault> {
       [...secrets.keys()].filter((k) => k.startsWith(`${mount}/`)).map((k) => k.slice(mount.length + 1)),
     failNext: (method, status, pathIncludes = '') => {
       failures.push({ method, status, pathIncludes });
+    },
+    loseAnswerOfNext: (method, status, pathIncludes = '') => {
+      failures.push({ method, status, pathIncludes, afterDoing: true });
     },
     requests,
     stop: () =>

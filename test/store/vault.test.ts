@@ -126,6 +126,14 @@ describe('VaultKeyStore specifics', () => {
     expect(await store.take(stream, 0)).toEqual(testKey(9));
   });
 
+  it('when the erase happened but its answer was lost, then take still delivers the key (it is gone from Vault)', async () => {
+    await store.putMany(stream, 0, [testKey(7)]);
+    vault.loseAnswerOfNext('DELETE', 502, `/${stream}/0`);
+    expect(await store.take(stream, 0)).toEqual(testKey(7));
+    expect(vault.versionsOf(`${prefix}/${stream}/0`)).toEqual([]);
+    expect(await store.take(stream, 0)).toBeUndefined();
+  });
+
   it('when a read fails, then the error names the status and operation but no key bytes', async () => {
     await store.putMany(stream, 0, [testKey(4)]);
     vault.failNext('GET', 503, `/${stream}/0`);
