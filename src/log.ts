@@ -12,6 +12,8 @@ export const REDACTED_PATHS = [
   '*.keys',
   'token',
   '*.token',
+  'api_token',
+  '*.api_token',
   'passwd',
   '*.passwd',
   'password',

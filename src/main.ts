@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   const actualPort = await mod.listen();
   // One plain line on stdout so scripts (and tests) know the module is up.
-  process.stdout.write(`qkd-module listening on ${config.module.host}:${actualPort}\n`);
+  const peerPort = mod.peerPort();
+  process.stdout.write(`qkd-module listening on ${config.module.host}:${actualPort}${peerPort !== undefined ? ` (peer routes on ${config.module.host}:${peerPort})` : ''}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -2,12 +2,15 @@
  * Composition root: builds one QKD module from its configuration. Adapters (stores, peer
  * client, simulator) are chosen here and nowhere else; tests pass their own through `options`.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { Agent } from 'undici';
 import { createApp } from './api/app.js';
+import { listenOn, type Listener } from './api/listen.js';
+import { createSaeIdentifier } from './api/saeIdentity.js';
 import { redactedConfig } from './config/load.js';
 import type { ModuleConfig } from './config/schema.js';
+import { loadTlsMaterial, peerClientConnectOptions, servesHttps } from './config/tls.js';
+import { Etsi014Service } from './core/Etsi014Service.js';
 import { KeyStreamManager } from './core/KeyStreamManager.js';
 import { ExchangeService } from './exchange/ExchangeService.js';
 import { HttpPeerClient } from './exchange/HttpPeerClient.js';
@@ -15,7 +18,10 @@ import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.j
 import { createLogger } from './log.js';
 import { createSimulator } from './sim/index.js';
 import type { Simulator } from './sim/Simulator.js';
+import type { Etsi014KeyIdStore } from './store/Etsi014KeyIdStore.js';
 import { openStores, type Stores } from './store/index.js';
+import { openSqliteDatabase } from './store/sqlite/SqliteDatabase.js';
+import { SqliteEtsi014KeyIdStore } from './store/sqlite/SqliteEtsi014KeyIdStore.js';
 
 export interface ModuleOptions {
   log?: Logger;
@@ -23,6 +29,8 @@ export interface ModuleOptions {
   peerClient?: PeerClient;
   simulator?: Simulator;
   requestLog?: boolean;
+  /** ETSI 014 issued-key-ID store (default: SQLite in module.data_dir). */
+  etsi014Store?: Etsi014KeyIdStore;
 }
 
 export interface QkdModule {
@@ -31,8 +39,15 @@ export interface QkdModule {
   readonly exchange: ExchangeService;
   readonly app: ReturnType<typeof createApp>;
   readonly log: Logger;
-  /** Starts listening (module.host / module.port; port 0 picks a free one) and resolves the port. */
+  /** ETSI GS QKD 014 key delivery (undefined when etsi014.kme_id is unset). */
+  readonly etsi014: Etsi014Service | undefined;
+  /**
+   * Starts listening (module.host / module.port; port 0 picks a free one) and resolves the port. With
+   * module.peer_port set, the peer routes get their own listener (see peerPort()).
+   */
   listen(): Promise<number>;
+  /** Port of the separate peer listener once listening; undefined without module.peer_port. */
+  peerPort(): number | undefined;
   /** Stops the exchange, the listener and the stores. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -44,8 +59,14 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   if (!publicAddress) throw new Error(`config: module.this_public_IP: expected host:port or an http(s) URL`);
 
   const stores = options.stores ?? (await openStores(cfg, log));
-  const simulator = options.simulator ?? (await createSimulator(cfg));
-  const peer = options.peerClient ?? new HttpPeerClient();
+  const simulator = options.simulator ?? (await createSimulator(cfg, log));
+  // TLS material is read once here; a bad path fails start-up naming the field.
+  const mainTls = loadTlsMaterial(cfg, 'tls');
+  const peerTls = loadTlsMaterial(cfg, 'peer_tls');
+  // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
+  const peerConnect = peerClientConnectOptions(peerTls);
+  const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
+  const peer = options.peerClient ?? new HttpPeerClient(peerAgent ? { fetchInit: () => ({ dispatcher: peerAgent }) } : {});
   const manager = new KeyStreamManager(
     stores.handles,
     stores.keys,
@@ -74,9 +95,27 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     },
     log,
   );
-  const app = createApp({ manager, exchange, log, requestLog: options.requestLog ?? true });
+  // ETSI 014: issued key IDs live in SQLite under module.data_dir whatever the handle/key stores are.
+  const etsiStore = cfg.etsi014.kme_id ? (options.etsi014Store ?? new SqliteEtsi014KeyIdStore(openSqliteDatabase(cfg.module.data_dir))) : undefined;
+  const etsi014 = etsiStore ? createEtsi014(cfg, manager, etsiStore, peer, log, peerConnect !== undefined) : undefined;
+  if (cfg.etsi014.allow_header_identity && !servesHttps(mainTls)) {
+    log.warn('etsi014.allow_header_identity is on: any client can claim any SAE with an X-SAE-ID header (development only)');
+  }
+  const separatePeer = cfg.module.peer_port !== undefined;
+  const appDeps = {
+    manager,
+    exchange,
+    log,
+    requestLog: options.requestLog ?? true,
+    ...(cfg.module.api_token ? { apiToken: cfg.module.api_token } : {}),
+    ...(etsi014 ? { etsi014 } : {}),
+    identifySae: createSaeIdentifier({ identities: cfg.etsi014.identities, allowHeaderIdentity: cfg.etsi014.allow_header_identity }),
+  };
+  const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
+  const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;
 
-  let server: Server | undefined;
+  let server: Listener | undefined;
+  let peerServer: Listener | undefined;
   let stopping: Promise<void> | undefined;
 
   return {
@@ -85,32 +124,63 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     exchange,
     app,
     log,
+    etsi014,
     async listen() {
-      server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(cfg.module.port, cfg.module.host, (err?: Error) => (err ? reject(err) : resolve(s)));
-        s.once('error', reject);
-      });
-      server.keepAliveTimeout = 65_000;
-      const port = (server.address() as AddressInfo).port;
+      server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls);
+      if (peerApp) peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.host, peerTls);
+      const port = server.port;
       exchange.start();
-      log.info({ host: cfg.module.host, port, sender: cfg.module.sender, sim: simulator.name, stores: stores.description }, 'QKD module listening');
+      etsi014?.start();
+      log.info(
+        { host: cfg.module.host, port, https: server.https, clientCert: server.https ? mainTls.clientCert : undefined, peerPort: peerServer?.port, peerHttps: peerServer?.https, sender: cfg.module.sender, sim: simulator.name, stores: stores.description },
+        'QKD module listening',
+      );
       return port;
     },
+    peerPort: () => peerServer?.port,
     stop() {
       stopping ??= (async () => {
+        etsi014?.stop();
         await exchange.stop();
-        if (server) {
-          const s = server;
-          await new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          });
-        }
+        manager.stop(); // TTL timers
+        await Promise.all([server?.close(), peerServer?.close()]);
+        await peerAgent?.close().catch(() => undefined);
         await simulator.close?.();
+        await etsiStore?.close();
         await stores.close();
         log.info('QKD module stopped');
       })();
       return stopping;
     },
   };
+}
+
+function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi014KeyIdStore, peer: PeerClient, log: Logger, peerTls: boolean): Etsi014Service {
+  const e = cfg.etsi014;
+  const pairs = e.saes.map((p, i) => {
+    // host:port means https when the peer channel is configured for TLS.
+    const peerUrl = normalizePeerAddress(p.peer_module, peerTls ? 'https' : 'http');
+    if (!peerUrl) throw new Error(`config: etsi014.saes.${i}.peer_module: expected host:port or an http(s) URL`);
+    return { saeId: p.sae_id, peerSaeId: p.peer_sae_id, peerUrl, peerKmeId: p.peer_kme_id };
+  });
+  return new Etsi014Service(
+    manager,
+    store,
+    peer,
+    {
+      kmeId: e.kme_id!,
+      sender: cfg.module.sender,
+      keySize: e.key_size,
+      maxKeyPerRequest: e.max_key_per_request,
+      maxKeySize: e.max_key_size,
+      minKeySize: e.min_key_size,
+      maxKeyCount: e.max_key_count ?? cfg.module.max_key_count,
+      pairs,
+      waitMs: cfg.module.peer_timeout_ms,
+      peerTimeoutMs: cfg.module.peer_timeout_ms,
+      retryInitialMs: cfg.module.retry_initial_ms,
+      retryMaxMs: cfg.module.retry_max_ms,
+    },
+    log,
+  );
 }

@@ -5,17 +5,32 @@
  *                                               POST|GET /available_keys
  *   peer channel:                               GET /sync  POST /start  POST /peer/open
  *                                               POST /peer/close  POST /peer/round  POST /peer/commit
+ *                                               POST /peer/etsi014/keys  POST /peer/etsi014/ready
  *   operators:                                  GET /health  GET /streams  GET /streams/:id
- *                                               GET /streams/:id/stats
+ *                                               GET /streams/:id/stats  GET /openapi.json
+ *   ETSI GS QKD 014 (/api/v1/keys):             GET /{slave}/status  POST|GET /{slave}/enc_keys
+ *                                               POST|GET /{master}/dec_keys
+ *   ETSI GS QKD 004 (/etsi004/v2.1.1):          POST /open_connect  POST /get_key  POST /close
+ *
+ * `routes` picks what one listener serves: 'app' (applications, SAEs, operators), 'peer' (the peer
+ * module) or 'all' (one listener, as without module.peer_port). With module.api_token set, the seed
+ * API (and what follows it) needs `Authorization: Bearer <token>`; peer, operator and ETSI 014 routes
+ * do not (peers use mutual TLS, SAEs their client certificate).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { Etsi014Service } from '../core/Etsi014Service.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
 import type { ExchangeService } from '../exchange/ExchangeService.js';
+import { bearerToken } from './auth.js';
+import { ETSI004_PREFIX, etsi004Router } from './routes/etsi004.js';
+import { etsi014PeerRouter, etsi014Router } from './routes/etsi014.js';
 import { infoRouter } from './routes/info.js';
+import { openApiRouter } from './routes/openapi.js';
 import { peerRouter } from './routes/peer.js';
 import { seedRouter } from './routes/seed.js';
+import type { SaeIdentifier } from './saeIdentity.js';
 
 /** Largest request body accepted (a Python literal or JSON document). */
 export const MAX_BODY_BYTES = 1_048_576;
@@ -26,9 +41,17 @@ export interface AppDeps {
   log: Logger;
   /** Log every request (default true). */
   requestLog?: boolean;
+  /** Which routes this listener serves (default 'all'). */
+  routes?: 'all' | 'app' | 'peer';
+  /** module.api_token: required by the application routes when set. */
+  apiToken?: string;
+  /** ETSI GS QKD 014 (absent: its routes answer 503). */
+  etsi014?: Etsi014Service;
+  /** The calling SAE's ID (client certificate); absent: no caller is identified (401). */
+  identifySae?: SaeIdentifier;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true }: AppDeps): express.Express {
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', apiToken, etsi014, identifySae }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -39,11 +62,21 @@ export function createApp({ manager, exchange, log, requestLog = true }: AppDeps
   // Every body is read as text and decoded by the route (Python literal or JSON): no parser guesses.
   app.use(express.text({ type: () => true, limit: MAX_BODY_BYTES }));
 
-  const seed = seedRouter(manager);
-  app.use('/', seed);
-  app.use('/api/v1/qkdm/actions', seed);
-  app.use('/', peerRouter(manager, exchange));
-  app.use('/', infoRouter(manager, exchange));
+  if (routes !== 'app') {
+    app.use('/', peerRouter(manager, exchange));
+    if (etsi014) app.use('/', etsi014PeerRouter(etsi014));
+  }
+  if (routes !== 'peer') {
+    app.use('/', infoRouter(manager, exchange));
+    app.use('/', openApiRouter());
+    app.use('/api/v1/keys', etsi014Router(etsi014, identifySae ?? (() => undefined)));
+    // Application routes: every route mounted below this line requires module.api_token when it is set.
+    app.use(bearerToken(apiToken));
+    const seed = seedRouter(manager);
+    app.use('/', seed);
+    app.use('/api/v1/qkdm/actions', seed);
+    app.use(ETSI004_PREFIX, etsi004Router(manager, exchange));
+  }
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}` });

@@ -1,11 +1,13 @@
 /**
  * Request schemas of the seed (original-compatible) API: one zod object schema per route, the
- * single source for validation, types and messages. Array bodies map onto them by position.
+ * single source for validation, types, messages and the OpenAPI document. Array bodies map onto
+ * them by position. Answer schemas (for the OpenAPI document) follow the requests.
  */
 import { z } from 'zod';
 import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../core/types.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Both cases spelled out (no `i` flag): JSON Schema patterns carry no flags, and the OpenAPI document must not be stricter than the route.
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export const keyStreamIdSchema = z
   .string({ error: 'must be a UUID string' })
@@ -50,3 +52,40 @@ export const closeSchema = z.object({ Key_stream_ID: keyStreamIdSchema });
 
 export const availableKeysNames = ['Key_stream_ID'] as const;
 export const availableKeysSchema = z.object({ Key_stream_ID: keyStreamIdSchema.optional() });
+
+// ------------------------------------------------------------------ answers
+// JSON object shape; a list-shaped request gets the same values as a list in this order (a Python
+// literal for Python requests). A failure is the route's usual answer followed by `message`.
+
+const seedStatusSchema = z
+  .number()
+  .int()
+  .describe('seed status: 0 SUCCESSFUL, 1 INSUFFICIENT_KEY_AVAILABLE, 2 NO_QKD_CONNECTION_AVAILABLE, 3 HANDLE_IN_USE');
+const failureMessageSchema = z.string().optional().describe('present on failure only: what went wrong, naming the field for a bad request');
+
+export const openConnectAnswerNames = ['Key_stream_ID', 'status', 'message'] as const;
+export const openConnectAnswerSchema = z.object({
+  Key_stream_ID: z.string().nullable(),
+  status: seedStatusSchema,
+  message: failureMessageSchema,
+});
+
+export const getKeyAnswerNames = ['key', 'index', 'status', 'message'] as const;
+export const getKeyAnswerSchema = z.object({
+  key: z.string().nullable().describe('the key: base64 in JSON, a bytes literal in Python answers'),
+  index: z.number().int(),
+  status: seedStatusSchema,
+  message: failureMessageSchema,
+});
+
+/** A successful list-shaped close answers the bare status (`0`); a failure `[status, message]`. */
+export const closeAnswerNames = ['status', 'message'] as const;
+export const closeAnswerSchema = z.object({ status: seedStatusSchema, message: failureMessageSchema });
+
+/** A list-shaped request gets `[count]`; a failure `[0, message]`. */
+export const availableKeysAnswerNames = ['available_keys', 'message'] as const;
+export const availableKeysAnswerSchema = z.object({
+  available_keys: z.number().int().min(0).describe('committed keys not yet delivered (one stream, or all open streams)'),
+  status: seedStatusSchema.optional().describe('failures only'),
+  message: failureMessageSchema,
+});

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 
 /** Field names whose values are secrets: never logged, never put into an error message. */
-export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key']);
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token']);
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const SIMULATORS = ['fake', 'bb84'] as const;
@@ -61,6 +61,17 @@ function toSender(v: unknown): unknown {
     const t = v.trim().toLowerCase();
     if (t === '1' || t === 'true') return 1;
     if (t === '0' || t === 'false') return 0;
+  }
+  return v;
+}
+
+function toBoolean(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  if (v === 1 || v === 0) return v === 1;
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (t === 'true' || t === '1') return true;
+    if (t === 'false' || t === '0') return false;
   }
   return v;
 }
@@ -157,6 +168,10 @@ const moduleSection = z.strictObject({
   retry_max_ms: z.preprocess(toNumber, timerMs().default(10_000)),
   /** While a stream is full, re-ask the peer's key count after this long (covers a lost /start notice). */
   room_recheck_ms: z.preprocess(toNumber, timerMs().default(5000)),
+  /** Separate listener for the peer routes (/sync, /start, /peer/*) with peer_tls; unset: they stay on module.port. */
+  peer_port: z.preprocess(toNumber, intBetween(0, 65535).optional()),
+  /** Bearer token the application routes (seed API, ETSI 004) require when set (docs/tls.md). */
+  api_token: secretText(false),
 }, MAPPING);
 
 const internalDbSection = z.strictObject({
@@ -201,14 +216,82 @@ const simulatorSection = z.strictObject({
   signature: oneOf(SIGNATURES, 'slh-dsa-sha2-128f'),
   pace: oneOf(['max', 'realtime'] as const, 'max'),
   qber_threshold: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.11)),
-  block_pulses: z.preprocess(toNumber, positiveInt().default(1_000_000)),
+  block_pulses: z.preprocess(toNumber, positiveInt().default(125_000_000)),
   sample_fraction: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.1)),
   eps_pe: z.preprocess(toNumber, openUnit().default(1e-10)),
   eps_ec: z.preprocess(toNumber, openUnit().default(1e-10)),
   eps_pa: z.preprocess(toNumber, openUnit().default(1e-10)),
-  cascade_passes: z.preprocess(toNumber, num('an integer >= 4', (n) => Number.isSafeInteger(n) && n >= 4).default(4)),
+  cascade_passes: z.preprocess(toNumber, num('an integer >= 4', (n) => Number.isSafeInteger(n) && n >= 4).default(14)),
   seed: z.preprocess(toNumber, num('an integer', (n) => Number.isSafeInteger(n)).optional()),
   channel: z.preprocess(toSection, channelSection.prefault({})),
+}, MAPPING);
+
+export const CLIENT_CERT_POLICIES = ['none', 'request', 'require'] as const;
+
+/** PEM text or a file path (read at start-up); the loader's _FILE variables give PEM text. */
+const pemOrPath = () => z.preprocess(toText(false), text().optional());
+
+/** A TLS listener: unset cert = plain HTTP. `ca` checks client certificates (and, for peer_tls, the peer's server). */
+const tlsSection = (clientCert: (typeof CLIENT_CERT_POLICIES)[number]) =>
+  z.strictObject({
+    cert: pemOrPath(),
+    key: secretText(false),
+    ca: pemOrPath(),
+    client_cert: oneOf(CLIENT_CERT_POLICIES, clientCert),
+  }, MAPPING);
+
+/** SAE and KME identifiers: printable, URL-path safe. */
+const ETSI_ID = /^[A-Za-z0-9._~:-]{1,128}$/;
+const etsiId = () => text({ re: ETSI_ID, expected: 'an ID of 1 to 128 characters A-Z a-z 0-9 . _ ~ : -' });
+const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
+
+/** Lists come from YAML; an environment variable carries them as a JSON array. */
+function toList(v: unknown): unknown {
+  if (isUnset(v)) return undefined;
+  if (typeof v === 'string') {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
+const LIST = { error: 'expected a list (in the environment: a JSON array)' } as const;
+
+/** One SAE pair: a local SAE (attached to this module) and a remote SAE behind the peer module. */
+const etsiPairSchema = z.strictObject({
+  sae_id: etsiId(),
+  peer_sae_id: etsiId(),
+  peer_module: text().refine(isPublicAddress, { error: 'expected host:port or an http(s) URL without a path' }),
+  peer_kme_id: etsiId(),
+}, { error: 'expected a mapping {sae_id, peer_sae_id, peer_module, peer_kme_id}' });
+
+/** How a caller proves it is a local SAE: its client certificate's subject or SHA-256 fingerprint. */
+const etsiIdentitySchema = z
+  .strictObject({
+    sae_id: etsiId(),
+    cert_subject: text().min(3, { error: 'expected a subject such as "CN=sae-a,O=QKD dev"' }).optional(),
+    cert_sha256: text({ re: SHA256_FINGERPRINT, expected: 'a SHA-256 fingerprint (64 hex digits, colons allowed)' }).optional(),
+  }, { error: 'expected a mapping {sae_id, cert_subject?, cert_sha256?}' })
+  .refine((i) => i.cert_subject !== undefined || i.cert_sha256 !== undefined, { error: 'set cert_subject or cert_sha256' });
+
+const keyBits = (fallback: number) => num('a multiple of 8 between 8 and 65536 (bits)', (n) => Number.isInteger(n) && n >= 8 && n <= 65536 && n % 8 === 0).default(fallback);
+
+/** ETSI GS QKD 014 key delivery (docs/etsi014.md). Unset kme_id: the routes answer 503. */
+const etsi014Section = z.strictObject({
+  kme_id: z.preprocess(toText(false), etsiId().optional()),
+  /** Size of the stream keys and the default `size` of enc_keys, in bits. */
+  key_size: z.preprocess(toNumber, keyBits(256)),
+  max_key_per_request: z.preprocess(toNumber, intBetween(1, 10_000).default(128)),
+  max_key_size: z.preprocess(toNumber, keyBits(8192)),
+  min_key_size: z.preprocess(toNumber, keyBits(64)),
+  /** Reported in Status; unset: module.max_key_count (the stream's real limit); may not exceed it. */
+  max_key_count: z.preprocess(toNumber, intBetween(1, 100_000).optional()),
+  /** Development only: over plain HTTP an `X-SAE-ID` header names the caller (anyone can claim any SAE). */
+  allow_header_identity: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)),
+  saes: z.preprocess(toList, z.array(etsiPairSchema, LIST).max(1000).default([])),
+  identities: z.preprocess(toList, z.array(etsiIdentitySchema, LIST).max(1000).default([])),
 }, MAPPING);
 
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +304,9 @@ export const configSchema = z
     internal_db: z.preprocess(toSection, internalDbSection.prefault({})),
     vault: z.preprocess(toSection, vaultSection.prefault({})),
     simulator: z.preprocess(toSection, simulatorSection.prefault({})),
+    tls: z.preprocess(toSection, tlsSection('none').prefault({})),
+    peer_tls: z.preprocess(toSection, tlsSection('require').prefault({})),
+    etsi014: z.preprocess(toSection, etsi014Section.prefault({})),
   }, MAPPING)
   .superRefine((cfg, ctx) => {
     const db = cfg.internal_db;
@@ -238,11 +324,52 @@ export const configSchema = z
     if (m && typeof m.retry_initial_ms === 'number' && typeof m.retry_max_ms === 'number' && m.retry_initial_ms > m.retry_max_ms) {
       ctx.addIssue({ code: 'custom', path: ['module', 'retry_initial_ms'], message: `must not exceed module.retry_max_ms (${m.retry_max_ms})` });
     }
+    for (const section of ['tls', 'peer_tls'] as const) {
+      const t = cfg[section];
+      if (!t) continue;
+      if (t.cert && !t.key) ctx.addIssue({ code: 'custom', path: [section, 'key'], message: `required when ${section}.cert is set` });
+      if (t.key && !t.cert) ctx.addIssue({ code: 'custom', path: [section, 'cert'], message: `required when ${section}.key is set` });
+      if (t.cert && t.client_cert !== 'none' && !t.ca) {
+        ctx.addIssue({ code: 'custom', path: [section, 'ca'], message: `required when ${section}.client_cert is ${t.client_cert} (the CA that signs client certificates)` });
+      }
+    }
+    const e = cfg.etsi014;
+    if (e && typeof e.min_key_size === 'number' && typeof e.max_key_size === 'number' && typeof e.key_size === 'number') {
+      if (e.min_key_size > e.max_key_size) ctx.addIssue({ code: 'custom', path: ['etsi014', 'min_key_size'], message: `must not exceed etsi014.max_key_size (${e.max_key_size})` });
+      if (e.key_size < e.min_key_size || e.key_size > e.max_key_size) {
+        ctx.addIssue({ code: 'custom', path: ['etsi014', 'key_size'], message: `must be between etsi014.min_key_size and etsi014.max_key_size` });
+      }
+      if (e.key_size > 8192) ctx.addIssue({ code: 'custom', path: ['etsi014', 'key_size'], message: 'must be at most 8192 bits (the stream key size limit)' });
+      if (m && e.max_key_count !== undefined && typeof m.max_key_count === 'number' && e.max_key_count > m.max_key_count) {
+        ctx.addIssue({ code: 'custom', path: ['etsi014', 'max_key_count'], message: `must not exceed module.max_key_count (${m.max_key_count}), the per-stream limit the module enforces` });
+      }
+      if (e.saes.length > 0 && !e.kme_id) ctx.addIssue({ code: 'custom', path: ['etsi014', 'kme_id'], message: 'required when etsi014.saes is set' });
+      const seen = new Set<string>();
+      e.saes.forEach((p, i) => {
+        const pair = `${p.sae_id}|${p.peer_sae_id}`;
+        if (seen.has(pair)) ctx.addIssue({ code: 'custom', path: ['etsi014', 'saes', i], message: `the pair ${p.sae_id} / ${p.peer_sae_id} is listed twice` });
+        seen.add(pair);
+      });
+    }
+    if (m && m.peer_port !== undefined && m.peer_port !== 0 && m.peer_port === m.port) {
+      ctx.addIssue({ code: 'custom', path: ['module', 'peer_port'], message: 'must differ from module.port (unset it to serve the peer routes on module.port)' });
+    }
   })
   .transform((cfg) => ({
     ...cfg,
-    module: { ...cfg.module, this_public_IP: cfg.module.this_public_IP ?? `127.0.0.1:${cfg.module.port}` },
+    module: { ...cfg.module, this_public_IP: cfg.module.this_public_IP ?? defaultPublicAddress(cfg) },
   }));
+
+/**
+ * How the peer reaches this module when module.this_public_IP is unset: the peer listener when there is one,
+ * over https when that listener has a certificate; `127.0.0.1:<port>` otherwise (as before TLS existed).
+ */
+function defaultPublicAddress(cfg: { module: { port: number; peer_port?: number }; tls: { cert?: string }; peer_tls: { cert?: string } }): string {
+  const peerListener = cfg.module.peer_port !== undefined;
+  const port = peerListener ? cfg.module.peer_port : cfg.module.port;
+  const tls = peerListener ? cfg.peer_tls.cert : cfg.tls.cert;
+  return tls ? `https://127.0.0.1:${port}` : `127.0.0.1:${port}`;
+}
 
 /** The parsed, fully defaulted configuration. */
 export type ModuleConfig = z.infer<typeof configSchema>;

@@ -7,7 +7,12 @@
  * - a key at index i is deliverable at this end only when i < stream.nextIndex (committed);
  * - keys below nextIndex are never overwritten (storeKeys refuses such a round);
  * - a key is handed out at most once: its index is claimed in memory synchronously, then taken
- *   from the store (which erases it) before it is returned.
+ *   from the store (which erases it) before it is returned;
+ * - TTL (QoS, ETSI 004): a key of a stream with a TTL is never delivered once older than the TTL, and
+ *   is erased through KeyStore.take (the same path as delivery) by a timer set for the earliest
+ *   expiry. Age counts from when this end stored the key; for keys found at start-up, whose store
+ *   time is unknown, from the stream's creation (the only proven bound), so a restart never extends
+ *   a key's life.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -17,6 +22,7 @@ import type { KeyStore } from '../store/KeyStore.js';
 import { PeerError, normalizePeerAddress, type PeerClient, type SyncReply, type SyncRequest } from '../exchange/peerProtocol.js';
 import { fail, ok, QkdmError, type Result } from './errors.js';
 import { IndexSet } from './indexSet.js';
+import { KeyBatches } from './keyBatches.js';
 import { KeyedMutex } from './keyedMutex.js';
 import type { KeyStream, KeyStreamPatch } from './types.js';
 import { Wakeup } from './wakeup.js';
@@ -40,12 +46,59 @@ export interface OpenConnectRequest {
   keyLengthBits: number;
   timeoutMs: number;
   keyStreamId: string | null;
+  /** The peer module's address when `destination` is not one itself (an ETSI 004 URI); default: destination. */
+  peerAddress?: string;
+  /** QoS TTL in seconds; 0 or absent: none. */
+  ttlSeconds?: number;
+  /**
+   * ETSI 004: OPEN_CONNECT repeated by the same application (same source and destination) for a stream
+   * it already opened succeeds again, changing nothing. Without it (the seed API) a repeat is STREAM_IN_USE.
+   */
+  repeatable?: boolean;
+}
+
+export interface OpenedStream {
+  keyStreamId: string;
+  /** The peer's application has opened the stream too (ETSI 004 status 0 rather than 1). */
+  peerConnected: boolean;
 }
 
 export interface DeliveredKey {
   key: Uint8Array;
   index: number;
+  /** When this end stored the key (ms since the epoch); undefined when unknown (stored before a restart). */
+  storedAt: number | undefined;
 }
+
+/** Why GET_KEY delivered nothing. */
+export type NoKeyReason =
+  /** It waited the whole timeout for a key that could still come; none became deliverable. */
+  | 'timeout'
+  /** Nothing deliverable and nothing to wait for: stream closed, index already delivered or erased, or no time to wait. */
+  | 'unavailable'
+  /** The peer's application has not opened the stream yet (only with `peerNotConnected: 'report'`). */
+  | 'peer_not_connected'
+  /** The caller's `accept` declined the chosen key; it stays deliverable. */
+  | 'declined';
+
+export type KeyDelivery = { kind: 'key'; delivered: DeliveredKey } | { kind: 'none'; reason: NoKeyReason; index: number };
+
+export interface DeliverOptions {
+  /** How long to wait for a key; default the stream's QoS timeout. */
+  timeoutMs?: number;
+  /** Before the peer's application opened the stream: wait like for any key (default), or answer at once. */
+  peerNotConnected?: 'wait' | 'report';
+  /**
+   * Called with the chosen key's index, synchronously, before the key is taken from the store; returning
+   * false leaves the key deliverable (e.g. the caller's metadata buffer is too small for it).
+   */
+  accept?(index: number, storedAt: number | undefined): boolean;
+}
+
+/** Retry delay for a TTL erasure the key store refused. */
+export const TTL_ERASE_RETRY_MS = 1_000;
+/** Longest delay a Node timer takes (larger values fire at once); longer TTLs re-arm the timer. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Per-stream state in memory; the persistent part is `stream`, mirrored in the HandleStore. */
 interface StreamState {
@@ -55,6 +108,13 @@ interface StreamState {
   arrived: Wakeup;
   /** Committed undelivered keys at the peer, as last reported. */
   peerAvailable: number | undefined;
+  /** When this end stored its keys, per round (key age, TTL). */
+  batches: KeyBatches;
+  /** TTL erasure timer and when it fires. */
+  ttlTimer: NodeJS.Timeout | undefined;
+  ttlTimerAt: number;
+  /** Expired indices whose erasure failed: never delivered, erased again after TTL_ERASE_RETRY_MS. */
+  eraseRetry: number[];
 }
 
 export interface StreamSummary {
@@ -64,6 +124,8 @@ export interface StreamSummary {
   peer: string;
   length: number;
   timeout: number;
+  /** QoS TTL in seconds (0: none). */
+  ttl: number;
   localOpen: boolean;
   peerOpen: boolean;
   closed: boolean;
@@ -75,13 +137,14 @@ type ManagerEvents = {
   /** Both applications opened the stream and it is not closed: the exchange may run. */
   ready: [keyStreamId: string];
   closed: [keyStreamId: string];
-  /** A key was delivered here: there is room for more. */
+  /** A key was delivered or erased (TTL) here: there is room for more. */
   taken: [keyStreamId: string];
 };
 
 export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private readonly states = new Map<string, StreamState>();
   private readonly mutex = new KeyedMutex();
+  private stopped = false;
 
   constructor(
     private readonly handles: HandleStore,
@@ -93,13 +156,29 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     super();
   }
 
-  /** Loads every stream and the indices of its stored keys (after a restart, keys stay deliverable). */
+  /**
+   * Loads every stream and the indices of its stored keys (after a restart, keys stay deliverable).
+   * Keys of a TTL stream count as stored when the stream was created (their store time was not kept):
+   * those of streams older than their TTL are erased before init resolves, the others on time.
+   */
   async init(): Promise<void> {
     for (const stream of await this.handles.list()) {
       const indices = await this.keyStore.indices(stream.keyStreamId);
-      this.states.set(stream.keyStreamId, { stream, keys: new IndexSet(indices), arrived: new Wakeup(), peerAvailable: undefined });
+      const state = newState(stream, indices);
+      if (indices.length > 0) state.batches.record(indices[0]!, indices[indices.length - 1]! - indices[0]! + 1, undefined, stream.createdAt);
+      this.states.set(stream.keyStreamId, state);
+      if (stream.ttlSeconds > 0) await this.eraseExpired(state);
     }
     this.log.info({ streams: this.states.size }, 'key streams loaded');
+  }
+
+  /** Stops the TTL timers (the module is shutting down). */
+  stop(): void {
+    this.stopped = true;
+    for (const state of this.states.values()) {
+      clearTimeout(state.ttlTimer);
+      state.ttlTimer = undefined;
+    }
   }
 
   /** Streams where both applications are connected and the exchange should run. */
@@ -110,8 +189,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   // ---------------------------------------------------------------- application calls
 
   /** OPEN_CONNECT: a null ID allocates one and registers it at the peer; a given ID joins (or registers) it. */
-  async openConnect(req: OpenConnectRequest): Promise<Result<{ keyStreamId: string }>> {
-    const peerUrl = normalizePeerAddress(req.destination);
+  async openConnect(req: OpenConnectRequest): Promise<Result<OpenedStream>> {
+    const peerUrl = normalizePeerAddress(req.peerAddress ?? req.destination);
     if (!peerUrl) return fail('BAD_REQUEST', 'destination must be the peer module as host:port or an http(s) URL');
     const keyStreamId = req.keyStreamId ?? randomUUID();
     return this.mutex.run(keyStreamId, async () => {
@@ -143,15 +222,33 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    * Waits up to the stream's timeout for the key to be committed; resolves null when none came.
    */
   async getKey(keyStreamId: string, index: number, timeoutMs?: number): Promise<Result<DeliveredKey | null>> {
+    const result = await this.deliverKey(keyStreamId, index, timeoutMs === undefined ? {} : { timeoutMs });
+    if (!result.ok) return result;
+    return ok(result.value.kind === 'key' ? result.value.delivered : null);
+  }
+
+  /** GET_KEY telling why no key came (the ETSI 004 binding maps the reasons to its statuses). */
+  async deliverKey(keyStreamId: string, index: number, options: DeliverOptions = {}): Promise<Result<KeyDelivery>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     if (!state.stream.localOpen) return fail('STREAM_NOT_OPEN', `Key_stream_ID ${keyStreamId} was not opened by an application on this module`);
-    const deadline = Date.now() + (timeoutMs ?? state.stream.timeoutMs);
+    const none = (reason: NoKeyReason, at = index): Result<KeyDelivery> => ok({ kind: 'none', reason, index: at });
+    const deadline = Date.now() + (options.timeoutMs ?? state.stream.timeoutMs);
+    let waited = false;
     for (;;) {
       const { nextIndex } = state.stream;
       const candidate = index === -1 ? state.keys.lowestBelow(nextIndex) : index < nextIndex && state.keys.has(index) ? index : undefined;
       if (candidate !== undefined) {
         state.keys.delete(candidate); // claimed: no concurrent call can pick it
+        if (this.expired(state, candidate)) {
+          await this.erase(state, [candidate]); // its timer is due: never deliver it
+          continue;
+        }
+        const storedAt = state.batches.find(candidate)?.storedAt;
+        if (options.accept && !options.accept(candidate, storedAt)) {
+          state.keys.add(candidate);
+          return none('declined', candidate);
+        }
         let key: Uint8Array | undefined;
         try {
           key = await this.keyStore.take(keyStreamId, candidate);
@@ -165,13 +262,15 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           continue;
         }
         this.emit('taken', keyStreamId);
-        return ok({ key, index: candidate });
+        return ok({ kind: 'key', delivered: { key, index: candidate, storedAt } });
       }
       // Nothing deliverable now: wait only if the key can still come.
-      if (state.stream.closed) return ok(null);
-      if (index !== -1 && index < nextIndex) return ok(null); // delivered already, or never stored
+      if (state.stream.closed) return none('unavailable');
+      if (index !== -1 && index < nextIndex) return none('unavailable'); // delivered or erased already, or never stored
+      if (!state.stream.peerOpen && options.peerNotConnected === 'report') return none('peer_not_connected');
       const left = deadline - Date.now();
-      if (left <= 0) return ok(null);
+      if (left <= 0) return none(waited ? 'timeout' : 'unavailable');
+      waited = true;
       await state.arrived.wait(left);
     }
   }
@@ -224,6 +323,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           closed: false,
           nextIndex: 0,
           createdAt: Date.now(),
+          ttlSeconds: 0,
         });
         return ok({ status: 0 as const, joined: false });
       }
@@ -320,6 +420,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const bytes = state.stream.keyLengthBits / 8;
     if (keys.some((k) => k.length !== bytes)) return fail('BAD_REQUEST', `every key of ${keyStreamId} must be ${bytes} bytes`);
     if (keys.length === 0) return ok(undefined);
+    const storedAt = Date.now();
     try {
       await this.keyStore.putMany(keyStreamId, firstIndex, keys);
     } catch (err) {
@@ -327,6 +428,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       return fail('STORE_UNAVAILABLE', 'key store unavailable');
     }
     keys.forEach((_, i) => state.keys.add(firstIndex + i));
+    state.batches.record(firstIndex, keys.length, storedAt);
+    state.batches.forgetBelow(state.keys.lowestBelow(Number.POSITIVE_INFINITY));
+    this.scheduleErasure(state);
     return ok(undefined);
   }
 
@@ -350,7 +454,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
 
   // ---------------------------------------------------------------- internals
 
-  private async registerStream(keyStreamId: string, peerUrl: string, req: OpenConnectRequest): Promise<Result<{ keyStreamId: string }>> {
+  private async registerStream(keyStreamId: string, peerUrl: string, req: OpenConnectRequest): Promise<Result<OpenedStream>> {
     let reply: SyncReply;
     try {
       reply = await this.peer.sync(
@@ -382,15 +486,22 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       closed: false,
       nextIndex: 0,
       createdAt: Date.now(),
+      ttlSeconds: req.ttlSeconds ?? 0,
     };
     await this.createStream(stream);
     this.log.info({ keyStreamId, peer: peerUrl, joined: reply.joined }, 'key stream registered at peer');
     if (isReady(stream)) this.emit('ready', keyStreamId);
-    return ok({ keyStreamId });
+    return ok({ keyStreamId, peerConnected: stream.peerOpen });
   }
 
-  private async joinStream(state: StreamState, req: OpenConnectRequest): Promise<Result<{ keyStreamId: string }>> {
+  private async joinStream(state: StreamState, req: OpenConnectRequest): Promise<Result<OpenedStream>> {
     const s = state.stream;
+    if (s.localOpen && req.repeatable) {
+      const sameApplication = s.source === req.source && s.destination === req.destination && s.keyLengthBits === req.keyLengthBits;
+      if (!sameApplication) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is bound to other endpoints or another key size on this module`);
+      if (s.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${s.keyStreamId} is closed`);
+      return ok({ keyStreamId: s.keyStreamId, peerConnected: s.peerOpen });
+    }
     if (s.localOpen) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is already open on this module`);
     if (s.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${s.keyStreamId} is closed`);
     if (s.keyLengthBits !== req.keyLengthBits) {
@@ -401,21 +512,90 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     } catch (err) {
       return peerFailure(err, s.peerUrl);
     }
-    await this.patch(state, { localOpen: true, source: req.source, timeoutMs: req.timeoutMs });
+    await this.patch(state, { localOpen: true, source: req.source, destination: req.destination, timeoutMs: req.timeoutMs, ttlSeconds: req.ttlSeconds ?? 0 });
     this.log.info({ keyStreamId: s.keyStreamId, peer: s.peerUrl }, 'key stream joined');
     if (isReady(s)) this.emit('ready', s.keyStreamId);
-    return ok({ keyStreamId: s.keyStreamId });
+    return ok({ keyStreamId: s.keyStreamId, peerConnected: s.peerOpen });
   }
 
   private async createStream(stream: KeyStream): Promise<void> {
     const created = await this.handles.create(stream);
     if (!created) throw new QkdmError('STREAM_IN_USE', `Key_stream_ID ${stream.keyStreamId} already exists in the handle store`);
-    this.states.set(stream.keyStreamId, { stream, keys: new IndexSet(), arrived: new Wakeup(), peerAvailable: undefined });
+    this.states.set(stream.keyStreamId, newState(stream, []));
   }
 
   private async patch(state: StreamState, patch: KeyStreamPatch): Promise<void> {
     await this.handles.update(state.stream.keyStreamId, patch);
     Object.assign(state.stream, patch);
+  }
+
+  // ---------------------------------------------------------------- TTL
+
+  private expired(state: StreamState, index: number): boolean {
+    const ttlMs = state.stream.ttlSeconds * 1000;
+    if (ttlMs <= 0) return false;
+    const batch = state.batches.find(index);
+    return batch === undefined || batch.bornAfter + ttlMs <= Date.now();
+  }
+
+  /** Erases every key of the stream older than its TTL (and retries failed erasures), then re-arms the timer. */
+  private async eraseExpired(state: StreamState): Promise<void> {
+    const ttlMs = state.stream.ttlSeconds * 1000;
+    if (ttlMs <= 0) return;
+    const indices = state.eraseRetry;
+    state.eraseRetry = [];
+    for (const batch of state.batches.removeBornBy(Date.now() - ttlMs)) {
+      for (const i of state.keys.between(batch.firstIndex, batch.firstIndex + batch.count)) {
+        state.keys.delete(i); // claimed: never delivered from now on
+        indices.push(i);
+      }
+    }
+    if (indices.length > 0) await this.erase(state, indices);
+    this.scheduleErasure(state);
+  }
+
+  /** Takes (and so erases) claimed keys from the store, discarding the bytes; failures are retried. */
+  private async erase(state: StreamState, indices: number[]): Promise<void> {
+    const keyStreamId = state.stream.keyStreamId;
+    const results = await Promise.allSettled(indices.map((i) => this.keyStore.take(keyStreamId, i)));
+    let erased = 0;
+    results.forEach((r, n) => {
+      if (r.status === 'fulfilled') {
+        r.value?.fill(0);
+        erased++;
+      } else {
+        state.eraseRetry.push(indices[n]!);
+      }
+    });
+    if (erased > 0) {
+      this.log.info({ keyStreamId, erased, ttlSeconds: state.stream.ttlSeconds }, 'keys erased: TTL reached');
+      this.emit('taken', keyStreamId);
+    }
+    if (state.eraseRetry.length > 0) {
+      this.log.warn({ keyStreamId, failed: state.eraseRetry.length, retryInMs: TTL_ERASE_RETRY_MS }, 'TTL erasure failed in the key store; retrying');
+      this.scheduleErasure(state);
+    }
+  }
+
+  /** Arms the stream's timer for its earliest expiry (one timer per TTL stream; nothing polls). */
+  private scheduleErasure(state: StreamState): void {
+    const ttlMs = state.stream.ttlSeconds * 1000;
+    if (this.stopped || ttlMs <= 0) return;
+    const born = state.batches.earliestBorn();
+    let due = born === undefined ? Number.POSITIVE_INFINITY : born + ttlMs;
+    if (state.eraseRetry.length > 0) due = Math.min(due, Date.now() + TTL_ERASE_RETRY_MS);
+    if (due === Number.POSITIVE_INFINITY) return;
+    if (state.ttlTimer && state.ttlTimerAt <= due) return; // that run re-arms the timer for this expiry
+    clearTimeout(state.ttlTimer);
+    const delay = Math.min(Math.max(0, due - Date.now()), MAX_TIMER_MS);
+    state.ttlTimerAt = Date.now() + delay;
+    state.ttlTimer = setTimeout(() => {
+      state.ttlTimer = undefined;
+      this.eraseExpired(state).catch((err: unknown) =>
+        this.log.error({ keyStreamId: state.stream.keyStreamId, err: (err as Error).message }, 'TTL erasure failed'),
+      );
+    }, delay);
+    state.ttlTimer.unref();
   }
 
   private async markClosed(state: StreamState): Promise<void> {
@@ -425,6 +605,19 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     this.log.info({ keyStreamId: state.stream.keyStreamId }, 'key stream closed');
     this.emit('closed', state.stream.keyStreamId);
   }
+}
+
+function newState(stream: KeyStream, indices: Iterable<number>): StreamState {
+  return {
+    stream,
+    keys: new IndexSet(indices),
+    arrived: new Wakeup(),
+    peerAvailable: undefined,
+    batches: new KeyBatches(),
+    ttlTimer: undefined,
+    ttlTimerAt: 0,
+    eraseRetry: [],
+  };
 }
 
 function isReady(s: KeyStream): boolean {
@@ -444,6 +637,7 @@ function summarize(s: StreamState): StreamSummary {
     peer: st.peerUrl,
     length: st.keyLengthBits,
     timeout: st.timeoutMs,
+    ttl: st.ttlSeconds,
     localOpen: st.localOpen,
     peerOpen: st.peerOpen,
     closed: st.closed,

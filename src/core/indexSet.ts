@@ -55,6 +55,16 @@ export class IndexSet {
     return first !== undefined && first < limit ? first : undefined;
   }
 
+  /** The indices in [from, to), ascending. */
+  between(from: number, to: number): number[] {
+    const found: number[] = [];
+    for (let pos = this.position(from); pos < this.sorted.length && this.sorted[pos]! < to; pos++) {
+      const index = this.sorted[pos]!;
+      if (!this.holes.has(index)) found.push(index);
+    }
+    return found;
+  }
+
   /** How many indices are strictly below `limit`. */
   countBelow(limit: number): number {
     const pos = this.position(limit);

@@ -10,7 +10,10 @@ export interface KeyStream {
   keyStreamId: string;
   /** `source` given by the local application at OPEN_CONNECT (or by the peer at /sync). */
   source: string;
-  /** `destination` as given by the opener (the peer module's address). */
+  /**
+   * `destination` as given by the local application at OPEN_CONNECT (by the peer at /sync until the
+   * local application opens): the peer module's address, or an ETSI 004 URI naming it.
+   */
   destination: string;
   /** Base URL of the peer module for this stream, e.g. `http://127.0.0.1:5001`. */
   peerUrl: string;
@@ -32,14 +35,21 @@ export interface KeyStream {
   nextIndex: number;
   /** Creation time, ms since the epoch. */
   createdAt: number;
+  /**
+   * QoS TTL in seconds (ETSI GS QKD 004): every key of the stream is erased at this end once it is
+   * older than this, delivered or not. 0 = no TTL. Set by the local application's OPEN_CONNECT.
+   */
+  ttlSeconds: number;
 }
 
 /** Fields of a {@link KeyStream} that may change after creation (nextIndex moves only via advanceIndex). */
 export type KeyStreamPatch = Partial<
-  Pick<KeyStream, 'source' | 'destination' | 'peerUrl' | 'keyLengthBits' | 'timeoutMs' | 'localOpen' | 'peerOpen' | 'closed'>
+  Pick<KeyStream, 'source' | 'destination' | 'peerUrl' | 'keyLengthBits' | 'timeoutMs' | 'localOpen' | 'peerOpen' | 'closed' | 'ttlSeconds'>
 >;
 
 /** Largest key size a stream may ask for, in bits (a named, documented limit). */
 export const MAX_KEY_LENGTH_BITS = 8192;
 /** Longest QoS timeout accepted, in ms (10 minutes). */
 export const MAX_TIMEOUT_MS = 600_000;
+/** Largest QoS TTL, in seconds: the ETSI GS QKD 004 field is a uint32. */
+export const MAX_TTL_SECONDS = 4_294_967_295;

@@ -94,6 +94,14 @@ export class ExchangeService {
     return this.stats.get(keyStreamId) ?? [];
   }
 
+  /**
+   * Secret bits per second the link is expected to deliver for this key size, from the simulator
+   * (Infinity: unlimited for QoS purposes; undefined: unknown).
+   */
+  linkCapability(keyLengthBits: number): number | undefined {
+    return this.simulator.expectedSecretBitsPerSecond?.(keyLengthBits);
+  }
+
   isRunning(keyStreamId: string): boolean {
     return this.loops.has(keyStreamId);
   }

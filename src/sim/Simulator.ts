@@ -50,6 +50,12 @@ export interface Simulator {
   readonly name: string;
   runSenderRound(params: RoundParams, channel: RoundChannel): Promise<RoundResult>;
   openReceiverRound(params: RoundParams): ReceiverRound;
+  /**
+   * Secret key the link is expected to produce for a stream of this key size, in bits per second
+   * (whole keys only), as the ETSI 004 binding checks a QoS Min_bps against it. Infinity: not a
+   * limit worth stating (the fake device); undefined or absent: unknown (Min_bps is not checked).
+   */
+  expectedSecretBitsPerSecond?(keyLengthBits: number): number | undefined;
   /** Releases worker threads and timers. */
   close?(): Promise<void>;
 }

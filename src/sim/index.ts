@@ -1,12 +1,20 @@
 /** Chooses the simulator named by module.sim. */
+import type { Logger } from 'pino';
 import type { ModuleConfig } from '../config/schema.js';
+import { createBb84Simulator } from './bb84/Bb84Simulator.js';
 import { FakeSimulator } from './fake/FakeSimulator.js';
 import type { Simulator } from './Simulator.js';
 
-export async function createSimulator(cfg: ModuleConfig): Promise<Simulator> {
+/**
+ * The configured simulator. bb84 needs simulator.private_key and simulator.public_key: a missing or malformed key
+ * is an Error whose one-line message names the field (never its value).
+ */
+export async function createSimulator(cfg: ModuleConfig, log?: Logger): Promise<Simulator> {
   switch (cfg.module.sim) {
     case 'fake':
       return new FakeSimulator();
+    case 'bb84':
+      return createBb84Simulator(cfg, log);
     default:
       throw new Error(`module.sim: simulator '${cfg.module.sim}' is not available in this build`);
   }

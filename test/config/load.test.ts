@@ -54,6 +54,21 @@ describe('defaults', () => {
       retry_initial_ms: 200,
       retry_max_ms: 10000,
       room_recheck_ms: 5000,
+      peer_port: undefined,
+      api_token: undefined,
+    });
+    expect(cfg.tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'none' });
+    expect(cfg.peer_tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'require' });
+    expect(cfg.etsi014).toEqual({
+      kme_id: undefined,
+      key_size: 256,
+      max_key_per_request: 128,
+      max_key_size: 8192,
+      min_key_size: 64,
+      max_key_count: undefined,
+      allow_header_identity: false,
+      saes: [],
+      identities: [],
     });
     expect(cfg.vault).toMatchObject({ mount: 'secret', scheme: 'http', path_prefix: 'qkdm' });
     expect(cfg.vault.host).toBeUndefined();
@@ -65,12 +80,12 @@ describe('defaults', () => {
       signature: 'slh-dsa-sha2-128f',
       pace: 'max',
       qber_threshold: 0.11,
-      block_pulses: 1_000_000,
+      block_pulses: 125_000_000,
       sample_fraction: 0.1,
       eps_pe: 1e-10,
       eps_ec: 1e-10,
       eps_pa: 1e-10,
-      cascade_passes: 4,
+      cascade_passes: 14,
       channel: {
         length_km: 25,
         attenuation_db_per_km: 0.2,
@@ -380,6 +395,46 @@ describe('secrets', () => {
     expect(red.simulator.public_key).toBeUndefined();
     expect(red.module.port).toBe(5000);
     expect(cfg.vault.token).toBe(SECRET); // the original is untouched
+  });
+});
+
+describe('TLS, peer listener, API token and ETSI 014', () => {
+  it('when a peer listener with a certificate is set, then this_public_IP defaults to https on the peer port', () => {
+    const cfg = load('module:\n  port: 5000\n  peer_port: 6000\npeer_tls:\n  cert: a.crt\n  key: a.key\n  ca: ca.crt\n');
+    expect(cfg.module.this_public_IP).toBe('https://127.0.0.1:6000');
+    expect(cfg.peer_tls.client_cert).toBe('require');
+    expect(load('module:\n  peer_port: 6000\n').module.this_public_IP).toBe('127.0.0.1:6000');
+    expect(load('tls:\n  cert: a.crt\n  key: a.key\n').module.this_public_IP).toBe('https://127.0.0.1:5000');
+  });
+
+  it('when TLS settings are incomplete, then the missing field is named', () => {
+    expect(configError(() => load('tls:\n  cert: a.crt\n')).message).toContain('tls.key: required when tls.cert is set');
+    expect(configError(() => load('peer_tls:\n  key: a.key\n')).message).toContain('peer_tls.cert: required when peer_tls.key is set');
+    expect(configError(() => load('tls:\n  cert: a\n  key: b\n  client_cert: require\n')).message).toContain('tls.ca: required when tls.client_cert is require');
+    expect(configError(() => load('tls:\n  client_cert: always\n')).message).toContain('tls.client_cert: expected one of none, request, require');
+    expect(configError(() => load('module:\n  port: 5000\n  peer_port: 5000\n')).message).toContain('module.peer_port: must differ from module.port');
+  });
+
+  it('when ETSI 014 pairs come from the environment, then a JSON array is accepted and checked', () => {
+    const pairs = JSON.stringify([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:6001', peer_kme_id: 'KME-B' }]);
+    const cfg = load('', { QKDM_ETSI014_KME_ID: 'KME-A', QKDM_ETSI014_SAES: pairs, QKDM_ETSI014_IDENTITIES: '[{"sae_id":"sae-a","cert_subject":"CN=sae-a"}]' });
+    expect(cfg.etsi014.saes).toEqual([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:6001', peer_kme_id: 'KME-B' }]);
+    expect(cfg.etsi014.identities).toEqual([{ sae_id: 'sae-a', cert_subject: 'CN=sae-a' }]);
+    expect(configError(() => load('', { QKDM_ETSI014_SAES: pairs })).message).toContain('etsi014.kme_id: required when etsi014.saes is set');
+    expect(configError(() => load('', { QKDM_ETSI014_SAES: 'sae-a' })).message).toContain('etsi014.saes: expected a list (in the environment: a JSON array)');
+    expect(configError(() => load('etsi014:\n  identities:\n    - sae_id: x\n')).message).toContain('etsi014.identities.0: set cert_subject or cert_sha256');
+    expect(configError(() => load('etsi014:\n  key_size: 100\n')).message).toContain('etsi014.key_size: expected a multiple of 8');
+    expect(configError(() => load('etsi014:\n  min_key_size: 512\n')).message).toContain('etsi014.key_size: must be between');
+    expect(configError(() => load('etsi014:\n  max_key_count: 21\n')).message).toContain('etsi014.max_key_count: must not exceed module.max_key_count (20)');
+    expect(load('etsi014:\n  allow_header_identity: true\n').etsi014.allow_header_identity).toBe(true);
+  });
+
+  it('when tls.key and api_token are set, then they are secrets: redacted in logs and messages', () => {
+    const cfg = load('module:\n  api_token: Zebra-4711\ntls:\n  cert: a.crt\n  key: /secret/path.key\n');
+    const red = JSON.stringify(redactedConfig(cfg));
+    expect(red).not.toContain('Zebra');
+    expect(red).not.toContain('/secret/path.key');
+    expect(configError(() => load('module:\n  api_token: [Zebra4711]\n')).message).not.toContain('Zebra');
   });
 });
 

@@ -32,6 +32,7 @@ export function sampleStream(overrides: Partial<KeyStream> = {}): KeyStream {
     closed: false,
     nextIndex: 0,
     createdAt: 1_700_000_000_000,
+    ttlSeconds: 0,
     ...overrides,
   };
 }
@@ -58,6 +59,18 @@ export function runHandleStoreContract(name: string, factory: HandleStoreFactory
       const s = sampleStream({ peerOpen: true, closed: false, localOpen: false, nextIndex: 7, keyLengthBits: 8192, timeoutMs: 600_000 });
       expect(await store.create(s)).toBe(true);
       expect(await store.get(s.keyStreamId)).toEqual(s);
+    });
+
+    it('when a stream has a TTL, then it round-trips up to the uint32 maximum and can be patched', async () => {
+      const s = sampleStream({ ttlSeconds: 4_294_967_295 });
+      const t = sampleStream({ ttlSeconds: 0 });
+      expect(await store.create(s)).toBe(true);
+      expect(await store.create(t)).toBe(true);
+      expect(await store.get(s.keyStreamId)).toEqual(s);
+      await store.update(t.keyStreamId, { ttlSeconds: 30, localOpen: true });
+      expect(await store.get(t.keyStreamId)).toEqual({ ...t, ttlSeconds: 30, localOpen: true });
+      await store.update(s.keyStreamId, { closed: true });
+      expect((await store.get(s.keyStreamId))?.ttlSeconds).toBe(4_294_967_295);
     });
 
     it('when text fields hold non-ASCII characters and 255 characters, then they round-trip unchanged', async () => {
@@ -175,7 +188,7 @@ export function runHandleStoreContract(name: string, factory: HandleStoreFactory
     it('when the store is reopened, then streams, flags and nextIndex persist', async ({ skip }) => {
       if (!fx.reopen) return skip('factory has no reopen');
       const a = sampleStream({ keyStreamId: 'z-first' });
-      const b = sampleStream({ keyStreamId: 'a-second', peerOpen: true });
+      const b = sampleStream({ keyStreamId: 'a-second', peerOpen: true, ttlSeconds: 60 });
       await store.create(a);
       await store.create(b);
       await store.advanceIndex(b.keyStreamId, 42);

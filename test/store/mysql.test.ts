@@ -142,6 +142,17 @@ if (unreachable && inCi) {
         expect((await recorded(pool, table)).at(-1)).toBe('900_test_extra.sql');
       });
 
+      it('when 002_ttl is re-run after a crash left its column but not its record, then the migration still succeeds', async () => {
+        const pool = newPool();
+        const table = newTable();
+        await applyMigrations(pool, table);
+        // The crash window: the ALTER committed, the bookkeeping row did not.
+        await pool.query(`DELETE FROM ${tableIdentifiers(table).migrations} WHERE name = ?`, ['002_ttl.sql']);
+        expect(await applyMigrations(pool, table)).toEqual(['002_ttl.sql']);
+        const [cols] = await pool.query<RowDataPacket[]>(`SHOW COLUMNS FROM ${tableIdentifiers(table).table} LIKE 'ttl'`);
+        expect(cols).toHaveLength(1);
+      });
+
       it('when the table name is not a plain identifier, then it is rejected before any SQL runs', async () => {
         const calls: string[] = [];
         const spy = new Proxy({} as Pool, {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/store/errors.js';
 import { openSqliteDatabase, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/SqliteDatabase.js';
@@ -96,7 +97,7 @@ const db = openSqliteDatabase(dataDir);
 const keys = new SqliteKeyStore(db);
 const handles = new SqliteHandleStore(db);
 await handles.create({ keyStreamId: 'durable-stream', source: 's', destination: 'd', peerUrl: 'http://127.0.0.1:1',
-  keyLengthBits: 256, timeoutMs: 1000, localOpen: true, peerOpen: true, closed: false, nextIndex: 0, createdAt: 1 });
+  keyLengthBits: 256, timeoutMs: 1000, localOpen: true, peerOpen: true, closed: false, nextIndex: 0, createdAt: 1, ttlSeconds: 0 });
 const batch = Array.from({ length: 64 }, (_, k) => Uint8Array.from({ length: 32 }, (_, i) => (k * 31 + i * 7 + 1) & 0xff));
 await keys.putMany('durable-stream', 0, batch);
 await handles.advanceIndex('durable-stream', 64);
@@ -227,6 +228,30 @@ describe('SQLite specifics', () => {
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
     db.close();
     expect(() => openSqliteDatabase(dataDir)).toThrow(/newer than this module supports/);
+  });
+
+  it('when a file written by schema version 1 is opened, then it is upgraded and its streams read TTL 0', async () => {
+    const dataDir = mkdir();
+    const old = new Database(join(dataDir, 'qkdm.sqlite'));
+    // The handles table exactly as schema version 1 created it.
+    old.exec(`CREATE TABLE handles (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, handle TEXT NOT NULL UNIQUE, source TEXT NOT NULL, destination TEXT NOT NULL,
+      peer_url TEXT NOT NULL, length INTEGER NOT NULL, timeout INTEGER NOT NULL, local_open INTEGER NOT NULL DEFAULT 0,
+      synchronized INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0, next_index INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE keys (stream TEXT NOT NULL, idx INTEGER NOT NULL, key BLOB NOT NULL, PRIMARY KEY (stream, idx)) WITHOUT ROWID;`);
+    old.prepare('INSERT INTO handles (handle, source, destination, peer_url, length, timeout, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run('old-stream', 's', 'd', 'http://127.0.0.1:1', 256, 1000, 5, 5);
+    old.pragma('user_version = 1');
+    old.close();
+    const db = openSqliteDatabase(dataDir);
+    const handles = new SqliteHandleStore(db);
+    try {
+      expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      expect(await handles.get('old-stream')).toMatchObject({ keyStreamId: 'old-stream', ttlSeconds: 0, nextIndex: 0 });
+    } finally {
+      await handles.close();
+    }
   });
 
   it('when the file name has a path separator, then open rejects it', () => {

@@ -65,6 +65,8 @@ export async function buildPair(opts: PairOptions = {}): Promise<{ alice: Side; 
     async stop() {
       await alice.exchange.stop();
       await bob.exchange.stop();
+      alice.manager.stop();
+      bob.manager.stop();
     },
   };
 }

@@ -12,7 +12,7 @@ import { commitMessageSchema, roundMessageSchema, streamNoticeSchema, syncReques
 import { BadRequest, decodeBody } from '../wire.js';
 import { keyStreamIdSchema } from '../seedSchemas.js';
 
-const syncQuerySchema = z.object({
+export const syncQuerySchema = z.object({
   key_handle: keyStreamIdSchema,
   source: z.string().max(255).default(''),
   destination: z.string().max(255).default(''),
@@ -23,7 +23,7 @@ const syncQuerySchema = z.object({
   peer: z.string().min(1).max(255),
 });
 
-const startBodySchema = z.object({ Key_stream_ID: keyStreamIdSchema, available: z.number().int().min(0).optional() });
+export const startBodySchema = z.object({ Key_stream_ID: keyStreamIdSchema, available: z.number().int().min(0).optional() });
 
 function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);

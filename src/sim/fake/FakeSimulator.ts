@@ -20,6 +20,14 @@ export class FakeSimulator implements Simulator {
     return { keys, stats: { keys: count } };
   }
 
+  /**
+   * Unlimited for QoS purposes: the fake device is bound only by the CPU and the peer channel
+   * (docs/api.md quotes a measured figure), far above any rate a real link produces.
+   */
+  expectedSecretBitsPerSecond(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   openReceiverRound(params: RoundParams): ReceiverRound {
     return {
       async handle(step: string, payload: unknown) {

@@ -36,7 +36,7 @@ export const DEFAULT_CONNECTION_LIMIT = 8;
 const DEFAULT_PORT = 3306;
 
 const COLUMNS =
-  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at';
+  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl';
 
 /** Patch field -> column; the only column names ever spliced into an UPDATE. */
 const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
@@ -48,6 +48,7 @@ const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
   localOpen: 'local_open',
   peerOpen: 'synchronized',
   closed: 'closed',
+  ttlSeconds: 'ttl',
 };
 
 type Param = string | number;
@@ -70,6 +71,7 @@ function rowToStream(r: RowDataPacket): KeyStream {
     closed: Number(r.closed) !== 0,
     nextIndex: Number(r.next_index),
     createdAt: Number(r.created_at),
+    ttlSeconds: Number(r.ttl),
   };
 }
 
@@ -93,7 +95,7 @@ export class MysqlHandleStore implements HandleStore {
     const t = tableIdentifiers(table).table;
     this.tableSql = t;
     this.sql = {
-      insert: `INSERT INTO ${t} (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      insert: `INSERT INTO ${t} (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       get: `SELECT ${COLUMNS} FROM ${t} WHERE handle = ?`,
       list: `SELECT ${COLUMNS} FROM ${t} ORDER BY seq`,
       advance: `UPDATE ${t} SET next_index = GREATEST(next_index, ?), updated_at = ? WHERE handle = ?`,
@@ -149,6 +151,7 @@ export class MysqlHandleStore implements HandleStore {
         stream.closed ? 1 : 0,
         stream.nextIndex,
         stream.createdAt,
+        stream.ttlSeconds,
         Date.now(),
       ]);
       return true;

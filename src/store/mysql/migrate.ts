@@ -10,7 +10,9 @@
  *   (`GET_LOCK`), released in `finally`; calling it again is a no-op.
  *
  * MySQL DDL commits implicitly, so a crash between a file's DDL and its bookkeeping row re-runs the
- * file next time: migration files must be idempotent (`CREATE TABLE IF NOT EXISTS`, ...).
+ * file next time: migration files must be idempotent (`CREATE TABLE IF NOT EXISTS`, ...). A statement
+ * failing because what it adds is already there (duplicate column or index name) counts as applied,
+ * since MySQL 8 has no `ADD COLUMN IF NOT EXISTS`.
  * In the SQL files, `{{table}}` (optionally followed by a suffix such as `{{table}}_old`) becomes the
  * backquoted table name; statements end with `;` at the end of a line.
  */
@@ -29,6 +31,8 @@ const MIGRATIONS_SUFFIX = '_migrations';
 /** Seconds a caller waits for another module's migration run before giving up. */
 export const MIGRATION_LOCK_TIMEOUT_S = 60;
 const MIGRATION_FILE = /^(\d{3})_[A-Za-z0-9_-]+\.sql$/;
+/** Errors meaning a statement's change is already in place (a file re-run after a crash). */
+const ALREADY_APPLIED_CODES: ReadonlySet<string> = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME']);
 
 /** Backquoted identifiers derived from a validated table name. */
 export interface TableIdentifiers {
@@ -178,7 +182,13 @@ export async function applyMigrations(pool: Pool, table: string, sqlDir: string 
     for (const file of files) {
       if (applied.has(file.id)) continue;
       try {
-        for (const statement of file.statements) await conn.query(statement);
+        for (const statement of file.statements) {
+          try {
+            await conn.query(statement);
+          } catch (err) {
+            if (!ALREADY_APPLIED_CODES.has(String((err as { code?: unknown })?.code))) throw err;
+          }
+        }
         await conn.execute(`INSERT INTO ${ids.migrations} (id, name, applied_at) VALUES (?, ?, ?)`, [file.id, file.name, Date.now()]);
       } catch (err) {
         throw mysqlError(err, `migration ${file.name}`);

@@ -50,6 +50,22 @@ const SCHEMA_STEPS: readonly string[] = [
      key    BLOB    NOT NULL,
      PRIMARY KEY (stream, idx)
    ) WITHOUT ROWID;`,
+  // 2: ETSI GS QKD 014 key IDs issued to a slave SAE, kept until its dec_keys (SqliteEtsi014KeyIdStore).
+  // One row per stream key making up the delivered key; an index belongs to at most one key ID.
+  `CREATE TABLE IF NOT EXISTS etsi014_key_ids (
+     key_id     TEXT    NOT NULL,
+     part       INTEGER NOT NULL,
+     stream     TEXT    NOT NULL,
+     idx        INTEGER NOT NULL,
+     size       INTEGER NOT NULL,
+     master_sae TEXT    NOT NULL,
+     slave_sae  TEXT    NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (key_id, part),
+     UNIQUE (stream, idx)
+   ) WITHOUT ROWID;`,
+  // 3: QoS TTL in seconds per key stream (ETSI GS QKD 004), 0 = none. Same column as sql/002_ttl.sql.
+  `ALTER TABLE handles ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;`,
 ];
 export const SQLITE_SCHEMA_VERSION = SCHEMA_STEPS.length;
 

@@ -17,7 +17,7 @@ import type { HandleStore } from '../HandleStore.js';
 import { releaseDatabase, retainDatabase, sqliteError, type SqliteDb } from './SqliteDatabase.js';
 
 const COLUMNS =
-  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at';
+  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl';
 
 /** Patch field -> column; the only column names ever spliced into an UPDATE. */
 const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
@@ -29,6 +29,7 @@ const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
   localOpen: 'local_open',
   peerOpen: 'synchronized',
   closed: 'closed',
+  ttlSeconds: 'ttl',
 };
 
 interface HandleRow {
@@ -43,6 +44,7 @@ interface HandleRow {
   closed: number;
   next_index: number;
   created_at: number;
+  ttl: number;
 }
 
 function rowToStream(r: HandleRow): KeyStream {
@@ -58,6 +60,7 @@ function rowToStream(r: HandleRow): KeyStream {
     closed: r.closed !== 0,
     nextIndex: r.next_index,
     createdAt: r.created_at,
+    ttlSeconds: r.ttl,
   };
 }
 
@@ -71,7 +74,7 @@ export class SqliteHandleStore implements HandleStore {
   private readonly selectOne: Statement<[string], HandleRow>;
   private readonly selectAll: Statement<[], HandleRow>;
   private readonly advance: Statement<[number, number, string], { next_index: number }>;
-  /** UPDATE statements by the set of patched columns (at most 2^8 shapes), prepared on first use. */
+  /** UPDATE statements by the set of patched columns (at most 2^9 shapes), prepared on first use. */
   private readonly updates = new Map<string, Statement<unknown[], unknown>>();
   private closed = false;
 
@@ -79,7 +82,7 @@ export class SqliteHandleStore implements HandleStore {
     this.db = db;
     try {
       this.insert = db.prepare(
-        `INSERT INTO handles (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO handles (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (handle) DO NOTHING`,
       );
       this.selectOne = db.prepare(`SELECT ${COLUMNS} FROM handles WHERE handle = ?`);
@@ -108,6 +111,7 @@ export class SqliteHandleStore implements HandleStore {
         stream.closed ? 1 : 0,
         stream.nextIndex,
         stream.createdAt,
+        stream.ttlSeconds,
         Date.now(),
       );
       return info.changes === 1;

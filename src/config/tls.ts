@@ -1,0 +1,83 @@
+/**
+ * TLS material from the configuration (`tls`, `peer_tls`; docs/tls.md): each of cert, key and ca is
+ * PEM text (what QKDM_TLS_CERT_FILE=... gives) or a file path read here, once, at start-up.
+ *
+ * Errors name the field and the path, never the PEM text (a key must not reach a log line).
+ */
+import { readFileSync } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
+import type { ModuleConfig } from './schema.js';
+
+export type ClientCertPolicy = ModuleConfig['tls']['client_cert'];
+
+/** Loaded material of one `tls`-shaped section; `cert`/`key` absent = plain HTTP for a listener. */
+export interface TlsMaterial {
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer;
+  clientCert: ClientCertPolicy;
+}
+
+export class TlsConfigError extends Error {
+  override readonly name = 'TlsConfigError';
+}
+
+const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
+
+/** PEM text as-is, or the contents of the file the value names. */
+function pem(section: string, field: string, value: string | undefined): Buffer | undefined {
+  if (value === undefined) return undefined;
+  if (PEM.test(value)) return Buffer.from(value.replace(/\\n/g, '\n'));
+  let data: Buffer;
+  try {
+    data = readFileSync(value);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TlsConfigError(`config: ${section}.${field}: cannot read ${value}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'read error')}`);
+  }
+  if (!PEM.test(data.toString('latin1'))) throw new TlsConfigError(`config: ${section}.${field}: ${value} holds no PEM block`);
+  return data;
+}
+
+export function loadTlsMaterial(cfg: ModuleConfig, section: 'tls' | 'peer_tls'): TlsMaterial {
+  const t = cfg[section];
+  const material: TlsMaterial = { clientCert: t.client_cert };
+  const cert = pem(section, 'cert', t.cert);
+  const key = pem(section, 'key', t.key);
+  const ca = pem(section, 'ca', t.ca);
+  if (cert) material.cert = cert;
+  if (key) material.key = key;
+  if (ca) material.ca = ca;
+  return material;
+}
+
+/** True when a listener with this material serves HTTPS. */
+export function servesHttps(m: TlsMaterial): boolean {
+  return m.cert !== undefined && m.key !== undefined;
+}
+
+/**
+ * Options for `https.createServer`: `request` asks for a client certificate and lets the request through
+ * without one (routes see `socket.authorized`); `require` ends the handshake without a valid one.
+ */
+export function httpsServerOptions(m: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean; minVersion: 'TLSv1.2' } {
+  if (!servesHttps(m)) throw new Error('httpsServerOptions: no certificate');
+  return {
+    cert: m.cert,
+    key: m.key,
+    ...(m.ca ? { ca: m.ca } : {}),
+    requestCert: m.clientCert !== 'none',
+    rejectUnauthorized: m.clientCert === 'require',
+    minVersion: 'TLSv1.2',
+  };
+}
+
+/** `connect` options for the peer client (undici Agent): this module's certificate, and the CA the peer's must chain to. */
+export function peerClientConnectOptions(m: TlsMaterial): { ca?: Buffer; cert?: Buffer; key?: Buffer; minVersion: 'TLSv1.2' } | undefined {
+  if (!m.ca && !servesHttps(m)) return undefined;
+  return {
+    ...(m.ca ? { ca: m.ca } : {}),
+    ...(servesHttps(m) ? { cert: m.cert, key: m.key } : {}),
+    minVersion: 'TLSv1.2',
+  };
+}

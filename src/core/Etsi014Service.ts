@@ -1,0 +1,512 @@
+/**
+ * ETSI GS QKD 014 v1.1.1 key delivery over the KeyStreamManager's public API (docs/etsi014.md).
+ *
+ * - Every configured SAE pair has two key streams, one per direction (master -> slave), with a
+ *   Key_stream_ID both modules derive from (master KME, master SAE, slave KME, slave SAE, key size)
+ *   by hashing, so they agree without coordination. The sender module (module.sender = 1) registers
+ *   them at the peer; the detector joins; both retry with back-off until the stream is open.
+ * - enc_keys (at the master's module) takes keys from the master -> slave stream (lowest index first),
+ *   gives each delivered key a random UUID key_ID, announces {key_ID, indices} to the slave's module
+ *   (POST /peer/etsi014/keys) and answers only once that module stored them durably.
+ * - dec_keys (at the slave's module) claims the records of the asked key_IDs (durably, all or none),
+ *   then takes exactly those indices from the stream: no key is delivered twice, and only the slave SAE
+ *   named at enc_keys time gets them (anyone else: 401).
+ * - A key of `size` bits is the concatenation of ceil(size / key_size) stream keys, cut to size / 8
+ *   bytes; the unused tail is dropped, never reused.
+ *
+ * The service returns values (Etsi014Result); the api layer maps them to HTTP 400 / 401 / 503.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Etsi014KeyIdStore, IssuedKeyRecord } from '../store/Etsi014KeyIdStore.js';
+import {
+  ETSI014_PEER_KEYS_PATH,
+  ETSI014_PEER_READY_PATH,
+  type Etsi014KeysNotice,
+  type Etsi014KeysNoticeParsed,
+  type Etsi014KeysReply,
+} from '../exchange/etsi014Peer.js';
+import type { PeerClient } from '../exchange/peerProtocol.js';
+import { fail, ok, type Result } from './errors.js';
+import type { DeliveredKey, KeyStreamManager } from './KeyStreamManager.js';
+
+/** Messages ETSI GS QKD 014 v1.1.1 fixes for 400 answers. */
+export const ETSI014_MESSAGES = {
+  SIZE_NOT_MULTIPLE_OF_8: 'size shall be a multiple of 8',
+  EXTENSION_MANDATORY_UNSUPPORTED: 'not all extension_mandatory parameters are supported',
+  EXTENSION_MANDATORY_UNMET: 'not all extension_mandatory request options could be met',
+  KEYS_NOT_FOUND: 'one or more keys specified are not found on KME',
+} as const;
+
+/** This KME delivers to one slave SAE per request (no key multicast): Status.max_SAE_ID_count. */
+export const MAX_SAE_ID_COUNT = 0;
+
+export interface Etsi014Pair {
+  /** SAE attached to this module. */
+  saeId: string;
+  /** SAE attached to the peer module. */
+  peerSaeId: string;
+  /** Base URL of the peer module's peer channel, e.g. https://127.0.0.1:6001. */
+  peerUrl: string;
+  peerKmeId: string;
+}
+
+export interface Etsi014Settings {
+  kmeId: string;
+  /** module.sender: the sender registers the pair streams at the peer, the detector joins them. */
+  sender: 0 | 1;
+  /** Stream key size and default `size`, bits. */
+  keySize: number;
+  maxKeyPerRequest: number;
+  maxKeySize: number;
+  minKeySize: number;
+  /** Reported as Status.max_key_count (stored_key_count never exceeds it). */
+  maxKeyCount: number;
+  pairs: readonly Etsi014Pair[];
+  /** enc_keys waits this long for missing keys; dec_keys this long for a key the peer committed. */
+  waitMs: number;
+  /** One peer call gives up after this. */
+  peerTimeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export interface Etsi014Failure {
+  status: 400 | 401 | 503;
+  /** Absent for 401 (the standard answers it without a body). */
+  message?: string;
+  details?: Array<Record<string, unknown>>;
+}
+export type Etsi014Result<T> = { ok: true; value: T } | { ok: false; error: Etsi014Failure };
+
+const done = <T>(value: T): Etsi014Result<T> => ({ ok: true, value });
+const badRequest = (message: string, details?: Array<Record<string, unknown>>): Etsi014Result<never> => ({
+  ok: false,
+  error: { status: 400, message, ...(details ? { details } : {}) },
+});
+const unauthorized = (): Etsi014Result<never> => ({ ok: false, error: { status: 401 } });
+const unavailable = (message: string): Etsi014Result<never> => ({ ok: false, error: { status: 503, message } });
+
+export interface KeyRequest {
+  number?: number;
+  size?: number;
+  additional_slave_SAE_IDs?: readonly string[];
+  extension_mandatory?: ReadonlyArray<Record<string, unknown>>;
+  extension_optional?: ReadonlyArray<Record<string, unknown>>;
+}
+
+export interface IssuedKey {
+  keyId: string;
+  key: Uint8Array;
+}
+
+export interface Etsi014Status {
+  source_KME_ID: string;
+  target_KME_ID: string;
+  master_SAE_ID: string;
+  slave_SAE_ID: string;
+  key_size: number;
+  stored_key_count: number;
+  max_key_count: number;
+  max_key_per_request: number;
+  max_key_size: number;
+  min_key_size: number;
+  max_SAE_ID_count: number;
+}
+
+/** One direction of one SAE pair. */
+interface PairStream {
+  keyStreamId: string;
+  pair: Etsi014Pair;
+  masterSaeId: string;
+  slaveSaeId: string;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  opening: Promise<boolean> | undefined;
+  closedLogged: boolean;
+}
+
+/**
+ * The Key_stream_ID of the master -> slave stream: a UUID (version nibble 8, RFC 9562 "custom") made
+ * from SHA-256 over the four IDs and the key size, so both modules derive the same one.
+ */
+export function etsi014KeyStreamId(masterKmeId: string, masterSaeId: string, slaveKmeId: string, slaveSaeId: string, keySizeBits: number): string {
+  const h = createHash('sha256').update(JSON.stringify(['qkdm/etsi014/v1', masterKmeId, masterSaeId, slaveKmeId, slaveSaeId, keySizeBits])).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+export class Etsi014Service {
+  private readonly streams = new Map<string, PairStream>();
+  /** Per stream: indices taken at this module for an enc_keys that then failed; the next notice tells the peer to drop them. */
+  private readonly pendingDiscards = new Map<string, number[]>();
+  private stopped = true;
+
+  constructor(
+    private readonly manager: KeyStreamManager,
+    private readonly store: Etsi014KeyIdStore,
+    private readonly peer: PeerClient,
+    readonly settings: Etsi014Settings,
+    private readonly log: Logger,
+  ) {
+    for (const pair of settings.pairs) {
+      for (const localIsMaster of [true, false]) {
+        const [masterSaeId, slaveSaeId] = localIsMaster ? [pair.saeId, pair.peerSaeId] : [pair.peerSaeId, pair.saeId];
+        const [masterKme, slaveKme] = localIsMaster ? [settings.kmeId, pair.peerKmeId] : [pair.peerKmeId, settings.kmeId];
+        const keyStreamId = etsi014KeyStreamId(masterKme, masterSaeId, slaveKme, slaveSaeId, settings.keySize);
+        this.streams.set(keyStreamId, { keyStreamId, pair, masterSaeId, slaveSaeId, attempt: 0, timer: undefined, opening: undefined, closedLogged: false });
+      }
+    }
+  }
+
+  /** Opens (or re-joins after a restart) every pair stream, retrying with back-off until each is open. */
+  start(): void {
+    this.stopped = false;
+    for (const ps of this.streams.values()) void this.ensure(ps);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const ps of this.streams.values()) {
+      if (ps.timer) clearTimeout(ps.timer);
+      ps.timer = undefined;
+    }
+  }
+
+  /** The Key_stream_ID used for keys from `masterSaeId` to `slaveSaeId` (undefined for an unknown pair). */
+  keyStreamIdFor(masterSaeId: string, slaveSaeId: string): string | undefined {
+    for (const ps of this.streams.values()) if (ps.masterSaeId === masterSaeId && ps.slaveSaeId === slaveSaeId) return ps.keyStreamId;
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- SAE calls
+
+  /** Get status: called by the master SAE for a slave SAE. */
+  status(masterSaeId: string, slaveSaeId: string): Etsi014Result<Etsi014Status> {
+    const ps = this.streamOf(masterSaeId, slaveSaeId, this.settings.kmeId);
+    if (!ps) return badRequest(`slave_SAE_ID: ${slaveSaeId} is not an SAE paired with ${masterSaeId} on this KME`);
+    const s = this.manager.summary(ps.keyStreamId);
+    if (!this.isOpen(ps)) void this.ensure(ps);
+    const stored = s && !s.closed ? Math.min(s.available, this.settings.maxKeyCount) : 0;
+    return done({
+      source_KME_ID: this.settings.kmeId,
+      target_KME_ID: ps.pair.peerKmeId,
+      master_SAE_ID: masterSaeId,
+      slave_SAE_ID: slaveSaeId,
+      key_size: this.settings.keySize,
+      stored_key_count: stored,
+      max_key_count: this.settings.maxKeyCount,
+      max_key_per_request: this.settings.maxKeyPerRequest,
+      max_key_size: this.settings.maxKeySize,
+      min_key_size: this.settings.minKeySize,
+      max_SAE_ID_count: MAX_SAE_ID_COUNT,
+    });
+  }
+
+  /** Get key: called by the master SAE; the keys leave the pool here and their IDs reach the slave's module first. */
+  async encKeys(masterSaeId: string, slaveSaeId: string, req: KeyRequest): Promise<Etsi014Result<IssuedKey[]>> {
+    const ps = this.streamOf(masterSaeId, slaveSaeId, this.settings.kmeId);
+    if (!ps) return badRequest(`slave_SAE_ID: ${slaveSaeId} is not an SAE paired with ${masterSaeId} on this KME`);
+    if (req.additional_slave_SAE_IDs && req.additional_slave_SAE_IDs.length > 0) {
+      return badRequest(`additional_slave_SAE_IDs: not supported by this KME (max_SAE_ID_count is ${MAX_SAE_ID_COUNT})`);
+    }
+    if (req.extension_mandatory && req.extension_mandatory.length > 0) {
+      const names = req.extension_mandatory.flatMap((e) => Object.keys(e));
+      return badRequest(ETSI014_MESSAGES.EXTENSION_MANDATORY_UNSUPPORTED, names.map((name) => ({ extension_mandatory: name, reason: 'not supported' })));
+    }
+    const { keySize, maxKeyPerRequest, minKeySize, maxKeySize } = this.settings;
+    const number = req.number ?? 1;
+    if (!Number.isSafeInteger(number) || number < 1 || number > maxKeyPerRequest) {
+      return badRequest(`number: must be an integer between 1 and ${maxKeyPerRequest} (max_key_per_request)`);
+    }
+    const size = req.size ?? keySize;
+    if (!Number.isSafeInteger(size) || size <= 0 || size % 8 !== 0) return badRequest(ETSI014_MESSAGES.SIZE_NOT_MULTIPLE_OF_8);
+    if (size < minKeySize || size > maxKeySize) {
+      return badRequest(`size: must be between ${minKeySize} and ${maxKeySize} bits (min_key_size, max_key_size)`);
+    }
+    if (!this.isOpen(ps)) {
+      void this.ensure(ps);
+      return unavailable(`the key stream to ${ps.pair.peerKmeId} is not established yet; try again later`);
+    }
+
+    const parts = Math.ceil(size / keySize);
+    const taken = await this.takeKeys(ps.keyStreamId, number * parts);
+    if (!taken) return unavailable(`not enough key material for ${number} key(s) of ${size} bits; try again later`);
+
+    const issued: IssuedKey[] = [];
+    const announced: Etsi014KeysNotice['keys'] = [];
+    for (let i = 0; i < number; i++) {
+      const group = taken.slice(i * parts, (i + 1) * parts);
+      const keyId = randomUUID();
+      issued.push({ keyId, key: assemble(group.map((k) => k.key), size) });
+      announced.push({ key_ID: keyId, indices: group.map((k) => k.index) });
+    }
+    const discard = this.pendingDiscards.get(ps.keyStreamId) ?? [];
+    this.pendingDiscards.delete(ps.keyStreamId);
+    const notice: Etsi014KeysNotice = {
+      keyStreamId: ps.keyStreamId,
+      master_SAE_ID: masterSaeId,
+      slave_SAE_ID: slaveSaeId,
+      master_KME_ID: this.settings.kmeId,
+      size,
+      keys: announced,
+      discard,
+    };
+    try {
+      await this.peer.post(ps.pair.peerUrl, ETSI014_PEER_KEYS_PATH, notice, this.settings.peerTimeoutMs);
+    } catch (err) {
+      // Never delivered: the slave's module drops these indices when it hears of them.
+      this.addDiscards(ps.keyStreamId, [...discard, ...taken.map((k) => k.index)]);
+      for (const k of issued) k.key.fill(0);
+      this.log.warn({ keyStreamId: ps.keyStreamId, count: number, err: describe(err) }, 'etsi014: slave KME did not store the key IDs; nothing delivered');
+      return unavailable(`the slave SAE's KME (${ps.pair.peerKmeId}) did not confirm the key IDs; no keys were delivered`);
+    }
+    this.log.debug({ keyStreamId: ps.keyStreamId, count: number, size }, 'etsi014: keys delivered to master SAE');
+    return done(issued);
+  }
+
+  /** Get key with key IDs: called by the slave SAE with the master SAE's ID. */
+  async decKeys(slaveSaeId: string, masterSaeId: string, keyIds: readonly string[]): Promise<Etsi014Result<IssuedKey[]>> {
+    // A caller not paired with that master can never be the slave of its keys.
+    const ps = this.streamOf(masterSaeId, slaveSaeId, undefined);
+    if (!ps || ps.pair.saeId !== slaveSaeId) return unauthorized();
+    const ids = keyIds.map((id) => id.toLowerCase());
+    if (ids.length === 0) return badRequest('key_IDs: at least one key_ID is required');
+    if (ids.length > this.settings.maxKeyPerRequest) return badRequest(`key_IDs: at most ${this.settings.maxKeyPerRequest} per request (max_key_per_request)`);
+    if (new Set(ids).size !== ids.length) return badRequest('key_IDs: a key_ID is listed twice');
+
+    let records: IssuedKeyRecord[];
+    try {
+      records = await this.store.get(ids);
+    } catch (err) {
+      this.log.error({ err: describe(err) }, 'etsi014: key ID store read failed');
+      return unavailable('the key ID store is unavailable');
+    }
+    // Only the slave SAE named at enc_keys time (with its master) may fetch a key.
+    if (records.some((r) => r.slaveSaeId !== slaveSaeId || r.masterSaeId !== masterSaeId)) return unauthorized();
+    if (records.length !== ids.length) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND);
+
+    let claimed: IssuedKeyRecord[] | undefined;
+    try {
+      claimed = await this.store.claim(ids);
+    } catch (err) {
+      this.log.error({ err: describe(err) }, 'etsi014: key ID store claim failed');
+      return unavailable('the key ID store is unavailable');
+    }
+    if (!claimed) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND); // a concurrent dec_keys got them first
+    const byId = new Map(claimed.map((r) => [r.keyId, r]));
+
+    const out: IssuedKey[] = [];
+    let missing = 0;
+    await Promise.all(
+      ids.map(async (keyId, i) => {
+        const r = byId.get(keyId)!;
+        const parts = await Promise.all(r.indices.map((idx) => this.manager.getKey(r.keyStreamId, idx, this.settings.waitMs)));
+        const keys = parts.map((p) => (p.ok && p.value ? p.value.key : undefined));
+        if (keys.some((k) => k === undefined)) {
+          missing++;
+          for (const k of keys) k?.fill(0);
+          return;
+        }
+        out[i] = { keyId, key: assemble(keys as Uint8Array[], r.sizeBits) };
+      }),
+    );
+    if (missing > 0) {
+      for (const k of out) k?.key.fill(0);
+      this.log.error({ missing, requested: ids.length }, 'etsi014: recorded key IDs whose keys are gone from the stream');
+      return unavailable('the key material of one or more key IDs is no longer available on this KME');
+    }
+    return done(out);
+  }
+
+  // ---------------------------------------------------------------- peer calls
+
+  /** POST /peer/etsi014/keys at the slave's module: record the issued key IDs durably. */
+  async onPeerKeys(notice: Etsi014KeysNoticeParsed): Promise<Result<Etsi014KeysReply>> {
+    const ps = this.streams.get(notice.keyStreamId);
+    if (!ps || ps.masterSaeId !== notice.master_SAE_ID || ps.slaveSaeId !== notice.slave_SAE_ID || ps.pair.peerKmeId !== notice.master_KME_ID || ps.pair.saeId !== notice.slave_SAE_ID) {
+      return fail('BAD_REQUEST', `no ETSI 014 stream ${notice.master_KME_ID}/${notice.master_SAE_ID} -> ${this.settings.kmeId}/${notice.slave_SAE_ID} is configured here`);
+    }
+    if (!this.manager.summary(ps.keyStreamId)) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${ps.keyStreamId}`);
+    const parts = Math.ceil(notice.size / this.settings.keySize);
+    if (notice.size > this.settings.maxKeySize || notice.keys.some((k) => k.indices.length !== parts)) {
+      return fail('BAD_REQUEST', `every key of ${notice.size} bits must name ${parts} stream indices`);
+    }
+    if (notice.discard.length > 0) this.dropIndices(ps.keyStreamId, notice.discard);
+    const now = Date.now();
+    const records: IssuedKeyRecord[] = notice.keys.map((k) => ({
+      keyId: k.key_ID,
+      keyStreamId: ps.keyStreamId,
+      indices: k.indices,
+      sizeBits: notice.size,
+      masterSaeId: notice.master_SAE_ID,
+      slaveSaeId: notice.slave_SAE_ID,
+      createdAt: now,
+    }));
+    let stored: boolean;
+    try {
+      stored = await this.store.putMany(records);
+    } catch (err) {
+      this.log.error({ err: describe(err) }, 'etsi014: key ID store write failed');
+      return fail('STORE_UNAVAILABLE', 'key ID store unavailable');
+    }
+    if (!stored) return fail('BAD_REQUEST', 'a key_ID or a stream index in this notice is recorded already');
+    return ok({ stored: records.length });
+  }
+
+  /** POST /peer/etsi014/ready at the detector: the sender registered a pair stream; join it now. */
+  onPeerReady(keyStreamId: string): Result<void> {
+    const ps = this.streams.get(keyStreamId);
+    if (!ps) return fail('UNKNOWN_STREAM', `no ETSI 014 stream ${keyStreamId} is configured here`);
+    ps.attempt = 0;
+    void this.ensure(ps);
+    return ok(undefined);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** The stream for master -> slave where this module is on the side given by `masterKme` (undefined: either side). */
+  private streamOf(masterSaeId: string, slaveSaeId: string, masterKme: string | undefined): PairStream | undefined {
+    for (const ps of this.streams.values()) {
+      if (ps.masterSaeId !== masterSaeId || ps.slaveSaeId !== slaveSaeId) continue;
+      const localIsMaster = ps.pair.saeId === masterSaeId;
+      if (masterKme === undefined || localIsMaster === (masterKme === this.settings.kmeId)) return ps;
+    }
+    return undefined;
+  }
+
+  private isOpen(ps: PairStream): boolean {
+    const s = this.manager.summary(ps.keyStreamId);
+    return s !== undefined && s.localOpen && s.peerOpen && !s.closed;
+  }
+
+  /** Takes `needed` keys (lowest indices first), waiting up to waitMs for missing ones; all or none. */
+  private async takeKeys(keyStreamId: string, needed: number): Promise<DeliveredKey[] | undefined> {
+    const taken: DeliveredKey[] = [];
+    const available = this.manager.availableKeys(keyStreamId);
+    const now = available.ok ? Math.min(available.value, needed) : 0;
+    // Started in one turn: each call claims its index synchronously, and the store commits them together.
+    const first = await Promise.all(Array.from({ length: now }, () => this.manager.getKey(keyStreamId, -1, 0)));
+    for (const r of first) if (r.ok && r.value) taken.push(r.value);
+    const deadline = Date.now() + this.settings.waitMs;
+    while (taken.length < needed) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const r = await this.manager.getKey(keyStreamId, -1, left);
+      if (!r.ok || !r.value) break;
+      taken.push(r.value);
+    }
+    if (taken.length < needed) {
+      this.addDiscards(keyStreamId, taken.map((k) => k.index));
+      for (const k of taken) k.key.fill(0);
+      return undefined;
+    }
+    return taken;
+  }
+
+  private addDiscards(keyStreamId: string, indices: readonly number[]): void {
+    if (indices.length === 0) return;
+    const list = this.pendingDiscards.get(keyStreamId) ?? [];
+    list.push(...indices);
+    // Bounded: beyond this the slave's module keeps a few orphan keys (they only count toward max_key_count).
+    this.pendingDiscards.set(keyStreamId, list.slice(-100_000));
+  }
+
+  /** At the slave's module: forget records using these indices and take (erase) their keys. */
+  private dropIndices(keyStreamId: string, indices: readonly number[]): void {
+    this.store.discard(keyStreamId, indices).then(
+      () => {
+        for (const idx of indices) {
+          void this.manager.getKey(keyStreamId, idx, this.settings.waitMs).then((r) => {
+            if (r.ok && r.value) r.value.key.fill(0);
+          });
+        }
+      },
+      (err: unknown) => this.log.warn({ keyStreamId, err: describe(err) }, 'etsi014: discarding undelivered indices failed'),
+    );
+  }
+
+  /** Opens the stream (coalescing concurrent calls); on failure retries with back-off. Resolves true when open. */
+  private ensure(ps: PairStream): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(this.isOpen(ps));
+    ps.opening ??= this.tryOpen(ps)
+      .catch((err: unknown) => {
+        this.log.warn({ keyStreamId: ps.keyStreamId, err: describe(err) }, 'etsi014: opening the pair stream failed');
+        return false;
+      })
+      .then((opened) => {
+        ps.opening = undefined;
+        if (opened) {
+          ps.attempt = 0;
+          if (ps.timer) clearTimeout(ps.timer);
+          ps.timer = undefined;
+        } else {
+          this.retryLater(ps);
+        }
+        return opened;
+      });
+    return ps.opening;
+  }
+
+  private retryLater(ps: PairStream): void {
+    if (this.stopped || ps.timer || this.manager.summary(ps.keyStreamId)?.closed) return;
+    const base = Math.min(this.settings.retryMaxMs, this.settings.retryInitialMs * 2 ** Math.min(ps.attempt, 20));
+    ps.attempt++;
+    const delay = Math.max(1, Math.round(base * (0.5 + Math.random() / 2))); // jitter: two modules never retry in lock-step
+    ps.timer = setTimeout(() => {
+      ps.timer = undefined;
+      void this.ensure(ps);
+    }, delay);
+    ps.timer.unref();
+  }
+
+  private async tryOpen(ps: PairStream): Promise<boolean> {
+    const s = this.manager.summary(ps.keyStreamId);
+    if (s?.closed) {
+      if (!ps.closedLogged) this.log.error({ keyStreamId: ps.keyStreamId }, 'etsi014: the pair stream was closed; ETSI 014 keys for this pair are unavailable');
+      ps.closedLogged = true;
+      return false;
+    }
+    if (s?.localOpen) return true;
+    // The detector only joins a stream the sender registered: two registrations at once would wait on each other.
+    if (!s && this.settings.sender === 0) return false;
+    const result = await this.manager.openConnect({
+      source: `etsi014:${ps.masterSaeId}`,
+      destination: ps.pair.peerUrl,
+      keyLengthBits: this.settings.keySize,
+      timeoutMs: this.settings.peerTimeoutMs,
+      keyStreamId: ps.keyStreamId,
+    });
+    if (!result.ok) {
+      if (this.manager.summary(ps.keyStreamId)?.localOpen) return true;
+      this.log.warn({ keyStreamId: ps.keyStreamId, code: result.error.code, reason: result.error.message }, 'etsi014: pair stream not open yet');
+      return false;
+    }
+    this.log.info({ keyStreamId: ps.keyStreamId, master: ps.masterSaeId, slave: ps.slaveSaeId }, 'etsi014: pair stream open');
+    if (!s) {
+      // Registered at the detector: tell it to join now rather than at its next retry.
+      this.peer.post(ps.pair.peerUrl, ETSI014_PEER_READY_PATH, { keyStreamId: ps.keyStreamId }, this.settings.peerTimeoutMs).catch((err: unknown) => {
+        this.log.debug({ keyStreamId: ps.keyStreamId, err: describe(err) }, 'etsi014: ready notice not delivered (the peer retries by itself)');
+      });
+    }
+    return true;
+  }
+}
+
+/** Concatenates stream keys and cuts the result to sizeBits / 8 bytes; the parts are zeroed. */
+function assemble(parts: readonly Uint8Array[], sizeBits: number): Uint8Array {
+  const out = new Uint8Array(sizeBits / 8);
+  let at = 0;
+  for (const p of parts) {
+    if (at < out.length) out.set(p.subarray(0, Math.min(p.length, out.length - at)), at);
+    at += p.length;
+    p.fill(0);
+  }
+  return out;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

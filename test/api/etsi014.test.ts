@@ -1,0 +1,384 @@
+/**
+ * ETSI GS QKD 014 over HTTP (supertest): Alice's and Bob's apps in one process, their managers
+ * joined by the in-memory peer, the ETSI 014 peer messages routed to the other app over HTTP.
+ * SAEs are identified by the X-SAE-ID header here (allow_header_identity, plain HTTP); the client
+ * certificate path is tested with real TLS in test/e2e/etsi014TwoModules.test.ts.
+ */
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/api/app.js';
+import { etsi014ErrorSchema, etsi014KeyContainerSchema, etsi014StatusSchema } from '../../src/api/etsi014Schemas.js';
+import { createSaeIdentifier } from '../../src/api/saeIdentity.js';
+import { ETSI014_MESSAGES, Etsi014Service, etsi014KeyStreamId, type Etsi014Pair } from '../../src/core/Etsi014Service.js';
+import { PeerError, type PeerClient } from '../../src/exchange/peerProtocol.js';
+import { MemoryEtsi014KeyIdStore } from '../support/memoryEtsi014Store.js';
+import { buildPair, silentLog, type Side } from '../support/pair.js';
+
+interface Kme {
+  side: Side;
+  service: Etsi014Service;
+  store: MemoryEtsi014KeyIdStore;
+  app: Express;
+}
+
+let alice: Kme;
+let bob: Kme;
+let stopPair: () => Promise<void>;
+/** Set to make the peer channel to that app fail (simulates an unreachable slave KME). */
+let peerDown = false;
+
+/** The manager's calls go through the in-memory peer; PeerClient.post goes to the other app over HTTP. */
+function routedPeer(side: Side, other: () => Express): PeerClient {
+  return {
+    sync: (...a) => side.peer.sync(...a),
+    open: (...a) => side.peer.open(...a),
+    close: (...a) => side.peer.close(...a),
+    start: (...a) => side.peer.start(...a),
+    round: (...a) => side.peer.round(...a),
+    commit: (...a) => side.peer.commit(...a),
+    async post(_url, path, body) {
+      if (peerDown) throw new PeerError('unreachable', `${path}: peer down (test)`);
+      const res = await request(other()).post(path).set('content-type', 'application/json').send(JSON.stringify(body));
+      if (res.status !== 200) throw new PeerError('refused', String(res.body?.message ?? res.status), res.body?.code);
+      return res.body as unknown;
+    },
+  };
+}
+
+const SETTINGS = { keySize: 256, maxKeyPerRequest: 16, maxKeySize: 2048, minKeySize: 64, maxKeyCount: 40, waitMs: 400, peerTimeoutMs: 1000, retryInitialMs: 10, retryMaxMs: 100 };
+
+function kme(side: Side, kmeId: string, pairs: Etsi014Pair[], other: () => Express, configured = true): Kme {
+  const store = new MemoryEtsi014KeyIdStore();
+  const service = new Etsi014Service(side.manager, store, routedPeer(side, other), { ...SETTINGS, kmeId, sender: side.manager.settings.sender, pairs }, silentLog);
+  const app = createApp({
+    manager: side.manager,
+    exchange: side.exchange,
+    log: silentLog,
+    requestLog: false,
+    ...(configured ? { etsi014: service } : {}),
+    identifySae: createSaeIdentifier({ identities: [], allowHeaderIdentity: true }),
+  });
+  return { side, service, store, app };
+}
+
+beforeEach(async () => {
+  peerDown = false;
+  const p = await buildPair({ maxKeyCount: 40 });
+  stopPair = p.stop;
+  // sae-a at Alice; sae-b and sae-c at Bob, both paired with sae-a.
+  alice = kme(p.alice, 'KME-A', [
+    { saeId: 'sae-a', peerSaeId: 'sae-b', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
+    { saeId: 'sae-a', peerSaeId: 'sae-c', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
+  ], () => bob.app);
+  bob = kme(p.bob, 'KME-B', [
+    { saeId: 'sae-b', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
+    { saeId: 'sae-c', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
+  ], () => alice.app);
+  bob.service.start();
+  alice.service.start();
+  // Both directions of both pairs open; keys flow.
+  await expect.poll(async () => (await status(alice, 'sae-a', 'sae-b')).body.stored_key_count, { timeout: 5000 }).toBe(40);
+});
+afterEach(async () => {
+  alice.service.stop();
+  bob.service.stop();
+  await stopPair();
+});
+
+const status = (k: Kme, caller: string, slave: string) => request(k.app).get(`/api/v1/keys/${slave}/status`).set('x-sae-id', caller);
+const encKeys = (k: Kme, caller: string, slave: string, body?: unknown) => {
+  const r = request(k.app).post(`/api/v1/keys/${slave}/enc_keys`).set('x-sae-id', caller).set('content-type', 'application/json');
+  return body === undefined ? r.send('') : r.send(typeof body === 'string' ? body : JSON.stringify(body));
+};
+const decKeys = (k: Kme, caller: string, master: string, ids: string[]) =>
+  request(k.app)
+    .post(`/api/v1/keys/${master}/dec_keys`)
+    .set('x-sae-id', caller)
+    .set('content-type', 'application/json')
+    .send(JSON.stringify({ key_IDs: ids.map((key_ID) => ({ key_ID })) }));
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('status', () => {
+  it('when the master SAE asks, then Status has the standard fields and this KME limits', async () => {
+    const res = await status(alice, 'sae-a', 'sae-b');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(etsi014StatusSchema.parse(res.body)).toEqual({
+      source_KME_ID: 'KME-A',
+      target_KME_ID: 'KME-B',
+      master_SAE_ID: 'sae-a',
+      slave_SAE_ID: 'sae-b',
+      key_size: 256,
+      stored_key_count: 40,
+      max_key_count: 40,
+      max_key_per_request: 16,
+      max_key_size: 2048,
+      min_key_size: 64,
+      max_SAE_ID_count: 0,
+    });
+  });
+
+  it('when the slave SAE is not paired with the caller, then 400 names slave_SAE_ID', async () => {
+    const res = await status(alice, 'sae-a', 'sae-z');
+    expect(res.status).toBe(400);
+    expect(res.body.message).toMatch(/^slave_SAE_ID: /);
+  });
+
+  it('when the pair streams exist, then their Key_stream_IDs are the derived ones at both KMEs', () => {
+    const id = etsi014KeyStreamId('KME-A', 'sae-a', 'KME-B', 'sae-b', 256);
+    expect(alice.service.keyStreamIdFor('sae-a', 'sae-b')).toBe(id);
+    expect(bob.service.keyStreamIdFor('sae-a', 'sae-b')).toBe(id);
+    expect(bob.service.keyStreamIdFor('sae-b', 'sae-a')).not.toBe(id);
+    expect(alice.side.manager.summary(id)).toMatchObject({ localOpen: true, peerOpen: true });
+    expect(bob.side.manager.summary(id)).toMatchObject({ localOpen: true, peerOpen: true });
+  });
+});
+
+describe('enc_keys at the master KME, dec_keys at the slave KME', () => {
+  it('when keys are requested by POST and fetched by POST, then both SAEs get the same bytes under UUID key_IDs', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 3, size: 256 });
+    expect(enc.status).toBe(200);
+    const container = etsi014KeyContainerSchema.parse(enc.body);
+    expect(container.keys).toHaveLength(3);
+    for (const k of container.keys) {
+      expect(k.key_ID).toMatch(UUID);
+      expect(Buffer.from(k.key, 'base64')).toHaveLength(32);
+    }
+    const dec = await decKeys(bob, 'sae-b', 'sae-a', container.keys.map((k) => k.key_ID));
+    expect(dec.status).toBe(200);
+    expect(dec.body).toEqual(container);
+    expect(await bob.store.count()).toBe(0);
+  });
+
+  it('when the simple GET forms are used, then they deliver the same keys', async () => {
+    const enc = await request(alice.app).get('/api/v1/keys/sae-b/enc_keys?number=2&size=128').set('x-sae-id', 'sae-a');
+    expect(enc.status).toBe(200);
+    expect(enc.body.keys.map((k: { key: string }) => Buffer.from(k.key, 'base64').length)).toEqual([16, 16]);
+    const [first, second] = enc.body.keys as Array<{ key_ID: string; key: string }>;
+    const one = await request(bob.app).get(`/api/v1/keys/sae-a/dec_keys?key_ID=${first!.key_ID}`).set('x-sae-id', 'sae-b');
+    expect(one.status).toBe(200);
+    expect(one.body.keys).toEqual([first]);
+    const other = await request(bob.app).get(`/api/v1/keys/sae-a/dec_keys?key_ID=${second!.key_ID.toUpperCase()}`).set('x-sae-id', 'sae-b');
+    expect(other.body.keys[0].key).toBe(second!.key);
+  });
+
+  it('when no body is sent, then one key of key_size bits is delivered', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b');
+    expect(enc.status).toBe(200);
+    expect(enc.body.keys).toHaveLength(1);
+    expect(Buffer.from(enc.body.keys[0].key, 'base64')).toHaveLength(32);
+  });
+
+  it('when size differs from key_size, then stream keys are concatenated or cut, identically at both ends', async () => {
+    for (const size of [64, 520, 2048]) {
+      const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2, size });
+      expect(enc.status, `size ${size}`).toBe(200);
+      for (const k of enc.body.keys) expect(Buffer.from(k.key, 'base64')).toHaveLength(size / 8);
+      const dec = await decKeys(bob, 'sae-b', 'sae-a', enc.body.keys.map((k: { key_ID: string }) => k.key_ID));
+      expect(dec.body).toEqual(enc.body);
+    }
+  });
+
+  it('when the SAE at Bob is the master, then the other stream delivers to the SAE at Alice', async () => {
+    await expect.poll(async () => (await status(bob, 'sae-b', 'sae-a')).body.stored_key_count, { timeout: 5000 }).toBeGreaterThan(0);
+    const enc = await encKeys(bob, 'sae-b', 'sae-a', { number: 1 });
+    expect(enc.status).toBe(200);
+    const dec = await decKeys(alice, 'sae-a', 'sae-b', [enc.body.keys[0].key_ID]);
+    expect(dec.body).toEqual(enc.body);
+  });
+
+  it('when many keys are taken, then no key and no key_ID is ever delivered twice', async () => {
+    const seenIds = new Set<string>();
+    const seenKeys = new Set<string>();
+    for (let round = 0; round < 6; round++) {
+      const batch = await Promise.all([1, 2, 3].map(() => encKeys(alice, 'sae-a', 'sae-b', { number: 4 })));
+      for (const enc of batch) {
+        expect(enc.status).toBe(200);
+        const ids = enc.body.keys.map((k: { key_ID: string }) => k.key_ID);
+        const dec = await decKeys(bob, 'sae-b', 'sae-a', ids);
+        expect(dec.body).toEqual(enc.body);
+        for (const k of enc.body.keys) {
+          expect(seenIds.has(k.key_ID)).toBe(false);
+          expect(seenKeys.has(k.key)).toBe(false);
+          seenIds.add(k.key_ID);
+          seenKeys.add(k.key);
+        }
+        const again = await decKeys(bob, 'sae-b', 'sae-a', ids);
+        expect(again.status).toBe(400);
+        expect(again.body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+      }
+    }
+    expect(seenIds.size).toBe(72);
+  });
+
+  it('when two dec_keys race for the same key_ID, then exactly one gets the key', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2 });
+    const ids = enc.body.keys.map((k: { key_ID: string }) => k.key_ID);
+    const [x, y] = await Promise.all([decKeys(bob, 'sae-b', 'sae-a', ids), decKeys(bob, 'sae-b', 'sae-a', ids)]);
+    expect([x.status, y.status].sort()).toEqual([200, 400]);
+  });
+});
+
+describe('authorization (401, no body)', () => {
+  it('when no SAE identity is presented, then every route answers 401 without a body', async () => {
+    for (const req of [
+      request(alice.app).get('/api/v1/keys/sae-b/status'),
+      request(alice.app).post('/api/v1/keys/sae-b/enc_keys').send('{}'),
+      request(bob.app).post('/api/v1/keys/sae-a/dec_keys').send('{}'),
+      request(bob.app).get('/api/v1/keys/sae-a/dec_keys?key_ID=00000000-0000-4000-8000-000000000000').set('x-sae-id', 'not valid!'),
+    ]) {
+      const res = await req;
+      expect(res.status).toBe(401);
+      expect(res.text).toBe('');
+    }
+  });
+
+  it('when another SAE than the slave named at enc_keys asks dec_keys, then 401 and the key stays for the slave', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    const ids = [enc.body.keys[0].key_ID];
+    const wrong = await decKeys(bob, 'sae-c', 'sae-a', ids);
+    expect(wrong.status).toBe(401);
+    expect(wrong.text).toBe('');
+    const right = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    expect(right.body).toEqual(enc.body);
+  });
+
+  it('when the slave names a master it is not paired with, then 401 and the key stays', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    const res = await decKeys(bob, 'sae-b', 'sae-c', [enc.body.keys[0].key_ID]);
+    expect(res.status).toBe(401);
+    expect(res.text).toBe('');
+    expect((await decKeys(bob, 'sae-b', 'sae-a', [enc.body.keys[0].key_ID])).body).toEqual(enc.body);
+  });
+});
+
+describe('errors with the standard messages (400)', () => {
+  const bad = async (body: unknown, message: string | RegExp) => {
+    const res = await encKeys(alice, 'sae-a', 'sae-b', body);
+    expect(res.status).toBe(400);
+    etsi014ErrorSchema.parse(res.body);
+    if (typeof message === 'string') expect(res.body.message).toBe(message);
+    else expect(res.body.message).toMatch(message);
+    return res;
+  };
+
+  it('when size is not a multiple of 8, then "size shall be a multiple of 8"', async () => {
+    await bad({ size: 100 }, ETSI014_MESSAGES.SIZE_NOT_MULTIPLE_OF_8);
+    const viaGet = await request(alice.app).get('/api/v1/keys/sae-b/enc_keys?size=12').set('x-sae-id', 'sae-a');
+    expect(viaGet.status).toBe(400);
+    expect(viaGet.body).toEqual({ message: 'size shall be a multiple of 8' });
+  });
+
+  it('when extension_mandatory is not empty, then "not all extension_mandatory parameters are supported" with details', async () => {
+    const res = await bad({ extension_mandatory: [{ abc_route_type: 'direct' }] }, ETSI014_MESSAGES.EXTENSION_MANDATORY_UNSUPPORTED);
+    expect(res.body.details).toEqual([{ extension_mandatory: 'abc_route_type', reason: 'not supported' }]);
+  });
+
+  it('when extension_optional is present, then it is ignored as the standard allows', async () => {
+    expect((await encKeys(alice, 'sae-a', 'sae-b', { extension_optional: [{ abc_priority: 1 }] })).status).toBe(200);
+  });
+
+  it('when additional_slave_SAE_IDs is not empty, then 400 (max_SAE_ID_count is 0)', async () => {
+    await bad({ additional_slave_SAE_IDs: ['sae-c'] }, /^additional_slave_SAE_IDs: .*max_SAE_ID_count is 0/);
+    expect((await encKeys(alice, 'sae-a', 'sae-b', { additional_slave_SAE_IDs: [] })).status).toBe(200);
+  });
+
+  it('when a key_ID is unknown, then "one or more keys specified are not found on KME" and nothing is taken', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    const res = await decKeys(bob, 'sae-b', 'sae-a', [enc.body.keys[0].key_ID, '00000000-0000-4000-8000-000000000000']);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ message: 'one or more keys specified are not found on KME' });
+    expect((await decKeys(bob, 'sae-b', 'sae-a', [enc.body.keys[0].key_ID])).body).toEqual(enc.body);
+  });
+
+  it('when the request is malformed or outside the limits, then 400 names the field', async () => {
+    await bad({ number: 17 }, /^number: must be an integer between 1 and 16/);
+    await bad({ number: 0 }, /^number: /);
+    await bad({ number: 'two' }, /^number: must be an integer number of keys/);
+    await bad({ size: 32 }, /^size: must be between 64 and 2048 bits/);
+    await bad({ size: 4096 }, /^size: must be between 64 and 2048 bits/);
+    await bad({ size: 1.5 }, /^size: /);
+    await bad('{"number": ', /^body: not valid JSON/);
+    await bad('[1, 2]', /^body: must be a Key request object/);
+    await bad({ additional_slave_SAE_IDs: 'sae-c' }, /^additional_slave_SAE_IDs: must be a list/);
+    const badPath = await request(alice.app).get(`/api/v1/keys/${'x'.repeat(200)}/status`).set('x-sae-id', 'sae-a');
+    expect(badPath.status).toBe(400);
+    expect(badPath.body.message).toMatch(/^slave_SAE_ID: /);
+    const decBad = [
+      [{ key_IDs: [{ key_ID: 'not-a-uuid' }] }, /^key_IDs\.0\.key_ID: must be a UUID/],
+      [{ key_IDs: [] }, /^key_IDs: must name at least one key_ID/],
+      [{}, /^key_IDs: /],
+    ] as const;
+    for (const [body, message] of decBad) {
+      const res = await request(bob.app).post('/api/v1/keys/sae-a/dec_keys').set('x-sae-id', 'sae-b').send(JSON.stringify(body));
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(message);
+    }
+    const empty = await request(bob.app).post('/api/v1/keys/sae-a/dec_keys').set('x-sae-id', 'sae-b').send('');
+    expect(empty.status).toBe(400);
+    const dup = await decKeys(bob, 'sae-b', 'sae-a', ['00000000-0000-4000-8000-000000000000', '00000000-0000-4000-8000-000000000000']);
+    expect(dup.body.message).toBe('key_IDs: a key_ID is listed twice');
+    const noQuery = await request(bob.app).get('/api/v1/keys/sae-a/dec_keys').set('x-sae-id', 'sae-b');
+    expect(noQuery.status).toBe(400);
+    expect(noQuery.body.message).toMatch(/^key_ID: /);
+  });
+});
+
+describe('server errors (503)', () => {
+  it('when the slave KME cannot be reached, then 503 with an Error body, and the taken indices are dropped there later', async () => {
+    const id = alice.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    peerDown = true;
+    const res = await encKeys(alice, 'sae-a', 'sae-b', { number: 2 });
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/did not confirm the key IDs; no keys were delivered/);
+    peerDown = false;
+    const lost = (await status(alice, 'sae-a', 'sae-b')).body.stored_key_count;
+    expect(lost).toBeLessThan(40);
+    // The next successful enc_keys carries the discarded indices: Bob erases those two keys as well.
+    const ok = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    expect(ok.status).toBe(200);
+    await expect.poll(() => bob.side.manager.available(id) - alice.side.manager.available(id), { timeout: 2000 }).toBe(1);
+  });
+
+  it('when more keys are asked than the stream can hold, then 503 after the wait, and nothing is delivered', async () => {
+    const res = await encKeys(alice, 'sae-a', 'sae-b', { number: 16, size: 2048 }); // 128 stream keys > max_key_count 40
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/^not enough key material/);
+  });
+
+  it('when the key ID store fails, then dec_keys answers 503, never 500', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    bob.store.failing = true;
+    const res = await decKeys(bob, 'sae-b', 'sae-a', [enc.body.keys[0].key_ID]);
+    expect(res.status).toBe(503);
+    expect(res.body.message).toBe('the key ID store is unavailable');
+    bob.store.failing = false;
+  });
+
+  it('when ETSI 014 is not configured, then its routes answer 503', async () => {
+    const plain = kme(alice.side, 'KME-A', [], () => bob.app, false);
+    const res = await request(plain.app).get('/api/v1/keys/sae-b/status').set('x-sae-id', 'sae-a');
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/not configured/);
+  });
+});
+
+describe('peer messages', () => {
+  it('when a notice names a pair or stream not configured here, then the slave KME refuses it', async () => {
+    const id = etsi014KeyStreamId('KME-A', 'sae-a', 'KME-B', 'sae-b', 256);
+    const send = (body: unknown) => request(bob.app).post('/peer/etsi014/keys').set('content-type', 'application/json').send(JSON.stringify(body));
+    const base = { keyStreamId: id, master_SAE_ID: 'sae-a', slave_SAE_ID: 'sae-b', master_KME_ID: 'KME-A', size: 256, keys: [] };
+    expect((await send(base)).status).toBe(200);
+    expect((await send({ ...base, master_KME_ID: 'KME-X' })).status).toBe(400);
+    expect((await send({ ...base, slave_SAE_ID: 'sae-c' })).status).toBe(400);
+    expect((await send({ ...base, keys: [{ key_ID: '00000000-0000-4000-8000-000000000001', indices: [1, 2] }] })).body.message).toMatch(/must name 1 stream indices/);
+    expect((await send({ ...base, size: 'big' })).status).toBe(400);
+    const k = { key_ID: '00000000-0000-4000-8000-000000000002', indices: [100_000] };
+    expect((await send({ ...base, keys: [k] })).status).toBe(200);
+    const again = await send({ ...base, keys: [{ ...k, key_ID: '00000000-0000-4000-8000-000000000003' }] });
+    expect(again.status).toBe(400);
+    expect(again.body.message).toMatch(/recorded already/);
+  });
+});
