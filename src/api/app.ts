@@ -57,7 +57,18 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
   app.set('etag', false);
   if (requestLog) {
     // Bodies are never logged: requests and answers may carry keys.
-    app.use(pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/health' } }));
+    app.use(
+      pinoHttp({
+        logger: log,
+        autoLogging: { ignore: (req) => req.url === '/health' },
+        // Only method, path (no query string) and status: headers carry tokens and certificates'
+        // identities, query strings may carry handles, and bodies carry keys.
+        serializers: {
+          req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, path: (req.url ?? '').split('?')[0] }),
+          res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+        },
+      }),
+    );
   }
   // Every body is read as text and decoded by the route (Python literal or JSON): no parser guesses.
   app.use(express.text({ type: () => true, limit: MAX_BODY_BYTES }));

@@ -293,7 +293,7 @@ const peerRoutes: RouteDoc[] = [
     summary: 'Sender module: one simulator message of a key-exchange round (docs/peer-protocol.md)',
     body: {
       schema: roundMessageSchema,
-      example: { keyStreamId: EXAMPLE_ID, roundId: 'b0c5e3a2-1f4d-4c1e-9d7a-2f6b8e9c0a11', firstIndex: 0, keyLengthBits: 256, maxKeys: 1, committedUpTo: 0, step: 'keys', payload: {} },
+      example: { keyStreamId: EXAMPLE_ID, roundId: 'b0c5e3a2-1f4d-4c1e-9d7a-2f6b8e9c0a11', roundSeq: 1795000000000000, firstIndex: 0, keyLengthBits: 256, maxKeys: 1, committedUpTo: 0, step: 'keys', payload: {} },
     },
     responses: { 200: { description: '{reply, stored?, available}' }, ...peerErrors },
   },

@@ -32,7 +32,9 @@ export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new BadRequest(`body is not valid JSON (${(err as Error).message.slice(0, 80)})`);
+      // Node's message quotes the input, which may hold key material: report the position only.
+      const position = /position (\d+)/.exec((err as Error).message)?.[1];
+      throw new BadRequest(`body is not valid JSON${position ? ` (at position ${position})` : ''}`);
     }
   } else {
     try {

@@ -27,6 +27,9 @@ import { KeyedMutex } from './keyedMutex.js';
 import type { KeyStream, KeyStreamPatch } from './types.js';
 import { Wakeup } from './wakeup.js';
 
+/** Streams a peer may register (via /sync) that no local application has opened yet, at most. */
+export const MAX_STREAMS_AWAITING_LOCAL_OPEN = 1000;
+
 export interface ManagerSettings {
   /** 1: this module drives the exchange (source); 0: detector. */
   sender: 0 | 1;
@@ -86,6 +89,11 @@ export type KeyDelivery = { kind: 'key'; delivered: DeliveredKey } | { kind: 'no
 export interface DeliverOptions {
   /** How long to wait for a key; default the stream's QoS timeout. */
   timeoutMs?: number;
+  /**
+   * Aborted when the caller is gone (the HTTP client disconnected): the call stops waiting and
+   * claims no key, so a key is never taken for an answer nobody will read.
+   */
+  signal?: AbortSignal;
   /** Before the peer's application opened the stream: wait like for any key (default), or answer at once. */
   peerNotConnected?: 'wait' | 'report';
   /**
@@ -178,6 +186,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     for (const state of this.states.values()) {
       clearTimeout(state.ttlTimer);
       state.ttlTimer = undefined;
+      state.arrived.notify(); // waiting GET_KEY calls answer now instead of holding the process
     }
   }
 
@@ -208,7 +217,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     await this.mutex.run(keyStreamId, () => this.markClosed(state));
     if (!wasClosed) {
       try {
-        await this.peer.close(state.stream.peerUrl, { keyStreamId }, this.settings.peerTimeoutMs);
+        const notice = this.settings.sender === 1 ? { keyStreamId, committedUpTo: state.stream.nextIndex } : { keyStreamId };
+        await this.peer.close(state.stream.peerUrl, notice, this.settings.peerTimeoutMs);
       } catch (err) {
         // The peer learns it anyway: its next round for this stream is refused as closed.
         this.log.warn({ keyStreamId, err: describePeerError(err) }, 'peer not told of close');
@@ -221,8 +231,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    * GET_KEY: index -1 = the lowest committed key not yet delivered here; otherwise that index.
    * Waits up to the stream's timeout for the key to be committed; resolves null when none came.
    */
-  async getKey(keyStreamId: string, index: number, timeoutMs?: number): Promise<Result<DeliveredKey | null>> {
-    const result = await this.deliverKey(keyStreamId, index, timeoutMs === undefined ? {} : { timeoutMs });
+  async getKey(keyStreamId: string, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<Result<DeliveredKey | null>> {
+    const result = await this.deliverKey(keyStreamId, index, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(signal ? { signal } : {}) });
     if (!result.ok) return result;
     return ok(result.value.kind === 'key' ? result.value.delivered : null);
   }
@@ -236,6 +246,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const deadline = Date.now() + (options.timeoutMs ?? state.stream.timeoutMs);
     let waited = false;
     for (;;) {
+      if (options.signal?.aborted) return none('unavailable');
       const { nextIndex } = state.stream;
       const candidate = index === -1 ? state.keys.lowestBelow(nextIndex) : index < nextIndex && state.keys.has(index) ? index : undefined;
       if (candidate !== undefined) {
@@ -265,13 +276,13 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         return ok({ kind: 'key', delivered: { key, index: candidate, storedAt } });
       }
       // Nothing deliverable now: wait only if the key can still come.
-      if (state.stream.closed) return none('unavailable');
+      if (state.stream.closed || this.stopped) return none('unavailable');
       if (index !== -1 && index < nextIndex) return none('unavailable'); // delivered or erased already, or never stored
       if (!state.stream.peerOpen && options.peerNotConnected === 'report') return none('peer_not_connected');
       const left = deadline - Date.now();
       if (left <= 0) return none(waited ? 'timeout' : 'unavailable');
       waited = true;
-      await state.arrived.wait(left);
+      await state.arrived.wait(left, options.signal);
     }
   }
 
@@ -311,6 +322,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return this.mutex.run(req.keyStreamId, async () => {
       const state = this.states.get(req.keyStreamId);
       if (!state) {
+        if (this.waitingForLocalOpen() >= MAX_STREAMS_AWAITING_LOCAL_OPEN) {
+          return fail('STREAM_IN_USE', `too many streams (${MAX_STREAMS_AWAITING_LOCAL_OPEN}) registered by the peer and not yet opened here`);
+        }
         await this.createStream({
           keyStreamId: req.keyStreamId,
           source: req.source,
@@ -337,8 +351,12 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         if (s.peerUrl === peerUrl) return ok({ status: 0 as const, joined: s.localOpen });
         return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is bound to another peer`);
       }
-      // Our application opened this ID first and waited for the peer's: both are now connected.
-      await this.patch(state, { peerOpen: true, peerUrl });
+      // Our application opened this ID first and waited for the peer's: both are now connected —
+      // but only with the peer our application named. A stream is never rebound to another address.
+      if (s.peerUrl !== peerUrl) {
+        return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} waits for peer ${s.peerUrl}, not ${peerUrl} (destination must match the peer's this_public_IP)`);
+      }
+      await this.patch(state, { peerOpen: true });
       if (isReady(s)) this.emit('ready', s.keyStreamId);
       return ok({ status: 0 as const, joined: true });
     });
@@ -358,10 +376,17 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     });
   }
 
-  /** POST /peer/close: the peer closed the stream. */
-  async onPeerClosed(keyStreamId: string): Promise<Result<void>> {
+  /**
+   * POST /peer/close: the peer closed the stream. A sending peer includes its commit counter, so a
+   * commit notice lost just before the close cannot leave the two ends out of step.
+   */
+  async onPeerClosed(keyStreamId: string, committedUpTo?: number): Promise<Result<void>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
+    if (committedUpTo !== undefined && this.settings.sender === 0) {
+      const committed = await this.commit(keyStreamId, committedUpTo);
+      if (!committed.ok) return committed;
+    }
     await this.mutex.run(keyStreamId, () => this.markClosed(state));
     return ok(undefined);
   }
@@ -434,10 +459,20 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return ok(undefined);
   }
 
-  /** Makes every stored key below `upTo` deliverable (moves the commit counter forward durably). */
+  /**
+   * Makes every stored key below `upTo` deliverable (moves the commit counter forward durably).
+   * The receiving module only commits indices it holds a key for (uncommitted, from a round): a
+   * confused or hostile peer cannot move its counter past what was exchanged.
+   */
   async commit(keyStreamId: string, upTo: number): Promise<Result<number>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
+    if (upTo > state.stream.nextIndex && this.settings.sender === 0) {
+      const highest = state.keys.highest();
+      if (highest === undefined || upTo > highest + 1) {
+        return fail('BAD_REQUEST', `commit up to ${upTo} of ${keyStreamId} covers indices this module never received (it holds keys up to ${highest ?? 'none'})`);
+      }
+    }
     if (upTo > state.stream.nextIndex) {
       let next: number | undefined;
       try {
@@ -453,6 +488,12 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   }
 
   // ---------------------------------------------------------------- internals
+
+  private waitingForLocalOpen(): number {
+    let n = 0;
+    for (const s of this.states.values()) if (!s.stream.localOpen && !s.stream.closed) n++;
+    return n;
+  }
 
   private async registerStream(keyStreamId: string, peerUrl: string, req: OpenConnectRequest): Promise<Result<OpenedStream>> {
     let reply: SyncReply;

@@ -49,6 +49,15 @@ export class IndexSet {
     return true;
   }
 
+  /** The highest index present, or undefined when empty. */
+  highest(): number | undefined {
+    for (let pos = this.sorted.length - 1; pos >= this.head; pos--) {
+      const index = this.sorted[pos]!;
+      if (!this.holes.has(index)) return index;
+    }
+    return undefined;
+  }
+
   /** The lowest index strictly below `limit`, or undefined. */
   lowestBelow(limit: number): number | undefined {
     const first = this.sorted[this.head];

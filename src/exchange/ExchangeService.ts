@@ -62,6 +62,10 @@ export class ExchangeService {
   private readonly noticeInFlight = new Map<string, boolean>();
   private readonly stats = new Map<string, RoundRecord[]>();
   private stopped = false;
+  /** Sender: sequence number of the last round started (see RoundMessage.roundSeq). */
+  private lastRoundSeq = 0;
+  /** Receiver: newest round sequence seen per stream. */
+  private readonly newestRoundSeq = new Map<string, number>();
 
   constructor(
     private readonly manager: KeyStreamManager,
@@ -121,6 +125,11 @@ export class ExchangeService {
       if (msg.firstIndex < stream.nextIndex) {
         return fail('STALE_ROUND', `round at index ${msg.firstIndex} is below the committed index ${stream.nextIndex}`);
       }
+      const newest = this.newestRoundSeq.get(msg.keyStreamId) ?? 0;
+      if (msg.roundSeq < newest) {
+        return fail('BAD_REQUEST', `message of an abandoned round (sequence ${msg.roundSeq} < ${newest}) refused`);
+      }
+      this.newestRoundSeq.set(msg.keyStreamId, msg.roundSeq);
       let session = this.sessions.get(msg.keyStreamId);
       if (!session || session.roundId !== msg.roundId) {
         session = {
@@ -160,11 +169,14 @@ export class ExchangeService {
 
   /** POST /peer/commit at the receiving module. */
   async handleCommit(msg: CommitMessage): Promise<Result<CommitReply>> {
-    const stream = this.manager.stream(msg.keyStreamId);
-    if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
-    const committed = await this.manager.commit(msg.keyStreamId, msg.committedUpTo);
-    if (!committed.ok) return committed;
-    return ok({ nextIndex: stream.nextIndex, available: committed.value });
+    // Under the round lock: a commit never interleaves with the storing of a round.
+    return this.receiverMutex.run(msg.keyStreamId, async () => {
+      const stream = this.manager.stream(msg.keyStreamId);
+      if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
+      const committed = await this.manager.commit(msg.keyStreamId, msg.committedUpTo);
+      if (!committed.ok) return committed;
+      return ok({ nextIndex: stream.nextIndex, available: committed.value });
+    });
   }
 
   // ------------------------------------------------------------------ events
@@ -247,7 +259,8 @@ export class ExchangeService {
         if (signal.aborted) break;
         if (err instanceof PeerError && err.kind === 'refused' && (err.peerCode === 'STREAM_CLOSED' || err.peerCode === 'UNKNOWN_STREAM')) {
           this.log.warn({ keyStreamId, err: err.message }, 'peer no longer has the stream open: closing it here');
-          await this.manager.onPeerClosed(keyStreamId);
+          const closed = await this.manager.onPeerClosed(keyStreamId).catch((e: unknown) => ({ ok: false, e }));
+          if (!closed.ok) this.log.error({ keyStreamId }, 'could not record the close (handle store down?); exchange stopped');
           break;
         }
         if (err instanceof PeerError && err.kind === 'refused' && err.peerCode === 'STALE_ROUND') {
@@ -261,6 +274,25 @@ export class ExchangeService {
       }
     }
     this.log.info({ keyStreamId }, 'exchange stopped');
+    if (!this.stopped && this.manager.stream(keyStreamId)?.closed) void this.repairCommitAfterClose(keyStreamId);
+  }
+
+  /**
+   * After a close, tell the receiver the final commit counter once more (bounded retries): a commit
+   * notice lost just before the close would otherwise leave the receiver's last keys undeliverable.
+   */
+  private async repairCommitAfterClose(keyStreamId: string): Promise<void> {
+    let backoff = this.settings.retryInitialMs;
+    for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+      try {
+        await this.commitAtPeer(keyStreamId);
+        return;
+      } catch (err) {
+        if (err instanceof PeerError && err.kind === 'refused') return; // it answered: nothing more to repair
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
+      }
+    }
   }
 
   /**
@@ -276,6 +308,8 @@ export class ExchangeService {
     const stream = this.manager.stream(keyStreamId)!;
     const firstIndex = stream.nextIndex;
     const roundId = randomUUID();
+    this.lastRoundSeq = Math.max(Date.now() * 1000, this.lastRoundSeq + 1);
+    const roundSeq = this.lastRoundSeq;
     const params = { keyStreamId, firstIndex, keyLengthBits: stream.keyLengthBits, maxKeys: room };
     let receiverStored: number | undefined;
     const result = await this.simulator.runSenderRound(params, {
@@ -283,7 +317,7 @@ export class ExchangeService {
         if (signal.aborted) throw new PeerError('unreachable', 'exchange stopping');
         const reply = await this.peer.round(
           stream.peerUrl,
-          { ...params, roundId, committedUpTo: stream.nextIndex, step, payload },
+          { ...params, roundId, roundSeq, committedUpTo: stream.nextIndex, step, payload },
           this.settings.peerTimeoutMs,
         );
         this.manager.setPeerAvailable(keyStreamId, reply.available);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../core/errors.js';
+import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../core/types.js';
 
 const uuidLike = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a UUID');
 const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -13,8 +14,8 @@ export const syncRequestSchema = z.object({
   keyStreamId: uuidLike,
   source: z.string().max(255),
   destination: z.string().max(255),
-  keyLengthBits: z.number().int().positive().multipleOf(8),
-  timeoutMs: z.number().int().min(0),
+  keyLengthBits: z.number().int().positive().multipleOf(8).max(MAX_KEY_LENGTH_BITS),
+  timeoutMs: z.number().int().min(0).max(MAX_TIMEOUT_MS),
   /** The caller's module.sender: the two ends must differ. */
   sender: z.union([z.literal(0), z.literal(1)]),
   /** The caller's simulator: the two ends must agree. */
@@ -30,7 +31,11 @@ export interface SyncReply {
 }
 
 /** POST /peer/open and /peer/close: the peer's application opened / closed the stream. */
-export const streamNoticeSchema = z.object({ keyStreamId: uuidLike });
+export const streamNoticeSchema = z.object({
+  keyStreamId: uuidLike,
+  /** On close from the sending module: its commit counter (repairs a commit notice lost before the close). */
+  committedUpTo: index.optional(),
+});
 export type StreamNotice = z.infer<typeof streamNoticeSchema>;
 
 /** POST /start: "keys were retrieved here", with how many committed keys still wait at the caller. */
@@ -42,6 +47,12 @@ export const roundMessageSchema = z.object({
   keyStreamId: uuidLike,
   /** Random per round, so a retried round never mixes with an abandoned one. */
   roundId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  /**
+   * Increases with every round the sender starts (microseconds since the epoch, or last + 1): the
+   * receiver refuses messages of a round older than one it has seen, so a late message of an
+   * abandoned round cannot overwrite the keys of the round that replaced it.
+   */
+  roundSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   firstIndex: index,
   keyLengthBits: z.number().int().positive().multipleOf(8),
   maxKeys: z.number().int().positive(),
@@ -112,5 +123,6 @@ export function normalizePeerAddress(address: string, defaultScheme: 'http' | 'h
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
   if (!url.hostname || url.username || url.password || url.search || url.hash) return undefined;
   if (url.pathname !== '/' && url.pathname !== '') return undefined;
-  return `${url.protocol}//${url.host}`;
+  const normalized = `${url.protocol}//${url.host}`;
+  return normalized.length <= 255 ? normalized : undefined; // fits the handle store's column
 }

@@ -10,11 +10,20 @@ import { PeerError, type CommitMessage, type CommitReply, type PeerClient, type 
 export class InMemoryPeer implements PeerClient {
   target?: { manager: KeyStreamManager; exchange: ExchangeService };
   down = false;
+  /** Calls (by name: 'commit', 'round', ...) that fail as unreachable while listed. */
+  failCalls = new Set<string>();
+  /** Calls (by name) that succeed this many more times, then fail as unreachable. */
+  failAfter = new Map<string, number>();
   calls: string[] = [];
 
   private async via<T>(name: string, work: () => Promise<Result<T>> | Result<T>): Promise<T> {
     this.calls.push(name);
-    if (this.down || !this.target) throw new PeerError('unreachable', `${name}: peer down`);
+    const left = this.failAfter.get(name);
+    if (left !== undefined) {
+      if (left <= 0) throw new PeerError('unreachable', `${name}: peer down`);
+      this.failAfter.set(name, left - 1);
+    }
+    if (this.down || !this.target || this.failCalls.has(name)) throw new PeerError('unreachable', `${name}: peer down`);
     const result = await work();
     if (!result.ok) throw new PeerError('refused', result.error.message, result.error.code);
     return result.value;
@@ -27,7 +36,7 @@ export class InMemoryPeer implements PeerClient {
     await this.via('open', () => this.target!.manager.onPeerOpened(n.keyStreamId));
   }
   async close(_url: string, n: StreamNotice): Promise<void> {
-    await this.via('close', () => this.target!.manager.onPeerClosed(n.keyStreamId));
+    await this.via('close', () => this.target!.manager.onPeerClosed(n.keyStreamId, n.committedUpTo));
   }
   async start(_url: string, n: StartNotice): Promise<void> {
     await this.via('start', () => this.target!.manager.onPeerStart(n.keyStreamId, n.available));

@@ -6,6 +6,7 @@
  * `{code, message}` naming the field for a malformed body; errors the standard has no status for
  * (a store failure) answer with the error catalogue's HTTP status and `{code, message}`.
  */
+import { clientGone } from '../clientGone.js';
 import { Router, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { Etsi004Status, QkdmError, type Etsi004StatusCode } from '../../core/errors.js';
@@ -148,6 +149,7 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
       let metadataBytes = 0;
       const result = await manager.deliverKey(id, body.index, {
         peerNotConnected: 'report',
+        signal: clientGone(res),
         // The metadata is built before the key leaves the store, so a too-small buffer costs no key.
         ...(room !== undefined
           ? {

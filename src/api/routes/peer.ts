@@ -5,6 +5,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../../core/types.js';
 import { QkdmError, type Result } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import type { ExchangeService } from '../../exchange/ExchangeService.js';
@@ -16,8 +17,8 @@ export const syncQuerySchema = z.object({
   key_handle: keyStreamIdSchema,
   source: z.string().max(255).default(''),
   destination: z.string().max(255).default(''),
-  length: z.coerce.number({ error: 'must be a number of bits' }).int().positive().multipleOf(8),
-  timeout: z.coerce.number({ error: 'must be a number of ms' }).int().min(0).default(0),
+  length: z.coerce.number({ error: 'must be a number of bits' }).int().positive().multipleOf(8).max(MAX_KEY_LENGTH_BITS),
+  timeout: z.coerce.number({ error: 'must be a number of ms' }).int().min(0).max(MAX_TIMEOUT_MS).default(0),
   sender: z.coerce.number().pipe(z.union([z.literal(0), z.literal(1)], { error: 'must be 0 or 1' })),
   sim: z.string().max(32),
   peer: z.string().min(1).max(255),
@@ -115,7 +116,7 @@ export function peerRouter(manager: KeyStreamManager, exchange: ExchangeService)
     '/peer/close',
     jsonHandler(async (req, res) => {
       const notice = validate(streamNoticeSchema, jsonBody(req));
-      sendResult(res, await manager.onPeerClosed(notice.keyStreamId));
+      sendResult(res, await manager.onPeerClosed(notice.keyStreamId, notice.committedUpTo));
     }),
   );
 

@@ -8,6 +8,7 @@
 import { Router, type Request, type Response } from 'express';
 import { QkdmError, SeedStatus, type SeedStatusCode } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
+import { clientGone } from '../clientGone.js';
 import { BadRequest, decodeBody, parseFields, sendAnswer, type WireContext } from '../wire.js';
 import {
   availableKeysNames,
@@ -113,7 +114,7 @@ export function seedRouter(manager: KeyStreamManager): Router {
       if (Array.isArray(raw)) setInfo(raw[1]);
       const body = parseFields(raw, getKeyNames, 2, getKeySchema);
       setInfo(body.index);
-      const result = await manager.getKey(body.Key_stream_ID, body.index);
+      const result = await manager.getKey(body.Key_stream_ID, body.index, undefined, clientGone(res));
       if (!result.ok) throw result.error;
       if (!result.value) {
         const status = SeedStatus.INSUFFICIENT_KEY_AVAILABLE;

@@ -1,0 +1,112 @@
+/**
+ * Regression tests for the findings of the security review of the core and the exchange:
+ * each one reproduces the failing scenario and checks it no longer fails.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildPair, hex, type Side } from '../support/pair.js';
+
+const QOS = { keyLengthBits: 128, timeoutMs: 2000 };
+let stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const s of stops) await s();
+  stops = [];
+});
+async function pair(maxKeyCount = 5) {
+  const p = await buildPair({ maxKeyCount });
+  stops.push(p.stop);
+  return p;
+}
+async function openBoth(alice: Side, bob: Side): Promise<string> {
+  const a = await alice.manager.openConnect({ source: 'a', destination: bob.address, ...QOS, keyStreamId: null });
+  if (!a.ok) throw a.error;
+  const b = await bob.manager.openConnect({ source: 'b', destination: alice.address, ...QOS, keyStreamId: a.value.keyStreamId });
+  if (!b.ok) throw b.error;
+  return a.value.keyStreamId;
+}
+const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('review findings', () => {
+  it('when a commit notice is lost and the receiver then closes, then the sender repairs the commit and both ends agree', async () => {
+    const { alice, bob } = await pair(5);
+    alice.peer.failAfter.set('commit', 1); // the loop's first commit passes, the round's commit is lost
+    const id = await openBoth(alice, bob);
+    await until(() => alice.manager.stream(id)!.nextIndex === 5);
+    expect(bob.manager.stream(id)!.nextIndex).toBe(0);
+    await bob.manager.close(id);
+    expect(alice.manager.stream(id)!.closed).toBe(true);
+    alice.peer.failAfter.delete('commit');
+    await until(() => bob.manager.stream(id)!.nextIndex === 5);
+    for (let i = 0; i < 5; i++) {
+      const a = await alice.manager.getKey(id, -1, 0);
+      const b = await bob.manager.getKey(id, -1, 0);
+      expect(a.ok && b.ok && a.value && b.value && hex(a.value.key) === hex(b.value.key)).toBe(true);
+    }
+  });
+
+  it('when a commit notice is lost and the sender closes, then its close notice carries the commit', async () => {
+    const { alice, bob } = await pair(5);
+    alice.peer.failAfter.set('commit', 1);
+    const id = await openBoth(alice, bob);
+    await until(() => alice.manager.stream(id)!.nextIndex === 5);
+    expect(bob.manager.stream(id)!.nextIndex).toBe(0);
+    await alice.manager.close(id);
+    expect(bob.manager.stream(id)!.closed).toBe(true);
+    expect(bob.manager.stream(id)!.nextIndex).toBe(5);
+  });
+
+  it('when a waiting GET_KEY is abandoned by its client, then it claims no key', async () => {
+    const { alice, bob } = await pair(5);
+    alice.peer.failCalls.add('round'); // no keys yet
+    const id = await openBoth(alice, bob);
+    const gone = new AbortController();
+    const waiting = bob.manager.getKey(id, -1, 5000, gone.signal);
+    gone.abort();
+    const r = await waiting;
+    expect(r.ok && r.value).toBeNull();
+    alice.peer.failCalls.delete('round');
+    const next = await bob.manager.getKey(id, -1, 3000);
+    expect(next.ok && next.value?.index).toBe(0);
+  });
+
+  it('when a /sync names another peer for a stream waiting for its peer, then it is refused and the stream keeps its peer', async () => {
+    const { alice, bob } = await pair();
+    const id = '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab';
+    const a = await alice.manager.openConnect({ source: 'a', destination: bob.address, ...QOS, keyStreamId: null });
+    if (!a.ok) throw a.error;
+    const waitingId = (await bob.manager.openConnect({ source: 'b', destination: alice.address, ...QOS, keyStreamId: id })).ok ? id : '';
+    expect(waitingId).toBe(id);
+    // Bob registered `id` at Alice, which waits for its own application; an attacker claims it.
+    const hijack = await alice.manager.onPeerSync({
+      keyStreamId: id, source: 'x', destination: 'x', keyLengthBits: 128, timeoutMs: 0, sender: 0, sim: 'fake', peerAddress: 'evil.example:6666',
+    });
+    expect(hijack.ok ? 'ok' : hijack.error.code).toBe('STREAM_IN_USE');
+    expect(alice.manager.stream(id)!.peerUrl).toBe(bob.address);
+  });
+
+  it('when a commit covers indices the receiver never stored, then it is refused and the counter stays', async () => {
+    const { alice, bob } = await pair(5);
+    const id = await openBoth(alice, bob);
+    await until(() => bob.manager.stream(id)!.nextIndex === 5);
+    const r = await bob.exchange.handleCommit({ keyStreamId: id, committedUpTo: 1_000_000 });
+    expect(r.ok ? 'ok' : r.error.code).toBe('BAD_REQUEST');
+    expect(bob.manager.stream(id)!.nextIndex).toBe(5);
+  });
+
+  it('when a late message of an abandoned round arrives, then the receiver refuses it', async () => {
+    const { alice, bob } = await pair(5);
+    const id = await openBoth(alice, bob);
+    await until(() => bob.manager.stream(id)!.nextIndex === 5);
+    const base = { keyStreamId: id, firstIndex: 5, keyLengthBits: 128, maxKeys: 1, committedUpTo: 5, step: 'keys' };
+    const key = Buffer.alloc(16, 7).toString('base64');
+    const newer = await bob.exchange.handleRound({ ...base, roundId: 'r-new', roundSeq: Date.now() * 1000 + 10_000_000, payload: { keys: [key] } });
+    expect(newer.ok).toBe(true);
+    const late = await bob.exchange.handleRound({ ...base, roundId: 'r-old', roundSeq: 1, payload: { keys: [key] } });
+    expect(late.ok ? 'ok' : late.error.code).toBe('BAD_REQUEST');
+  });
+});
