@@ -80,6 +80,8 @@ export class HttpPeerClient implements PeerClient {
         headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), accept: 'application/json', ...this.options.headers },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
+        // A peer never redirects: a redirect would send a round (which may carry keys) elsewhere.
+        redirect: 'error',
         ...(this.options.fetchInit?.() ?? {}),
       } as RequestInit);
     } catch (err) {
@@ -89,7 +91,7 @@ export class HttpPeerClient implements PeerClient {
     }
     let parsed: unknown;
     try {
-      parsed = await res.json();
+      parsed = JSON.parse(await readCapped(res, MAX_PEER_ANSWER_BYTES));
     } catch {
       throw new PeerError(res.ok ? 'protocol' : 'refused', `${path.split('?')[0]}: HTTP ${res.status} with a non-JSON body`);
     }
@@ -99,4 +101,22 @@ export class HttpPeerClient implements PeerClient {
     }
     return parsed;
   }
+}
+
+/** Largest peer answer read (a BB84 frame reply or a parity batch is far smaller). */
+export const MAX_PEER_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** Reads a body as text, refusing one larger than `limit` bytes (a hostile peer cannot exhaust memory). */
+async function readCapped(res: Response, limit: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > limit) throw new Error('answer too large');
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > limit) throw new Error('answer too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
