@@ -100,6 +100,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const etsi014 = etsiStore ? createEtsi014(cfg, manager, etsiStore, peer, log, peerConnect !== undefined) : undefined;
   if (cfg.etsi014.allow_header_identity && !servesHttps(mainTls)) {
     log.warn('etsi014.allow_header_identity is on: any client can claim any SAE with an X-SAE-ID header (development only)');
+  } else if (etsi014 && (!servesHttps(mainTls) || mainTls.clientCert === 'none')) {
+    log.warn('etsi014 is configured but the main listener asks for no client certificate (tls.cert, tls.client_cert): every SAE call will answer 401');
   }
   const separatePeer = cfg.module.peer_port !== undefined;
   const appDeps = {

@@ -31,12 +31,12 @@ let peerDown = false;
 /** The manager's calls go through the in-memory peer; PeerClient.post goes to the other app over HTTP. */
 function routedPeer(side: Side, other: () => Express): PeerClient {
   return {
-    sync: (...a) => side.peer.sync(...a),
-    open: (...a) => side.peer.open(...a),
-    close: (...a) => side.peer.close(...a),
-    start: (...a) => side.peer.start(...a),
-    round: (...a) => side.peer.round(...a),
-    commit: (...a) => side.peer.commit(...a),
+    sync: (url, req) => side.peer.sync(url, req),
+    open: (url, notice) => side.peer.open(url, notice),
+    close: (url, notice) => side.peer.close(url, notice),
+    start: (url, notice) => side.peer.start(url, notice),
+    round: (url, msg) => side.peer.round(url, msg),
+    commit: (url, msg) => side.peer.commit(url, msg),
     async post(_url, path, body) {
       if (peerDown) throw new PeerError('unreachable', `${path}: peer down (test)`);
       const res = await request(other()).post(path).set('content-type', 'application/json').send(JSON.stringify(body));

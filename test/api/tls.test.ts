@@ -5,7 +5,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from 'undici';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { loadTlsMaterial, peerClientConnectOptions } from '../../src/config/tls.js';
 import { HttpPeerClient } from '../../src/exchange/HttpPeerClient.js';
@@ -15,7 +16,6 @@ import { createModule, type QkdModule } from '../../src/server.js';
 import type { PyValue } from '../../src/api/codec/pyLiteral.js';
 import { freePort, hexOf, postPy, startModule, tempDir, type RunningModule } from '../support/processes.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
-import { Agent } from 'undici';
 
 let certs: CertSet;
 const modules: QkdModule[] = [];
@@ -31,7 +31,6 @@ afterEach(async () => {
   processes = [];
   await Promise.all(agents.splice(0).map((a) => a.close()));
 });
-afterAll(() => undefined);
 
 /** A module in this process, configured through QKDM_* variables like a real deployment. */
 async function moduleWith(env: Record<string, string>): Promise<{ mod: QkdModule; port: number; peerPort: number | undefined }> {
@@ -114,7 +113,7 @@ describe('peer channel over mutual TLS', () => {
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
     const onMain = await fetch(`http://127.0.0.1:${port}/peer/open`, { method: 'POST', body: JSON.stringify(notice), headers: { 'content-type': 'application/json' } });
     expect(onMain.status).toBe(404);
-    expect((await onMain.json()).code).toBe('NOT_FOUND');
+    expect(((await onMain.json()) as { code: string }).code).toBe('NOT_FOUND');
   });
 
   it('when the peer client presents the right certificate, then its call is answered', async () => {
