@@ -25,7 +25,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { toPyLiteral } from '../src/api/codec/pyLiteral.js';
+import { toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
 import { encodeKey } from '../src/crypto/keys.js';
 import { SignaturePool } from '../src/crypto/signatures.js';
 import { Bb84Simulator, SignatureAuthenticator, type Bb84Settings, type TranscriptAuthenticator } from '../src/sim/bb84/Bb84Simulator.js';
@@ -60,7 +60,7 @@ const DEFAULT_LINK: Bb84Settings = {
   signature: 'slh-dsa-sha2-128f',
 };
 
-const STAGES = ['frame', 'sift', 'estimate', 'cascade', 'verify', 'amplify', 'sign', 'wait_sign', 'confirm', 'total'];
+const STAGES = ['frame', 'sift', 'estimate', 'cascade', 'verify', 'amplify', 'toeplitz', 'sign', 'wait_sign', 'confirm', 'peer', 'total'];
 
 function sum(rs: RoundStats[], field: string): number {
   return rs.reduce((a, s) => a + (typeof s[field] === 'number' ? (s[field] as number) : 0), 0);
@@ -241,8 +241,8 @@ async function stopModule(m: Module): Promise<void> {
   rmSync(m.dir, { recursive: true, force: true });
 }
 
-async function postPy(url: string, path: string, value: unknown): Promise<string> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', body: toPyLiteral(value as never) });
+async function postPy(url: string, path: string, value: PyValue): Promise<string> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', body: toPyLiteral(value) });
   return res.text();
 }
 
@@ -282,12 +282,18 @@ interface LinkRun {
   meanCascadeEfficiency: number;
   meanSampleFraction: number;
   aliceStageMs: Record<string, number>;
+  /** Bob's own processing per block (ms). */
+  bobStageMs: Record<string, number>;
+  /** Peer requests per block, and the mean time per request not spent in Bob's processing (HTTP, JSON, queueing). */
+  requestsPerBlock: number;
+  overheadMsPerRequest: number;
   warnings: string[];
 }
 
 /**
- * Runs `streams` streams for `seconds` and measures over the blocks completed after the first one: the window
- * runs from the first block's completion to the last one's, and counts the blocks completed inside it.
+ * Runs `streams` streams for `seconds`. Per stream, the window runs from the start of its first block to the start
+ * of its last one (start = completion time - ms_total) and holds the blocks started before the last: their secret
+ * bits over the window is the stream's rate; the link's rate is the sum over the streams (they run concurrently).
  */
 async function runLink(env: Record<string, string>, streams: number, seconds: number): Promise<LinkRun> {
   const pool = SignaturePool.create('slh-dsa-sha2-128f');
@@ -299,33 +305,45 @@ async function runLink(env: Record<string, string>, streams: number, seconds: nu
     const ids: string[] = [];
     for (let i = 0; i < streams; i++) ids.push(await openStream(alice, bob, 8192));
     await sleep(seconds * 1000);
-    const all: StatsRound[] = [];
-    let windowMs = 0;
+    const counted: RoundStats[] = [];
+    const bobCounted: RoundStats[] = [];
+    let secretRate = 0;
+    let keyRate = 0;
+    let siftedRate = 0;
+    let windowSeconds = 0;
     for (const id of ids) {
-      const rs = (await rounds(alice, id)).filter((r) => r.stats);
+      const rs = (await rounds(alice, id))
+        .filter((r) => r.stats)
+        .map((r) => ({ start: Date.parse(r.at) - ((r.stats!.ms_total as number) ?? 0), stats: r.stats! }))
+        .sort((a, b) => a.start - b.start);
       if (rs.length < 2) continue;
-      const times = rs.map((r) => Date.parse(r.at));
-      windowMs = Math.max(windowMs, times[times.length - 1]! - times[0]!);
-      all.push(...rs.slice(1)); // the first block's completion opens the window
+      const w = (rs[rs.length - 1]!.start - rs[0]!.start) / 1000;
+      const inWindow = rs.slice(0, -1).map((r) => r.stats);
+      counted.push(...inWindow);
+      const first = Date.parse(new Date(rs[0]!.start).toISOString());
+      bobCounted.push(...(await rounds(bob, id)).filter((r) => r.stats && Date.parse(r.at) >= first).map((r) => r.stats!));
+      secretRate += sum(inWindow, 'secretBits') / w;
+      keyRate += sum(inWindow, 'keyBits') / w;
+      siftedRate += sum(inWindow, 'siftedBits') / w;
+      windowSeconds = Math.max(windowSeconds, w);
     }
-    const stats = all.map((r) => r.stats!);
-    const done = stats.filter((s) => !s.aborted);
-    const w = windowMs / 1000 / 1; // streams run concurrently over the same window
-    const secretBits = sum(stats, 'secretBits');
-    const keyBits = sum(stats, 'keyBits');
+    const done = counted.filter((s) => !s.aborted);
     return {
-      blocks: stats.length,
-      aborted: stats.length - done.length,
-      windowSeconds: round(w, 2),
-      secretBits,
-      keyBits,
-      secretBitsPerS: Math.round(secretBits / w),
-      keyBitsPerS: Math.round(keyBits / w),
-      siftedBitsPerS: Math.round(sum(stats, 'siftedBits') / w),
+      blocks: counted.length,
+      aborted: counted.length - done.length,
+      windowSeconds: round(windowSeconds, 2),
+      secretBits: sum(counted, 'secretBits'),
+      keyBits: sum(counted, 'keyBits'),
+      secretBitsPerS: Math.round(secretRate),
+      keyBitsPerS: Math.round(keyRate),
+      siftedBitsPerS: Math.round(siftedRate),
       meanQber: round(sum(done, 'qberEstimate') / Math.max(1, done.length), 5),
       meanCascadeEfficiency: round(sum(done, 'cascadeEfficiency') / Math.max(1, done.length), 4),
       meanSampleFraction: round(sum(done, 'sampleBits') / Math.max(1, sum(done, 'siftedBits')), 4),
-      aliceStageMs: stageMeans(stats),
+      aliceStageMs: stageMeans(counted),
+      bobStageMs: stageMeans(bobCounted),
+      requestsPerBlock: round(sum(counted, 'requests') / Math.max(1, counted.length), 1),
+      overheadMsPerRequest: round((sum(counted, 'ms_peer') / Math.max(1, counted.length) - sum(bobCounted, 'ms_total') / Math.max(1, bobCounted.length)) / Math.max(1, sum(counted, 'requests') / Math.max(1, counted.length)), 2),
       warnings: alice.output().split('\n').concat(bob.output().split('\n')).filter((l) => /"level":(40|50|60)/.test(l)).slice(0, 5),
     };
   } finally {
@@ -358,10 +376,12 @@ async function main(): Promise<void> {
     const r = await runLink({ QKDM_SIMULATOR_PACE: 'max' }, streams, seconds);
     report.modules = { streams, seconds, ...r };
     console.log(
-      `modules  pace max, ${streams} streams, ${r.blocks} blocks in ${r.windowSeconds} s: ${(r.secretBitsPerS / 1e6).toFixed(3)} Mbit/s secret `
+      `modules  pace max, ${streams} streams, ${r.blocks} blocks in ${r.windowSeconds} s per stream: ${(r.secretBitsPerS / 1e6).toFixed(3)} Mbit/s secret `
         + `(${(r.keyBitsPerS / 1e6).toFixed(3)} Mbit/s as 8192-bit keys, ${(r.siftedBitsPerS / 1e6).toFixed(3)} Mbit/s sifted, ${r.aborted} aborted)`,
     );
     console.log(`  alice ms/block: ${JSON.stringify(r.aliceStageMs)}`);
+    console.log(`  bob   ms/block: ${JSON.stringify(r.bobStageMs)}`);
+    console.log(`  ${r.requestsPerBlock} peer requests per block, ${r.overheadMsPerRequest} ms each outside Bob's processing (HTTP, JSON, exchange, queueing)`);
     for (const w of r.warnings) console.log(`  warning: ${w.slice(0, 300)}`);
   }
 
@@ -373,11 +393,12 @@ async function main(): Promise<void> {
     const ratio = r.secretBitsPerS / predicted.finiteKeySecretRate;
     report.realtime = { seconds, ...r, predicted, ratioToFiniteKeyPrediction: round(ratio, 4), ratioToAsymptoticPrediction: round(r.secretBitsPerS / predicted.asymptoticSecretRate, 4) };
     console.log(
-      `realtime 25 km, 100 MHz, ${r.blocks} blocks in ${r.windowSeconds} s: measured ${(r.secretBitsPerS / 1e3).toFixed(1)} kbit/s secret; `
+      `realtime 25 km, 100 MHz, ${r.blocks} blocks over ${r.windowSeconds} s: measured ${(r.secretBitsPerS / 1e3).toFixed(1)} kbit/s secret; `
         + `predicted ${(predicted.finiteKeySecretRate / 1e3).toFixed(1)} kbit/s (finite-key, f=${fEC}, sample ${r.meanSampleFraction}) `
         + `[asymptotic ${(predicted.asymptoticSecretRate / 1e3).toFixed(1)} kbit/s]; ratio ${ratio.toFixed(3)}`,
     );
     console.log(`  measured sifted ${(r.siftedBitsPerS / 1e3).toFixed(1)} kbit/s vs predicted ${(predicted.siftedRate / 1e3).toFixed(1)} kbit/s; QBER ${(r.meanQber * 100).toFixed(2)} % vs ${(predicted.qber * 100).toFixed(2)} %`);
+    console.log(`  alice ms/block: ${JSON.stringify(r.aliceStageMs)}`);
     for (const w of r.warnings) console.log(`  warning: ${w.slice(0, 300)}`);
   }
 

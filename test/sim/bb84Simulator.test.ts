@@ -243,7 +243,7 @@ describe('BB84 simulator: Alice and Bob over an in-memory channel', () => {
     };
     await round(0);
     await round(100);
-    expect(frames[1]! - frames[0]!).toBeGreaterThanOrEqual(395);
+    expect(frames[1]! - frames[0]!).toBeGreaterThanOrEqual(380); // the first frame leaves a few ms after its block start
     expect(frames[1]! - frames[0]!).toBeLessThan(2000);
   });
 });

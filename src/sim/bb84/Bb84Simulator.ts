@@ -243,6 +243,8 @@ export interface Bb84Options {
 }
 
 export const DEFAULT_KEYLESS_BACKOFF_MS = { initial: 200, max: 5000 };
+/** Above this many streams with a booked block start, bookings older than a minute are dropped. */
+const MAX_TRACKED_STREAMS = 1000;
 
 interface PaceWait {
   timer: NodeJS.Timeout;
@@ -293,38 +295,56 @@ export class Bb84Simulator implements Simulator {
     return seededRng(new Uint8Array(digest));
   }
 
-  /** Waits (one timer, never a loop) until this stream's next block may start. */
-  private async waitForBlockStart(keyStreamId: string): Promise<void> {
-    const delay = (this.nextBlockStart.get(keyStreamId) ?? 0) - performance.now();
-    if (delay <= 0 || this.closed) return;
-    await new Promise<void>((resolve) => {
-      const w: PaceWait = {
-        timer: setTimeout(() => {
-          this.waits.delete(w);
-          resolve();
-        }, delay),
-        resolve,
-      };
-      this.waits.add(w);
-    });
+  /**
+   * Waits (one timer, never a loop) until this stream's next block may start; returns the block's scheduled start
+   * (now, or the booked start - which may lie up to one block in the past while a realtime link catches up).
+   */
+  private async waitForBlockStart(keyStreamId: string): Promise<number> {
+    const now = performance.now();
+    const booked = this.nextBlockStart.get(keyStreamId);
+    if (booked === undefined) return now;
+    const delay = booked - now;
+    if (delay > 0 && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const w: PaceWait = {
+          timer: setTimeout(() => {
+            this.waits.delete(w);
+            resolve();
+          }, delay),
+          resolve,
+        };
+        this.waits.add(w);
+      });
+    }
+    return booked;
   }
 
   /**
-   * Books the stream's next block start: pace realtime spaces block starts by the block's link time (pulses / pulse
-   * rate); a block that completed without keys adds the keyless back-off.
+   * Books the stream's next block start. pace realtime: the blocks of a stream follow each other on the link
+   * without gaps - the next starts one link time (pulses / pulse rate) after this one's scheduled start - as a
+   * device's source and detectors keep running while a block is post-processed; a block that took longer than its
+   * link time is caught up by starting the next at once, but the schedule never lags more than one block (a
+   * device that cannot keep up loses that key, it does not queue it forever). A block that completed without keys
+   * adds the keyless back-off.
    */
-  private scheduleNextBlock(keyStreamId: string, startedAt: number, linkMs: number, outcome: 'keys' | 'keyless' | 'failed'): void {
-    let next = this.settings.pace === 'realtime' ? startedAt + linkMs : 0;
+  private scheduleNextBlock(keyStreamId: string, scheduled: number, linkMs: number, outcome: 'keys' | 'keyless' | 'failed'): void {
+    const now = performance.now();
+    let next = this.settings.pace === 'realtime' ? Math.max(scheduled + linkMs, now - linkMs) : 0;
     if (outcome === 'keys') {
       this.keyless.delete(keyStreamId);
     } else if (outcome === 'keyless') {
       // (A failed round - an exception - is backed off by the exchange's retry logic instead.)
       const n = (this.keyless.get(keyStreamId) ?? 0) + 1;
       this.keyless.set(keyStreamId, n);
-      next = Math.max(next, performance.now() + Math.min(this.backoff.max, this.backoff.initial * 2 ** (n - 1)));
+      next = Math.max(next, now + Math.min(this.backoff.max, this.backoff.initial * 2 ** (n - 1)));
     }
-    if (next > performance.now()) this.nextBlockStart.set(keyStreamId, next);
+    if (this.settings.pace === 'realtime' || next > now) this.nextBlockStart.set(keyStreamId, next);
     else this.nextBlockStart.delete(keyStreamId);
+    if (this.nextBlockStart.size > MAX_TRACKED_STREAMS) {
+      // Streams that have not run a block for a minute (closed ones) lose their bookings.
+      for (const [id, t] of this.nextBlockStart) if (t < now - 60_000) this.nextBlockStart.delete(id);
+      for (const id of this.keyless.keys()) if (!this.nextBlockStart.has(id)) this.keyless.delete(id);
+    }
   }
 
   private logBlock(role: Party, params: RoundParams, stats: RoundStats): void {
@@ -341,8 +361,7 @@ export class Bb84Simulator implements Simulator {
     const { keyLengthBits, maxKeys } = params;
     const pulses = chooseBlockPulses(s, maxKeys, keyLengthBits);
     const linkSeconds = pulses / s.pulseRateHz;
-    await this.waitForBlockStart(params.keyStreamId);
-    const startedAt = performance.now();
+    const scheduledStart = await this.waitForBlockStart(params.keyStreamId);
     let outcome: 'keys' | 'keyless' | 'failed' = 'failed';
 
     const watch = new Stopwatch();
@@ -371,10 +390,22 @@ export class Bb84Simulator implements Simulator {
     };
     const secrets: (BitArray | Uint8Array | undefined)[] = [];
 
-    /** One request: records what was sent and (once the caller validated it) what came back. */
+    let peerMs = 0;
+    let requests = 0;
+    /** channel.request, timed: ms_peer is the time spent waiting for the peer (network + Bob's processing). */
+    const request = async (step: string, payload: Record<string, unknown>): Promise<unknown> => {
+      const t0 = performance.now();
+      try {
+        return await channel.request(step, payload);
+      } finally {
+        peerMs += performance.now() - t0;
+        requests++;
+      }
+    };
+    /** A request whose payload goes into the transcript (the caller records the reply once it validated it). */
     const exchange = async (step: string, payload: Record<string, unknown>): Promise<unknown> => {
       transcript.message('alice', step, payload);
-      return channel.request(step, payload);
+      return request(step, payload);
     };
     const finish = (keys: Uint8Array[], reason: DropReason | null): RoundResult => {
       if (reason) {
@@ -384,13 +415,13 @@ export class Bb84Simulator implements Simulator {
         stats.keyBits = 0;
         stats.keys = 0;
       }
-      Object.assign(stats, watch.flat());
+      Object.assign(stats, watch.flat(), { ms_peer: round3(peerMs), requests });
       this.logBlock('alice', params, stats);
       outcome = keys.length > 0 ? 'keys' : 'keyless';
       return { keys, stats };
     };
     const abort = async (reason: AbortReason): Promise<RoundResult> => {
-      const reply = await channel.request('abort', { reason });
+      const reply = await request('abort', { reason });
       const f = expectFields(reply, replyStep('abort'), ['aborted']);
       if (f.aborted !== true) throw protocolError(replyStep('abort'), 'aborted must be true');
       return finish([], reason);
@@ -517,7 +548,7 @@ export class Bb84Simulator implements Simulator {
       const signature = await signing;
       watch.add('sign', performance.now() - signStart);
       watch.lap('wait_sign');
-      const confirm = await channel.request('amplify', { ...amplifyPayload, signature: bytesToBase64(signature) });
+      const confirm = await request('amplify', { ...amplifyPayload, signature: bytesToBase64(signature) });
       watch.lap('confirm');
       const cr = expectFields(confirm, replyStep('amplify'), ['confirmed'], ['keys', 'signature', 'reason']);
       if (!expectBoolean(cr.confirmed, replyStep('amplify'), 'confirmed')) {
@@ -538,7 +569,7 @@ export class Bb84Simulator implements Simulator {
       return finish(keys, null);
     } finally {
       wipe(...secrets);
-      this.scheduleNextBlock(params.keyStreamId, startedAt, linkSeconds * 1000, outcome);
+      this.scheduleNextBlock(params.keyStreamId, scheduledStart, linkSeconds * 1000, outcome);
     }
   }
 
@@ -564,7 +595,6 @@ export class Bb84ReceiverRound implements ReceiverRound {
   private sifted: BitArray | undefined;
   private remaining: BitArray | undefined;
   private sampleSize = 0;
-  private sampleErrors = -1;
   private qberUpper = 1;
   private responder: CascadeResponder | undefined;
   private busy: { step: string; started: number } | undefined;
@@ -751,7 +781,6 @@ export class Bb84ReceiverRound implements ReceiverRound {
     if (qberUpper > s.qberThreshold) throw protocolError(step, "the QBER bound exceeds this module's simulator.qber_threshold (Alice should have aborted)");
     const passes = expectInt(f.passes, 1, MAX_PASSES, step, 'passes');
     const seed = bytesFromBase64(f.shuffleSeed, SHUFFLE_SEED_BYTES, step, 'shuffleSeed');
-    this.sampleErrors = errors;
     this.qberUpper = qberUpper;
     this.responder = new CascadeResponder(remaining, { ...BB84_CASCADE, estimatedQber: qber, passes }, seed);
   }
