@@ -343,9 +343,15 @@ export function cascadePermutation(seed: Uint8Array, pass: number, n: number): I
 class PermutationScratch {
   private bucketOf: Uint8Array | undefined;
   private perm: Int32Array | undefined;
+  private drawWords: Uint32Array | undefined;
   buckets(n: number): Uint8Array {
     if (!this.bucketOf || this.bucketOf.length !== n) this.bucketOf = new Uint8Array(n);
     return this.bucketOf;
+  }
+  /** Raw generator outputs (prefixMembers), m words. */
+  draws(m: number): Uint32Array {
+    if (!this.drawWords || this.drawWords.length !== m) this.drawWords = new Uint32Array(m);
+    return this.drawWords;
   }
   /** A permutation buffer to overwrite (for callers that only need the permutation briefly). */
   permutation(n: number): Int32Array {
@@ -406,22 +412,64 @@ function prefixMembers(seed: Uint8Array, pass: number, n: number, k: number, scr
     for (let j = 0; j < k; j++) members.set(perm[j]!, 1);
     return members;
   }
+  // The same draws as bucketize (bucket of index i = byte i & 3 of the generator's (i >>> 2)-th output, low byte
+  // first), kept as whole 32-bit outputs so that the membership mask and the straddling group come from one
+  // word-level pass instead of a byte store, a byte-wise mask loop and a separate scan.
   const digest = passDigest(seed, pass, n);
-  const { bucketOf, offsets } = bucketize(digest, n, scratch);
+  const rng = new Xoshiro128(digest);
+  const draws = scratch.draws((n + 3) >>> 2);
+  const offsets = new Int32Array(RS_BUCKETS + 1);
+  const whole = n >>> 2;
+  for (let q = 0; q < whole; q++) {
+    const r = rng.next();
+    draws[q] = r;
+    offsets[(r & 0xff) + 1]!++;
+    offsets[((r >>> 8) & 0xff) + 1]!++;
+    offsets[((r >>> 16) & 0xff) + 1]!++;
+    offsets[(r >>> 24) + 1]!++;
+  }
+  if (whole < draws.length) {
+    let r = rng.next();
+    draws[whole] = r;
+    for (let i = whole << 2; i < n; i++, r >>>= 8) offsets[(r & 0xff) + 1]!++;
+  }
+  for (let b = 0; b < RS_BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
   let straddle = 0;
   while (straddle < RS_BUCKETS && offsets[straddle + 1]! <= k) straddle++;
+  const partial = k - offsets[straddle]!;
+  const group = new Int32Array(partial > 0 ? offsets[straddle + 1]! - offsets[straddle]! : 0);
+  const collect = partial > 0;
+  let g = 0;
   const words = members.words;
-  for (let w = 0; w < words.length; w++) {
-    const base = w << 5;
-    const lim = Math.min(32, n - base);
+  const fullWords = n >>> 5;
+  for (let w = 0; w < fullWords; w++) {
     let acc = 0;
-    for (let t = 0; t < lim; t++) acc |= ((bucketOf[base + t]! - straddle) >>> 31) << t; // 1 iff bucket < straddle
+    for (let q = 0; q < 8; q++) {
+      const r = draws[8 * w + q]!;
+      const c0 = r & 0xff, c1 = (r >>> 8) & 0xff, c2 = (r >>> 16) & 0xff, c3 = r >>> 24;
+      const t = 4 * q;
+      // bit set iff bucket < straddle
+      acc |= (((c0 - straddle) >>> 31) << t) | (((c1 - straddle) >>> 31) << (t + 1)) | (((c2 - straddle) >>> 31) << (t + 2)) | (((c3 - straddle) >>> 31) << (t + 3));
+      if (collect && (c0 === straddle || c1 === straddle || c2 === straddle || c3 === straddle)) {
+        const i = 32 * w + t;
+        if (c0 === straddle) group[g++] = i;
+        if (c1 === straddle) group[g++] = i + 1;
+        if (c2 === straddle) group[g++] = i + 2;
+        if (c3 === straddle) group[g++] = i + 3;
+      }
+    }
     words[w] = acc;
   }
-  const partial = k - offsets[straddle]!;
-  if (partial > 0) {
-    const group = new Int32Array(offsets[straddle + 1]! - offsets[straddle]!);
-    for (let i = 0, g = 0; i < n; i++) if (bucketOf[i] === straddle) group[g++] = i;
+  if (fullWords < words.length) {
+    let acc = 0;
+    for (let i = fullWords << 5; i < n; i++) {
+      const c = (draws[i >>> 2]! >>> (8 * (i & 3))) & 0xff;
+      acc |= ((c - straddle) >>> 31) << (i & 31);
+      if (collect && c === straddle) group[g++] = i;
+    }
+    words[fullWords] = acc;
+  }
+  if (collect) {
     if (group.length > 1) fisherYates(group, 0, group.length, bucketRng(digest, straddle));
     for (let j = 0; j < partial; j++) members.set(group[j]!, 1);
   }
