@@ -404,3 +404,21 @@ describe('BB84 helpers', () => {
     expect(drawDetectionCount(125_000_000, { ...SHORT_LINK.channel, lengthKm: 25 }, rng)).toBeGreaterThan(1_900_000);
   });
 });
+
+describe('link capability for ETSI 004 QoS', () => {
+  it('when pace is realtime, then the expected secret rate is the predicted one in whole keys; with pace max it is unknown', async () => {
+    const { Bb84Simulator: Sim, MEASURED_CASCADE_EFFICIENCY } = await import('../../src/sim/bb84/Bb84Simulator.js');
+    const { predictedRates } = await import('../../src/sim/bb84/finiteKey.js');
+    const channel = { lengthKm: 25, attenuationDbPerKm: 0.2, detectorEfficiency: 0.1, darkCountProbability: 1e-6, misalignmentError: 0.01, meanPhotonNumber: 0.5 };
+    const base = { channel, pulseRateHz: 1e8, eve: 0, qberThreshold: 0.11, blockPulses: 1e6, sampleFraction: 0.1, epsPE: 1e-10, epsEC: 1e-10, epsPA: 1e-10, cascadePasses: 14, signature: 'slh-dsa-sha2-128f' as const };
+    const auth = { sign: async () => new Uint8Array(), verify: async () => false } as never;
+    const realtime = new Sim({ settings: { ...base, pace: 'realtime' }, authenticator: auth });
+    const expected = predictedRates(channel, 1e8, MEASURED_CASCADE_EFFICIENCY, 0.1).secretRate;
+    const got = realtime.expectedSecretBitsPerSecond(256)!;
+    expect(got % 256).toBe(0);
+    expect(got).toBeGreaterThan(expected - 256);
+    expect(got).toBeLessThanOrEqual(expected);
+    expect(got).toBeGreaterThan(400_000); // about 0.55 Mbit/s at 25 km, 100 MHz
+    expect(new Sim({ settings: { ...base, pace: 'max' }, authenticator: auth }).expectedSecretBitsPerSecond(256)).toBeUndefined();
+  });
+});

@@ -30,7 +30,7 @@ import { BitArray } from './bits.js';
 import { CascadeResponder, DEFAULT_CASCADE, efficiency, MAX_PASSES, reconcile, SHUFFLE_SEED_BYTES, type CascadeParams, type ParityOracle } from './cascade.js';
 import { drawDetectionCount, qberWithEve, receiveDetections } from './channel.js';
 import { estimate, qberUpperBound, SAMPLE_SEED_BYTES, takeSample } from './estimate.js';
-import { secretKeyLength } from './finiteKey.js';
+import { predictedRates, secretKeyLength } from './finiteKey.js';
 import { bb84SettingsFromConfig, type Bb84Settings } from './protocol/settings.js';
 import { chooseBlockPulses, MAX_FRAME_DETECTIONS, MIN_SIFTED_BITS, sampleSizeFor } from './protocol/sizing.js';
 import {
@@ -251,6 +251,9 @@ interface PaceWait {
   resolve(): void;
 }
 
+/** Cascade efficiency f = leak / (n·h(e)) of the default variant at 1-2 % QBER (bench/cascade.ts). */
+export const MEASURED_CASCADE_EFFICIENCY = 1.08;
+
 export class Bb84Simulator implements Simulator {
   readonly name = 'bb84';
   readonly settings: Bb84Settings;
@@ -274,6 +277,18 @@ export class Bb84Simulator implements Simulator {
     this.backoff = options.keylessBackoffMs ?? DEFAULT_KEYLESS_BACKOFF_MS;
     this.channelHash = channelHash(this.settings);
     this.predictedQber = qberWithEve(this.settings.channel, this.settings.eve);
+  }
+
+  /**
+   * The link's secret key rate for ETSI 004 QoS (`Min_bps`): with pace realtime, what a device on the
+   * configured channel delivers (docs/bb84.md "Predicted rates", with the Cascade efficiency measured
+   * for the default variant), in whole keys. With pace max the rate is bounded by this machine's CPU,
+   * not by the channel, so it is unknown and a `Min_bps` is not refused on that ground.
+   */
+  expectedSecretBitsPerSecond(keyLengthBits: number): number | undefined {
+    if (this.settings.pace !== 'realtime') return undefined;
+    const { secretRate } = predictedRates(this.settings.channel, this.settings.pulseRateHz, MEASURED_CASCADE_EFFICIENCY, this.settings.sampleFraction);
+    return Math.floor(secretRate / keyLengthBits) * keyLengthBits;
   }
 
   async close(): Promise<void> {
