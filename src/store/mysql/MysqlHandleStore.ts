@@ -15,6 +15,7 @@
  */
 import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { KeyStream, KeyStreamPatch } from '../../core/types.js';
+import { checkNextIndex, HANDLE_COLUMNS, PATCH_COLUMNS, patchValue, rowToStream } from '../handleRow.js';
 import type { HandleStore } from '../HandleStore.js';
 import { applyMigrations, mysqlError, tableIdentifiers } from './migrate.js';
 
@@ -35,49 +36,9 @@ export interface MysqlHandleStoreOptions {
 export const DEFAULT_CONNECTION_LIMIT = 8;
 const DEFAULT_PORT = 3306;
 
-const COLUMNS =
-  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl';
-
-/** Patch field -> column; the only column names ever spliced into an UPDATE. */
-const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
-  source: 'source',
-  destination: 'destination',
-  peerUrl: 'peer_url',
-  keyLengthBits: 'length',
-  timeoutMs: 'timeout',
-  localOpen: 'local_open',
-  peerOpen: 'synchronized',
-  closed: 'closed',
-  ttlSeconds: 'ttl',
-};
 
 type Param = string | number;
 
-function patchValue(field: keyof KeyStreamPatch, value: unknown): Param {
-  if (field === 'localOpen' || field === 'peerOpen' || field === 'closed') return value ? 1 : 0;
-  return value as Param;
-}
-
-function rowToStream(r: RowDataPacket): KeyStream {
-  return {
-    keyStreamId: String(r.handle),
-    source: String(r.source),
-    destination: String(r.destination),
-    peerUrl: String(r.peer_url),
-    keyLengthBits: Number(r.length),
-    timeoutMs: Number(r.timeout),
-    localOpen: Number(r.local_open) !== 0,
-    peerOpen: Number(r.synchronized) !== 0,
-    closed: Number(r.closed) !== 0,
-    nextIndex: Number(r.next_index),
-    createdAt: Number(r.created_at),
-    ttlSeconds: Number(r.ttl),
-  };
-}
-
-function checkIndex(to: number): void {
-  if (!Number.isSafeInteger(to) || to < 0) throw new RangeError('nextIndex must be a non-negative safe integer');
-}
 
 export class MysqlHandleStore implements HandleStore {
   private readonly pool: Pool;
@@ -95,9 +56,9 @@ export class MysqlHandleStore implements HandleStore {
     const t = tableIdentifiers(table).table;
     this.tableSql = t;
     this.sql = {
-      insert: `INSERT INTO ${t} (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      get: `SELECT ${COLUMNS} FROM ${t} WHERE handle = ?`,
-      list: `SELECT ${COLUMNS} FROM ${t} ORDER BY seq`,
+      insert: `INSERT INTO ${t} (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      get: `SELECT ${HANDLE_COLUMNS} FROM ${t} WHERE handle = ?`,
+      list: `SELECT ${HANDLE_COLUMNS} FROM ${t} ORDER BY seq`,
       advance: `UPDATE ${t} SET next_index = GREATEST(next_index, ?), updated_at = ? WHERE handle = ?`,
       readIndex: `SELECT next_index FROM ${t} WHERE handle = ?`,
     };
@@ -137,7 +98,7 @@ export class MysqlHandleStore implements HandleStore {
   }
 
   async create(stream: KeyStream): Promise<boolean> {
-    checkIndex(stream.nextIndex);
+    checkNextIndex(stream.nextIndex);
     try {
       await this.pool.execute(this.sql.insert, [
         stream.keyStreamId,
@@ -199,7 +160,7 @@ export class MysqlHandleStore implements HandleStore {
   }
 
   async advanceIndex(keyStreamId: string, to: number): Promise<number | undefined> {
-    checkIndex(to);
+    checkNextIndex(to);
     try {
       await this.pool.execute<ResultSetHeader>(this.sql.advance, [to, Date.now(), keyStreamId]);
       const [rows] = await this.pool.execute<RowDataPacket[]>(this.sql.readIndex, [keyStreamId]);

@@ -13,66 +13,17 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { KeyStream, KeyStreamPatch } from '../../core/types.js';
+import { checkNextIndex, HANDLE_COLUMNS, PATCH_COLUMNS, patchValue, rowToStream, type HandleRowLike } from '../handleRow.js';
 import type { HandleStore } from '../HandleStore.js';
 import { releaseDatabase, retainDatabase, sqliteError, type SqliteDb } from './SqliteDatabase.js';
 
-const COLUMNS =
-  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl';
 
-/** Patch field -> column; the only column names ever spliced into an UPDATE. */
-const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
-  source: 'source',
-  destination: 'destination',
-  peerUrl: 'peer_url',
-  keyLengthBits: 'length',
-  timeoutMs: 'timeout',
-  localOpen: 'local_open',
-  peerOpen: 'synchronized',
-  closed: 'closed',
-  ttlSeconds: 'ttl',
-};
-
-interface HandleRow {
-  handle: string;
-  source: string;
-  destination: string;
-  peer_url: string;
-  length: number;
-  timeout: number;
-  local_open: number;
-  synchronized: number;
-  closed: number;
-  next_index: number;
-  created_at: number;
-  ttl: number;
-}
-
-function rowToStream(r: HandleRow): KeyStream {
-  return {
-    keyStreamId: r.handle,
-    source: r.source,
-    destination: r.destination,
-    peerUrl: r.peer_url,
-    keyLengthBits: r.length,
-    timeoutMs: r.timeout,
-    localOpen: r.local_open !== 0,
-    peerOpen: r.synchronized !== 0,
-    closed: r.closed !== 0,
-    nextIndex: r.next_index,
-    createdAt: r.created_at,
-    ttlSeconds: r.ttl,
-  };
-}
-
-function checkIndex(to: number): void {
-  if (!Number.isSafeInteger(to) || to < 0) throw new RangeError('nextIndex must be a non-negative safe integer');
-}
 
 export class SqliteHandleStore implements HandleStore {
   private readonly db: SqliteDb;
   private readonly insert: Statement<unknown[], unknown>;
-  private readonly selectOne: Statement<[string], HandleRow>;
-  private readonly selectAll: Statement<[], HandleRow>;
+  private readonly selectOne: Statement<[string], HandleRowLike>;
+  private readonly selectAll: Statement<[], HandleRowLike>;
   private readonly advance: Statement<[number, number, string], { next_index: number }>;
   /** UPDATE statements by the set of patched columns (at most 2^9 shapes), prepared on first use. */
   private readonly updates = new Map<string, Statement<unknown[], unknown>>();
@@ -82,11 +33,11 @@ export class SqliteHandleStore implements HandleStore {
     this.db = db;
     try {
       this.insert = db.prepare(
-        `INSERT INTO handles (${COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO handles (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (handle) DO NOTHING`,
       );
-      this.selectOne = db.prepare(`SELECT ${COLUMNS} FROM handles WHERE handle = ?`);
-      this.selectAll = db.prepare(`SELECT ${COLUMNS} FROM handles ORDER BY seq`);
+      this.selectOne = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles WHERE handle = ?`);
+      this.selectAll = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles ORDER BY seq`);
       this.advance = db.prepare(
         'UPDATE handles SET next_index = max(next_index, ?), updated_at = ? WHERE handle = ? RETURNING next_index',
       );
@@ -97,7 +48,7 @@ export class SqliteHandleStore implements HandleStore {
   }
 
   async create(stream: KeyStream): Promise<boolean> {
-    checkIndex(stream.nextIndex);
+    checkNextIndex(stream.nextIndex);
     try {
       const info = this.insert.run(
         stream.keyStreamId,
@@ -162,7 +113,7 @@ export class SqliteHandleStore implements HandleStore {
   }
 
   async advanceIndex(keyStreamId: string, to: number): Promise<number | undefined> {
-    checkIndex(to);
+    checkNextIndex(to);
     try {
       return this.advance.get(to, Date.now(), keyStreamId)?.next_index;
     } catch (err) {
