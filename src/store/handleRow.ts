@@ -50,3 +50,18 @@ export function rowToStream(r: HandleRowLike): KeyStream {
 export function checkNextIndex(to: number): void {
   if (!Number.isSafeInteger(to) || to < 0) throw new RangeError('nextIndex must be a non-negative safe integer');
 }
+
+const PATCH_FIELDS = Object.keys(PATCH_COLUMNS) as (keyof KeyStreamPatch)[];
+
+/**
+ * `SET` clause of the one UPDATE both adapters prepare: every patchable column is
+ * `COALESCE(?, column)`, so a field absent from the patch is bound as NULL and keeps its value.
+ * The SQL text never depends on the request.
+ */
+export const PATCH_SET_SQL = `${PATCH_FIELDS.map((f) => `${PATCH_COLUMNS[f]} = COALESCE(?, ${PATCH_COLUMNS[f]})`).join(', ')}, updated_at = ?`;
+
+/** Parameters for PATCH_SET_SQL (in column order), or undefined when the patch changes nothing. */
+export function patchParams(patch: KeyStreamPatch): Array<string | number | null> | undefined {
+  const values = PATCH_FIELDS.map((f) => (patch[f] === undefined ? null : patchValue(f, patch[f])));
+  return values.every((v) => v === null) ? undefined : [...values, Date.now()];
+}

@@ -15,7 +15,7 @@
  */
 import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { KeyStream, KeyStreamPatch } from '../../core/types.js';
-import { checkNextIndex, HANDLE_COLUMNS, PATCH_COLUMNS, patchValue, rowToStream } from '../handleRow.js';
+import { checkNextIndex, HANDLE_COLUMNS, PATCH_SET_SQL, patchParams, rowToStream } from '../handleRow.js';
 import type { HandleStore } from '../HandleStore.js';
 import { applyMigrations, mysqlError, tableIdentifiers } from './migrate.js';
 
@@ -37,12 +37,12 @@ export const DEFAULT_CONNECTION_LIMIT = 8;
 const DEFAULT_PORT = 3306;
 
 
-type Param = string | number;
 
 
 export class MysqlHandleStore implements HandleStore {
   private readonly pool: Pool;
   private readonly sql: {
+    update: string;
     insert: string;
     get: string;
     list: string;
@@ -56,6 +56,7 @@ export class MysqlHandleStore implements HandleStore {
     const t = tableIdentifiers(table).table;
     this.tableSql = t;
     this.sql = {
+      update: `UPDATE ${t} SET ${PATCH_SET_SQL} WHERE handle = ?`,
       insert: `INSERT INTO ${t} (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       get: `SELECT ${HANDLE_COLUMNS} FROM ${t} WHERE handle = ?`,
       list: `SELECT ${HANDLE_COLUMNS} FROM ${t} ORDER BY seq`,
@@ -141,19 +142,10 @@ export class MysqlHandleStore implements HandleStore {
   }
 
   async update(keyStreamId: string, patch: KeyStreamPatch): Promise<void> {
-    const sets: string[] = [];
-    const params: Param[] = [];
-    for (const field of Object.keys(PATCH_COLUMNS) as (keyof KeyStreamPatch)[]) {
-      const value = patch[field];
-      if (value === undefined) continue;
-      sets.push(`${PATCH_COLUMNS[field]} = ?`);
-      params.push(patchValue(field, value));
-    }
-    if (sets.length === 0) return;
-    sets.push('updated_at = ?');
-    params.push(Date.now(), keyStreamId);
+    const params = patchParams(patch);
+    if (!params) return;
     try {
-      await this.pool.execute(`UPDATE ${this.tableSql} SET ${sets.join(', ')} WHERE handle = ?`, params);
+      await this.pool.execute(this.sql.update, [...params, keyStreamId]);
     } catch (err) {
       throw mysqlError(err, 'update');
     }

@@ -13,7 +13,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { KeyStream, KeyStreamPatch } from '../../core/types.js';
-import { checkNextIndex, HANDLE_COLUMNS, PATCH_COLUMNS, patchValue, rowToStream, type HandleRowLike } from '../handleRow.js';
+import { checkNextIndex, HANDLE_COLUMNS, PATCH_SET_SQL, patchParams, rowToStream, type HandleRowLike } from '../handleRow.js';
 import type { HandleStore } from '../HandleStore.js';
 import { releaseDatabase, retainDatabase, sqliteError, type SqliteDb } from './SqliteDatabase.js';
 
@@ -25,8 +25,7 @@ export class SqliteHandleStore implements HandleStore {
   private readonly selectOne: Statement<[string], HandleRowLike>;
   private readonly selectAll: Statement<[], HandleRowLike>;
   private readonly advance: Statement<[number, number, string], { next_index: number }>;
-  /** UPDATE statements by the set of patched columns (at most 2^9 shapes), prepared on first use. */
-  private readonly updates = new Map<string, Statement<unknown[], unknown>>();
+  private readonly updateStmt: Statement<unknown[], unknown>;
   private closed = false;
 
   constructor(db: SqliteDb) {
@@ -38,6 +37,7 @@ export class SqliteHandleStore implements HandleStore {
       );
       this.selectOne = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles WHERE handle = ?`);
       this.selectAll = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles ORDER BY seq`);
+      this.updateStmt = db.prepare(`UPDATE handles SET ${PATCH_SET_SQL} WHERE handle = ?`);
       this.advance = db.prepare(
         'UPDATE handles SET next_index = max(next_index, ?), updated_at = ? WHERE handle = ? RETURNING next_index',
       );
@@ -89,24 +89,10 @@ export class SqliteHandleStore implements HandleStore {
   }
 
   async update(keyStreamId: string, patch: KeyStreamPatch): Promise<void> {
-    const columns: string[] = [];
-    const params: (string | number)[] = [];
-    for (const field of Object.keys(PATCH_COLUMNS) as (keyof KeyStreamPatch)[]) {
-      const value = patch[field];
-      if (value === undefined) continue;
-      columns.push(PATCH_COLUMNS[field]);
-      params.push(typeof value === 'boolean' ? (value ? 1 : 0) : value);
-    }
-    if (columns.length === 0) return;
-    params.push(Date.now(), keyStreamId);
+    const params = patchParams(patch);
+    if (!params) return;
     try {
-      const shape = columns.join(',');
-      let stmt = this.updates.get(shape);
-      if (!stmt) {
-        stmt = this.db.prepare(`UPDATE handles SET ${columns.map((c) => `${c} = ?`).join(', ')}, updated_at = ? WHERE handle = ?`);
-        this.updates.set(shape, stmt);
-      }
-      stmt.run(...params);
+      this.updateStmt.run(...params, keyStreamId);
     } catch (err) {
       throw sqliteError(err, 'update');
     }
