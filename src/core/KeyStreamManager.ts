@@ -152,6 +152,13 @@ type ManagerEvents = {
 export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private readonly states = new Map<string, StreamState>();
   private readonly mutex = new KeyedMutex();
+  /**
+   * Streams this module is registering at the peer right now (its /sync is in flight, under the
+   * stream's lock). A /sync from the peer for the same ID means both applications opened it at the
+   * same moment: it is answered at once ("joined") instead of waiting for the lock, which the other
+   * module's own registration would otherwise hold against us until both calls time out.
+   */
+  private readonly registering = new Map<string, { peerUrl: string; keyLengthBits: number; peerJoined: boolean }>();
   private stopped = false;
 
   constructor(
@@ -319,6 +326,14 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     }
     const peerUrl = normalizePeerAddress(req.peerAddress);
     if (!peerUrl) return fail('BAD_REQUEST', 'peerAddress must be host:port or an http(s) URL');
+    const registering = this.registering.get(req.keyStreamId);
+    if (registering && !this.states.has(req.keyStreamId)) {
+      if (registering.peerUrl !== peerUrl || registering.keyLengthBits !== req.keyLengthBits) {
+        return fail('STREAM_IN_USE', `Key_stream_ID ${req.keyStreamId} is being opened here toward another peer or with another length`);
+      }
+      registering.peerJoined = true;
+      return ok({ status: 0 as const, joined: true });
+    }
     return this.mutex.run(req.keyStreamId, async () => {
       const state = this.states.get(req.keyStreamId);
       if (!state) {
@@ -496,6 +511,21 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   }
 
   private async registerStream(keyStreamId: string, peerUrl: string, req: OpenConnectRequest): Promise<Result<OpenedStream>> {
+    const registering = { peerUrl, keyLengthBits: req.keyLengthBits, peerJoined: false };
+    this.registering.set(keyStreamId, registering);
+    try {
+      return await this.registerStreamAtPeer(keyStreamId, peerUrl, req, registering);
+    } finally {
+      this.registering.delete(keyStreamId);
+    }
+  }
+
+  private async registerStreamAtPeer(
+    keyStreamId: string,
+    peerUrl: string,
+    req: OpenConnectRequest,
+    registering: { peerJoined: boolean },
+  ): Promise<Result<OpenedStream>> {
     let reply: SyncReply;
     try {
       reply = await this.peer.sync(
@@ -523,7 +553,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       keyLengthBits: req.keyLengthBits,
       timeoutMs: req.timeoutMs,
       localOpen: true,
-      peerOpen: reply.joined,
+      peerOpen: reply.joined || registering.peerJoined,
       closed: false,
       nextIndex: 0,
       createdAt: Date.now(),

@@ -109,4 +109,19 @@ describe('review findings', () => {
     const late = await bob.exchange.handleRound({ ...base, roundId: 'r-old', roundSeq: 1, payload: { keys: [key] } });
     expect(late.ok ? 'ok' : late.error.code).toBe('BAD_REQUEST');
   });
+
+  it('when both applications open the same chosen ID at the same moment, then both succeed at once and share keys', async () => {
+    const { alice, bob } = await pair(5);
+    const id = '0b6a7c1e-2d3f-4a5b-8c6d-7e8f9a0b1c2d';
+    const t0 = Date.now();
+    const [a, b] = await Promise.all([
+      alice.manager.openConnect({ source: 'a', destination: bob.address, ...QOS, keyStreamId: id }),
+      bob.manager.openConnect({ source: 'b', destination: alice.address, ...QOS, keyStreamId: id }),
+    ]);
+    expect(a.ok && b.ok).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(500); // no wait for a peer timeout (1 s here)
+    const ka = await alice.manager.getKey(id, -1, 2000);
+    const kb = await bob.manager.getKey(id, -1, 2000);
+    expect(ka.ok && kb.ok && ka.value && kb.value && hex(ka.value.key) === hex(kb.value.key)).toBe(true);
+  });
 });
