@@ -18,12 +18,11 @@
  *
  * Prints readable lines, then one JSON object {bench: 'bb84', ...} on the last line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
 import { encodeKey } from '../src/crypto/keys.js';
@@ -31,6 +30,7 @@ import { SignaturePool } from '../src/crypto/signatures.js';
 import { Bb84Simulator, SignatureAuthenticator, type Bb84Settings, type TranscriptAuthenticator } from '../src/sim/bb84/Bb84Simulator.js';
 import { predictLinkRates } from '../src/sim/bb84/protocol/sizing.js';
 import type { RoundParams, RoundResult, RoundStats } from '../src/sim/Simulator.js';
+import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
 
 const { values } = parseArgs({
   options: {
@@ -168,19 +168,6 @@ async function pipeline(blocks: number): Promise<PipelineResult[]> {
 // 2./3. Two module processes over loopback
 // ---------------------------------------------------------------------------------------------
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 interface Module {
   url: string;
@@ -197,9 +184,11 @@ async function startModule(name: string, sender: 0 | 1, env: Record<string, stri
   writeFileSync(configFile, 'module:\n  sim: bb84\n');
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/x" profiles the modules.
   const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
-  const proc = spawn(process.execPath, [...nodeArgs, MAIN, '--config', configFile], {
+  const { proc, output } = await spawnModule({
+    name,
+    configFile,
+    nodeArgs,
     env: {
-      PATH: process.env.PATH ?? '',
       QKDM_MODULE_HOST: '127.0.0.1',
       QKDM_MODULE_PORT: String(port),
       QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${port}`,
@@ -210,34 +199,12 @@ async function startModule(name: string, sender: 0 | 1, env: Record<string, stri
       QKDM_MODULE_PEER_TIMEOUT_MS: '10000',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${name} did not start:\n${out}`)), 20_000);
-    proc.stdout!.on('data', () => {
-      if (out.includes('qkd-module listening')) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${name} exited with ${code}:\n${out}`));
-    });
-  });
-  return { url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, proc, dir, output: () => out };
+  return { url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, proc, dir, output };
 }
 
 async function stopModule(m: Module): Promise<void> {
-  if (m.proc.exitCode === null && m.proc.signalCode === null) {
-    await new Promise<void>((res) => {
-      m.proc.once('exit', () => res());
-      m.proc.kill('SIGTERM');
-    });
-  }
+  await stopModuleProcess(m.proc);
   rmSync(m.dir, { recursive: true, force: true });
 }
 

@@ -10,14 +10,14 @@
  * dec_keys at bob as sae-b with the returned key IDs, and checks both answers carry the same keys.
  * One round trip = one enc_keys + one dec_keys. Prints one JSON object, then a readable line.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile, round } from './lib/load.js';
+import { freePort, spawnModule } from '../scripts/lib/moduleProcess.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,48 +37,22 @@ const size = Number(values.size);
 const maxKeyCount = Number(values['max-key-count']);
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 const work = mkdtempSync(join(tmpdir(), 'qkdm-bench-etsi014-'));
 const certDir = join(work, 'certs');
 execFileSync('bash', [join(ROOT, 'scripts', 'certs.sh'), certDir], { stdio: 'ignore' });
 const cert = (name: string, ext: 'crt' | 'key'): string => join(certDir, `${name}.${ext}`);
 const pem = (name: string, ext: 'crt' | 'key'): Buffer => readFileSync(cert(name, ext));
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
-
 async function startModule(name: 'alice' | 'bob', env: Record<string, string>): Promise<ChildProcess> {
   const dataDir = join(work, name);
   const file = join(work, `${name}.yaml`);
   writeFileSync(file, 'module:\n  sim: fake\n');
   const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${name}.cpuprofile`] : [];
-  const proc = spawn(process.execPath, [...profile, MAIN, '--config', file], {
-    env: { PATH: process.env.PATH ?? '', QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_DATA_DIR: dataDir, QKDM_MODULE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${name} did not start:\n${out}`)), 20_000);
-    proc.stdout!.on('data', () => {
-      if (out.includes('qkd-module listening')) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${name} exited with ${code}:\n${out}`));
-    });
+  const { proc } = await spawnModule({
+    name,
+    configFile: file,
+    nodeArgs: profile,
+    env: { QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_DATA_DIR: dataDir, QKDM_MODULE_LOG_LEVEL: 'warn', ...env },
   });
   return proc;
 }

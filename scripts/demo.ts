@@ -5,16 +5,15 @@
  *
  *   npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
 import { encodeKey, generateKeyPair } from '../src/crypto/keys.js';
+import { spawnModule } from './lib/moduleProcess.js';
 
-const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
 const PORTS = { alice: 5000, bob: 5001 };
 
 const { values } = parseArgs({ options: { keys: { type: 'string', default: '100' }, length: { type: 'string', default: '256' }, sim: { type: 'string', default: 'fake' } } });
@@ -36,13 +35,14 @@ async function makeSigningKeys(): Promise<void> {
   signingEnv.bob = { QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(b.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(a.publicKey) };
 }
 
-function startModule(name: 'alice' | 'bob'): Promise<void> {
+async function startModule(name: 'alice' | 'bob'): Promise<void> {
   const port = PORTS[name];
-  const config = join(work, `${name}.yaml`);
-  writeFileSync(config, 'module:\n  host: 127.0.0.1\n');
-  const child = spawn(process.execPath, [MAIN, '--config', config], {
+  const configFile = join(work, `${name}.yaml`);
+  writeFileSync(configFile, 'module:\n  host: 127.0.0.1\n');
+  const { proc } = await spawnModule({
+    name,
+    configFile,
     env: {
-      ...process.env,
       QKDM_MODULE_PORT: String(port),
       QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${port}`,
       QKDM_MODULE_SENDER: name === 'alice' ? '1' : '0',
@@ -51,19 +51,8 @@ function startModule(name: 'alice' | 'bob'): Promise<void> {
       QKDM_MODULE_LOG_LEVEL: 'warn',
       ...signingEnv[name],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  children.push(child);
-  let out = '';
-  return new Promise((res, rej) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (out.includes('qkd-module listening')) res();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => rej(new Error(`${name} exited (${code}) before listening:\n${out.trim()}`)));
-  });
+  children.push(proc);
 }
 
 async function call(port: number, path: string, body: PyValue): Promise<PyValue> {

@@ -2,26 +2,16 @@
  * Runs real module processes (node dist/src/main.js) on loopback for two-module tests.
  * Configuration goes through QKDM_* environment variables over a minimal YAML file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { freePort, spawnModule, stopModuleProcess } from '../../scripts/lib/moduleProcess.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../../src/api/codec/pyLiteral.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
+export { freePort };
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `qkdm-${prefix}-`));
@@ -49,7 +39,6 @@ export async function startModule(spec: ModuleSpec): Promise<RunningModule> {
   const configFile = join(spec.dataDir, `${spec.name}.yaml`);
   writeFileSync(configFile, 'module:\n  sim: fake\n');
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
     QKDM_MODULE_HOST: '127.0.0.1',
     QKDM_MODULE_PORT: String(spec.port),
     QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${spec.port}`,
@@ -63,37 +52,14 @@ export async function startModule(spec: ModuleSpec): Promise<RunningModule> {
     QKDM_MODULE_PEER_TIMEOUT_MS: '2000',
     ...spec.env,
   };
-  const proc = spawn(process.execPath, [MAIN, '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${spec.name} did not start:\n${out}`)), 15_000);
-    const onData = (): void => {
-      if (out.includes('qkd-module listening')) {
-        clearTimeout(timer);
-        res();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${spec.name} exited with ${code}:\n${out}`));
-    });
-  });
+  const { proc, output } = await spawnModule({ name: spec.name, configFile, env, startTimeoutMs: 15_000 });
   return {
     spec,
     url: `http://127.0.0.1:${spec.port}`,
     address: `127.0.0.1:${spec.port}`,
     proc,
-    output: () => out,
-    kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-      return new Promise<void>((res) => {
-        proc.once('exit', () => res());
-        proc.kill(signal);
-      });
-    },
+    output,
+    kill: (signal: NodeJS.Signals = 'SIGTERM') => stopModuleProcess(proc, signal),
   };
 }
 
