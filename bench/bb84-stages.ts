@@ -5,7 +5,7 @@
  * Prints one JSON object {bench: 'bb84-stages', results: [...]} and one readable line per stage.
  */
 import { BitArray } from '../src/sim/bb84/bits.js';
-import { newToeplitzSeed, toeplitzHash, type ToeplitzEngine } from '../src/sim/bb84/amplify.js';
+import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplify.js';
 import { allDetected, channelFormulas, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/channel.js';
 import { estimate, newSampleSeed, takeSample } from '../src/sim/bb84/estimate.js';
 import { binaryEntropy, secretKeyLength } from '../src/sim/bb84/finiteKey.js';
@@ -155,17 +155,18 @@ function main(): void {
   const leak = Math.ceil(1.16 * BLOCK_BITS * binaryEntropy(0.02)) + 64;
   const l = secretKeyLength({ n: BLOCK_BITS, qberUpper, leakEC: leak, epsEC: 1e-10, epsPA: 1e-10 });
   const lHigh = Math.round(0.9 * BLOCK_BITS);
-  const amplifyCases: Array<[string, number, ToeplitzEngine, string]> = [
-    ['amplify', l, 'fft', `Toeplitz, FFT engine, output ${l} bits (finite-key l at qberUpper 2.5 %, Cascade leak f=1.16)`],
-    ['amplify-0.9', lHigh, 'fft', `Toeplitz, FFT engine, output ${lHigh} bits`],
-    ['amplify-ntt', l, 'ntt', `Toeplitz, NTT engine (mod 998244353), output ${l} bits`],
+  const amplifyCases: Array<[string, number, ToeplitzEngine, PaHashFamily, string]> = [
+    ['amplify', l, 'fft', 'modified-toeplitz', `modified Toeplitz (default), FFT engine, output ${l} bits (finite-key l at qberUpper 2.5 %, Cascade leak f=1.16)`],
+    ['amplify-0.9', lHigh, 'fft', 'modified-toeplitz', `modified Toeplitz, FFT engine, output ${lHigh} bits`],
+    ['amplify-ntt', l, 'ntt', 'modified-toeplitz', `modified Toeplitz, NTT engine (mod 998244353), output ${l} bits`],
+    ['amplify-toeplitz', l, 'fft', 'toeplitz', `plain Toeplitz, FFT engine, output ${l} bits`],
   ];
-  for (const [stage, outBits, engine, note] of amplifyCases) {
+  for (const [stage, outBits, engine, family, note] of amplifyCases) {
     record(
       results,
       stage,
       BLOCK_BITS,
-      time(() => ({ key: randomBits(sim, BLOCK_BITS), seed: newToeplitzSeed(BLOCK_BITS, outBits, sim) }), ({ key, seed }) => toeplitzHash(key, seed, outBits, { engine }).length),
+      time(() => ({ key: randomBits(sim, BLOCK_BITS), seed: newToeplitzSeed(BLOCK_BITS, outBits, sim, family) }), ({ key, seed }) => paHash(family, key, seed, outBits, { engine }).length),
       note,
     );
   }

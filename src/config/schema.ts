@@ -9,6 +9,7 @@
  * - Messages never contain the value: the loader adds it (redacted for secret fields).
  */
 import { z } from 'zod';
+import { PA_HASH_FAMILIES } from '../sim/bb84/amplify.js';
 
 /** Field names whose values are secrets: never logged, never put into an error message. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token']);
@@ -222,6 +223,7 @@ const simulatorSection = z.strictObject({
   eps_ec: z.preprocess(toNumber, openUnit().default(1e-10)),
   eps_pa: z.preprocess(toNumber, openUnit().default(1e-10)),
   cascade_passes: z.preprocess(toNumber, num('an integer >= 4', (n) => Number.isSafeInteger(n) && n >= 4).default(14)),
+  privacy_amplification: oneOf(PA_HASH_FAMILIES, 'modified-toeplitz'),
   seed: z.preprocess(toNumber, num('an integer', (n) => Number.isSafeInteger(n)).optional()),
   channel: z.preprocess(toSection, channelSection.prefault({})),
 }, MAPPING);

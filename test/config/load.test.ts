@@ -86,6 +86,7 @@ describe('defaults', () => {
       eps_ec: 1e-10,
       eps_pa: 1e-10,
       cascade_passes: 14,
+      privacy_amplification: 'modified-toeplitz',
       channel: {
         length_km: 25,
         attenuation_db_per_km: 0.2,
@@ -306,6 +307,7 @@ describe('invalid values', () => {
     expect(configError(() => load('simulator:\n  sample_fraction: 0.5\n')).message).toContain('simulator.sample_fraction');
     expect(configError(() => load('simulator:\n  eps_pa: 0\n')).message).toContain('simulator.eps_pa');
     expect(configError(() => load('simulator:\n  cascade_passes: 3\n')).message).toContain('simulator.cascade_passes');
+    expect(configError(() => load('simulator:\n  privacy_amplification: sha3\n')).message).toContain('simulator.privacy_amplification');
     expect(configError(() => load('simulator:\n  block_pulses: -5\n')).message).toContain('simulator.block_pulses');
     expect(configError(() => load('', { QKDM_SIMULATOR_CHANNEL_LENGTH_KM: 'far' })).message).toContain(
       'simulator.channel.length_km: expected a number >= 0, got "far" (from QKDM_SIMULATOR_CHANNEL_LENGTH_KM)',

@@ -156,6 +156,7 @@ describe('BB84 under an active attacker on the classical channel', () => {
         return { match: true };
       }],
       ['amplify: one Toeplitz seed bit', alterPayload('amplify', (p) => ({ ...p, seed: flipBase64(p.seed, 100, 4) }))],
+      ['amplify: the hash family swapped for the plain Toeplitz one', alterPayload('amplify', (p) => ({ ...p, hash: 'toeplitz' }))],
       ['amplify: fewer keys asked', alterPayload('amplify', (p) => ({ ...p, keys: (p.keys as number) - 1, outputBits: (p.outputBits as number) - 256 }))],
       ['amplify: the signature', alterPayload('amplify', (p) => ({ ...p, signature: flipBase64(p.signature, 1000, 6) }))],
       ['amplify reply: Bob\'s signature', alterReply('amplify', (r) => ({ ...r, signature: flipBase64(r.signature, 99, 2) })), true],

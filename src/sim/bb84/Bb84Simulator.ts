@@ -25,7 +25,7 @@ import type { ModuleConfig } from '../../config/schema.js';
 import { KeyMaterialError, parseKeyMaterial } from '../../crypto/keys.js';
 import { SCHEME_SIZES, SignaturePool } from '../../crypto/signatures.js';
 import { RoundProtocolError, type ReceiverRound, type ReceiverStepResult, type RoundChannel, type RoundParams, type RoundResult, type RoundStats, type Simulator } from '../Simulator.js';
-import { toeplitzHash, toeplitzSeedLength } from './amplify.js';
+import { DEFAULT_PA_HASH_FAMILY, paHash, paSeedLength } from './amplify.js';
 import { BitArray } from './bits.js';
 import { CascadeResponder, DEFAULT_CASCADE, efficiency, MAX_PASSES, reconcile, SHUFFLE_SEED_BYTES, type CascadeParams, type ParityOracle } from './cascade.js';
 import { drawDetectionCount, qberWithEve, receiveDetections } from './channel.js';
@@ -551,13 +551,14 @@ export class Bb84Simulator implements Simulator {
       const keyCount = Math.min(maxKeys, Math.floor(secretBits / keyLengthBits));
       if (keyCount === 0) return await abort('no-secret-key');
       const outputBits = keyCount * keyLengthBits;
-      const toeplitzSeed = randomBits(cryptoRng(), toeplitzSeedLength(n, outputBits));
-      const amplifyPayload = { seed: bitsToBase64(toeplitzSeed), outputBits, keys: keyCount };
+      const family = s.paHash ?? DEFAULT_PA_HASH_FAMILY;
+      const toeplitzSeed = randomBits(cryptoRng(), paSeedLength(family, n, outputBits));
+      const amplifyPayload = { seed: bitsToBase64(toeplitzSeed), hash: family, outputBits, keys: keyCount };
       transcript.message('alice', 'amplify', amplifyPayload);
       const signStart = performance.now();
       const signing = this.auth.sign(confirmMessage('alice', transcript.digest()));
       signing.catch(() => undefined); // awaited below; keeps an early rejection from being unhandled
-      const finalKey = toeplitzHash(corrected, toeplitzSeed, outputBits); // overlaps the signature (worker thread)
+      const finalKey = paHash(family, corrected, toeplitzSeed, outputBits); // overlaps the signature (worker thread)
       secrets.push(finalKey);
       watch.lap('amplify');
       const signature = await signing;
@@ -818,7 +819,9 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const step = 'amplify';
     const s = this.sim.settings;
     const { keyLengthBits, maxKeys } = this.params;
-    const f = expectFields(payload, step, ['seed', 'outputBits', 'keys', 'signature']);
+    const f = expectFields(payload, step, ['seed', 'hash', 'outputBits', 'keys', 'signature']);
+    const family = s.paHash ?? DEFAULT_PA_HASH_FAMILY;
+    if (f.hash !== family) throw protocolError(step, `hash is not this module's privacy-amplification family ${family} (set simulator.privacy_amplification alike at both ends)`);
     const keyCount = expectInt(f.keys, 1, maxKeys, step, 'keys');
     const outputBits = expectInt(f.outputBits, keyLengthBits, Number.MAX_SAFE_INTEGER, step, 'outputBits');
     if (outputBits !== keyCount * keyLengthBits) throw protocolError(step, 'outputBits must be keys × keyLengthBits');
@@ -827,7 +830,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     // Bob's own finite-key bound, from what he disclosed: Alice may not ask for more key than it allows.
     const ownBound = secretKeyLength({ n, qberUpper: this.qberUpper, leakEC: this.responder!.disclosedBits + VERIFY_TAG_BITS, epsEC: s.epsEC, epsPA: s.epsPA });
     if (outputBits > ownBound) throw protocolError(step, "outputBits exceeds this module's finite-key bound (are simulator.eps_* equal at both ends?)");
-    const seed = bitsFromBase64(f.seed, toeplitzSeedLength(n, outputBits), step, 'seed');
+    const seed = bitsFromBase64(f.seed, paSeedLength(family, n, outputBits), step, 'seed');
     const aliceSignature = bytesFromBase64(f.signature, this.auth.signatureBytes, step, 'signature');
     const { signature: _omitted, ...signedPart } = f;
     this.transcript.message('alice', step, signedPart);
@@ -842,7 +845,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     verifying.catch(() => undefined);
     signing.catch(() => undefined);
     const toeplitzStart = performance.now();
-    const finalKey = toeplitzHash(remaining, seed, outputBits);
+    const finalKey = paHash(family, remaining, seed, outputBits);
     this.watch.add('toeplitz', performance.now() - toeplitzStart);
     try {
       const [valid, signature] = await Promise.all([verifying, signing]);

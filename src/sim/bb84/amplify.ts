@@ -500,6 +500,13 @@ function checkToeplitzArgs(input: BitArray, seedBits: BitArray, outLength: numbe
 /** y = T·x over GF(2) with T[i][j] = seed[i - j + n - 1], by FFT or NTT convolution, chunked above the maximum size. */
 export function toeplitzHash(input: BitArray, seedBits: BitArray, outLength: number, options: ToeplitzOptions = {}): BitArray {
   checkToeplitzArgs(input, seedBits, outLength);
+  const out = new BitArray(outLength);
+  toeplitzInto(input, 0, input.length, seedBits, outLength, out, options);
+  return out;
+}
+
+/** XORs T·x[xOff, xOff + n) into out[0, l), T the l × n Toeplitz matrix of seedBits (n + l - 1 bits). */
+function toeplitzInto(input: BitArray, xOff: number, n: number, seedBits: BitArray, l: number, out: BitArray, options: ToeplitzOptions): void {
   const engine = options.engine ?? DEFAULT_TOEPLITZ_ENGINE;
   if (engine !== 'fft' && engine !== 'ntt') throw new RangeError(`toeplitzHash: unknown engine ${String(engine)}`);
   const engineMax = engine === 'fft' ? MAX_FFT_SIZE : MAX_NTT_SIZE;
@@ -508,12 +515,9 @@ export function toeplitzHash(input: BitArray, seedBits: BitArray, outLength: num
     throw new RangeError(`toeplitzHash: maxTransformSize must be a power of two in [4, ${engineMax}] for ${engine}, got ${maxSize}`);
   }
   const windowInto = engine === 'fft' ? fftWindowInto : nttWindowInto;
-  const n = input.length;
-  const l = outLength;
-  const out = new BitArray(l);
   if (n + l - 1 <= maxSize) {
-    windowInto(input, 0, n, seedBits, 0, l, out, 0);
-    return out;
+    windowInto(input, xOff, n, seedBits, 0, l, out, 0);
+    return;
   }
   const band = Math.min(l, maxSize / 2);
   const piece = maxSize - band + 1;
@@ -522,10 +526,69 @@ export function toeplitzHash(input: BitArray, seedBits: BitArray, outLength: num
     for (let j0 = 0; j0 < n; j0 += piece) {
       const cols = Math.min(piece, n - j0);
       // Rows i0.., columns j0..: T[i0+i'][j0+j'] = seed[(i0 - j0 + n - cols) + i' - j' + cols - 1].
-      windowInto(input, j0, cols, seedBits, i0 - j0 + n - cols, rows, out, i0);
+      windowInto(input, xOff + j0, cols, seedBits, i0 - j0 + n - cols, rows, out, i0);
     }
   }
+}
+
+// ==== the modified Toeplitz family ===============================================================================
+
+/**
+ * Which universal hash family privacy amplification uses. Both are two-universal (collision probability 2^-l for
+ * any two distinct inputs), which is all the leftover hash lemma behind finiteKey.ts asks of the family.
+ *
+ * - 'toeplitz': y = T·x, T a random l × n Toeplitz matrix (n + l - 1 seed bits); a convolution of length n + l - 1.
+ * - 'modified-toeplitz' (default): y = (I_l | T')·x = x[0, l) XOR T'·x[l, n), T' a random l × (n - l) Toeplitz
+ *   matrix (n - 1 seed bits). Hayashi and Tsurumaru (IEEE Trans. Inf. Theory 62(4), 2016, "More efficient privacy
+ *   amplification with less random seeds via dual universal hash function") use this family. Two-universal: for
+ *   x ≠ x' write d = x XOR x' = (d1, d2). If d2 = 0 then d1 ≠ 0 and the outputs always differ; if d2 ≠ 0 then T'·d2
+ *   is uniform over {0,1}^l for a uniformly random Toeplitz T' (its seed bits enter T'·d2 through a full-rank
+ *   linear map), so the outputs collide with probability exactly 2^-l. Its convolution is only n - 1 long: half
+ *   the transform of the plain family at l ≈ n/2, which is where the BB84 pipeline runs.
+ */
+export type PaHashFamily = 'modified-toeplitz' | 'toeplitz';
+export const PA_HASH_FAMILIES = ['modified-toeplitz', 'toeplitz'] as const satisfies readonly PaHashFamily[];
+export const DEFAULT_PA_HASH_FAMILY: PaHashFamily = 'modified-toeplitz';
+
+/** Seed bits the family needs for n input and l output bits. */
+export function paSeedLength(family: PaHashFamily, n: number, l: number): number {
+  return family === 'toeplitz' ? toeplitzSeedLength(n, l) : n - 1;
+}
+
+function checkModifiedArgs(input: BitArray, seedBits: BitArray, outLength: number): void {
+  const n = input.length;
+  if (!Number.isInteger(outLength) || outLength < 1 || outLength >= n) {
+    throw new RangeError(`modifiedToeplitzHash: output length must be an integer in [1, ${n - 1}] for ${n} input bits, got ${outLength}`);
+  }
+  if (seedBits.length !== n - 1) throw new RangeError(`modifiedToeplitzHash: seed must have n - 1 = ${n - 1} bits, got ${seedBits.length}`);
+}
+
+/** y = x[0, l) XOR T'·x[l, n), T'[i][j] = seed[i - j + n - l - 1] (the l × (n - l) Toeplitz matrix of the seed). */
+export function modifiedToeplitzHash(input: BitArray, seedBits: BitArray, outLength: number, options: ToeplitzOptions = {}): BitArray {
+  checkModifiedArgs(input, seedBits, outLength);
+  const l = outLength;
+  const out = new BitArray(l);
+  const words = (l + 31) >>> 5;
+  out.words.set(input.words.subarray(0, words)); // the identity block: x[0, l) (bits past l cleared below)
+  out.clearTail();
+  toeplitzInto(input, l, input.length - l, seedBits, l, out, options);
   return out;
+}
+
+/** The same by the definition (identity block XOR the naive Toeplitz product of the rest). A reference for tests. */
+export function modifiedToeplitzHashNaive(input: BitArray, seedBits: BitArray, outLength: number): BitArray {
+  checkModifiedArgs(input, seedBits, outLength);
+  const l = outLength;
+  const out = toeplitzHashNaive(input.slice(l, input.length), seedBits, l);
+  for (let i = 0; i < l; i++) if (input.get(i)) out.flip(i);
+  return out;
+}
+
+/** Privacy amplification of `input` to `outLength` bits with the family's hash of `seedBits` (paSeedLength bits). */
+export function paHash(family: PaHashFamily, input: BitArray, seedBits: BitArray, outLength: number, options: ToeplitzOptions = {}): BitArray {
+  if (family === 'toeplitz') return toeplitzHash(input, seedBits, outLength, options);
+  if (family === 'modified-toeplitz') return modifiedToeplitzHash(input, seedBits, outLength, options);
+  throw new RangeError(`paHash: unknown hash family ${String(family)}`);
 }
 
 /** The same product by the definition, O(n·l) bit operations. A reference for tests. */
@@ -550,9 +613,9 @@ export function releaseToeplitzCaches(): void {
   fftWorkCache = null;
 }
 
-/** A fresh Toeplitz seed (n + l - 1 bits) from the CSPRNG; one end picks it and sends it. */
-export function newToeplitzSeed(n: number, l: number, rng: Rng = cryptoRng()): BitArray {
-  return randomBits(rng, toeplitzSeedLength(n, l));
+/** A fresh seed for the family (paSeedLength bits) from the CSPRNG; one end picks it and sends it. */
+export function newToeplitzSeed(n: number, l: number, rng: Rng = cryptoRng(), family: PaHashFamily = DEFAULT_PA_HASH_FAMILY): BitArray {
+  return randomBits(rng, paSeedLength(family, n, l));
 }
 
 export interface AmplifyParams {
@@ -560,6 +623,8 @@ export interface AmplifyParams {
   epsEC: number;
   /** Privacy-amplification security parameter. */
   epsPA: number;
+  /** Hash family (default DEFAULT_PA_HASH_FAMILY). */
+  family?: PaHashFamily;
 }
 
 /** Output length both ends compute for a verified block: the finite-key formula on its remaining bits and leak. */
@@ -570,7 +635,7 @@ export function amplifiedLength(block: KeyBlock, params: AmplifyParams): number 
 
 /**
  * The stage over a KeyBlock: 'verified' -> 'amplified' with l = amplifiedLength(block, params) bits, or dropped
- * when l = 0 (then the seed is not used). The seed must have n + l - 1 bits (newToeplitzSeed(n, l)).
+ * when l = 0 (then the seed is not used). The seed must have paSeedLength(family, n, l) bits (newToeplitzSeed).
  */
 export function amplifyBlock(block: KeyBlock, params: AmplifyParams, seedBits: BitArray, options: ToeplitzOptions = {}): StageOutcome<KeyBlock> {
   requireStage(block, 'verified', 'amplifyBlock');
@@ -578,5 +643,5 @@ export function amplifyBlock(block: KeyBlock, params: AmplifyParams, seedBits: B
   if (l === 0) {
     return dropped('no-secret-key', `no secret key left: ${block.bits.length} bits, qberUpper ${block.qberUpper}, ${block.leakedBits} bits leaked`);
   }
-  return kept(advance(block, 'amplified', { bits: toeplitzHash(block.bits, seedBits, l, options) }));
+  return kept(advance(block, 'amplified', { bits: paHash(params.family ?? DEFAULT_PA_HASH_FAMILY, block.bits, seedBits, l, options) }));
 }

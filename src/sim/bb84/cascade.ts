@@ -317,23 +317,91 @@ function scatterByBucket(perm: Int32Array, bucketOf: Uint8Array, offsets: Int32A
 }
 
 /**
- * The permutation of pass `pass` for a key of n bits: element j is the original index of the bit at
- * shuffled position j. Deterministic in (seed, pass, n); both ends call this.
+ * The permutation of pass `pass` for a key of n bits whose pass uses blocks of `blockSize` bits
+ * (default n): element j is the original index of the bit at shuffled position j. Deterministic in
+ * (seed, pass, n, blockSize); both ends call this.
  *
- * Uniformly random given the generator. Short keys: plain Fisher-Yates. Keys of RS_MIN_LENGTH bits
- * or more: the Rao-Sandelius method - each index goes to one of 256 uniformly drawn buckets, each
- * bucket (its indices in increasing order) is Fisher-Yates shuffled, and the buckets are concatenated
- * in order. That is uniform too (the probability of any arrangement is the same sum over bucket
- * sizes), touches memory bucket by bucket instead of at random, and, because every bucket shuffles
- * with its own generator, the set of indices in a prefix of the shuffled order can be found without
- * shuffling the buckets wholly inside or outside it (see prefixMembers).
+ * Uniformly random given the generator, built one of two ways:
+ * - Most passes: plain Fisher-Yates for short keys; for keys of RS_MIN_LENGTH bits or more the
+ *   Rao-Sandelius method - each index goes to one of 256 uniformly drawn buckets, each bucket (its
+ *   indices in increasing order) is Fisher-Yates shuffled, and the buckets are concatenated in order.
+ *   That is uniform too (the probability of any arrangement is the same sum over bucket sizes) and
+ *   touches memory bucket by bucket instead of at random.
+ * - Two-block passes (n/2 <= blockSize < n: the n/2 passes of the optimized variants): first the set
+ *   of indices in block 0, a uniformly random subset of exactly blockSize indices (see
+ *   twoBlockMembers), then each block's indices shuffled on their own. A uniform subset followed by
+ *   uniform orders of both parts is a uniform permutation, and most such passes never need more than
+ *   the subset: it gives both block parities, and it costs n/32 generator outputs instead of n.
  */
-export function cascadePermutation(seed: Uint8Array, pass: number, n: number): Int32Array {
+export function cascadePermutation(seed: Uint8Array, pass: number, n: number, blockSize = n): Int32Array {
   validateSeed(seed);
   if (!Number.isInteger(n) || n < 0) throw new CascadeProtocolError('BAD_PARAMS', `key length must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1) throw new CascadeProtocolError('BAD_PARAMS', `block size must be a positive integer, got ${blockSize}`);
   const perm = new Int32Array(n);
-  fillPermutation(perm, seed, pass, new PermutationScratch());
+  fillPassPermutation(perm, seed, pass, blockSize, new PermutationScratch());
   return perm;
+}
+
+/** True for a pass of exactly two blocks, the first at least as long as the second. */
+function isTwoBlockPass(n: number, blockSize: number): boolean {
+  return blockSize < n && 2 * blockSize >= n;
+}
+
+/** Writes the permutation of a pass (key length perm.length, blocks of blockSize) into perm. */
+function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, blockSize: number, scratch: PermutationScratch): void {
+  const n = perm.length;
+  if (!isTwoBlockPass(n, blockSize)) {
+    fillPermutation(perm, seed, pass, scratch);
+    return;
+  }
+  const members = twoBlockMembers(seed, pass, n, blockSize);
+  let inFirst = 0;
+  let inSecond = blockSize;
+  for (let i = 0; i < n; i++) {
+    if (members.get(i)) perm[inFirst++] = i;
+    else perm[inSecond++] = i;
+  }
+  const digest = passDigest(seed, pass, n);
+  fisherYates(perm, 0, blockSize, labelledRng(digest, BLOCK0_ORDER_LABEL));
+  fisherYates(perm, blockSize, n, labelledRng(digest, BLOCK1_ORDER_LABEL));
+}
+
+/** Generator labels of a two-block pass, disjoint from the bucket labels 0..255 (see labelledRng). */
+const MEMBERS_LABEL = 0x100;
+const BLOCK0_ORDER_LABEL = 0x101;
+const BLOCK1_ORDER_LABEL = 0x102;
+
+/**
+ * Block 0 of a two-block pass: a uniformly random set of exactly k of the n indices, as a bit array.
+ * Draws every bit from the generator (each index in with probability 1/2), then moves the count to k
+ * by clearing uniformly drawn set bits (or setting clear ones) - about sqrt(n) draws. Every step
+ * treats all indices alike, so the result's law is invariant under permutations of the indices; it
+ * only puts mass on sets of size k, so it is the uniform law on them.
+ */
+export function twoBlockMembers(seed: Uint8Array, pass: number, n: number, k: number): BitArray {
+  validateSeed(seed);
+  if (!isTwoBlockPass(n, k)) throw new CascadeProtocolError('BAD_PARAMS', `block size ${k} does not make two blocks of ${n} bits`);
+  const rng = labelledRng(passDigest(seed, pass, n), MEMBERS_LABEL);
+  const members = new BitArray(n);
+  const words = members.words;
+  for (let w = 0; w < words.length; w++) words[w] = rng.next();
+  members.clearTail();
+  let count = members.popcount();
+  while (count > k) {
+    const i = rng.below(n);
+    if (members.get(i)) {
+      members.set(i, 0);
+      count--;
+    }
+  }
+  while (count < k) {
+    const i = rng.below(n);
+    if (!members.get(i)) {
+      members.set(i, 1);
+      count++;
+    }
+  }
+  return members;
 }
 
 /**
@@ -343,15 +411,9 @@ export function cascadePermutation(seed: Uint8Array, pass: number, n: number): I
 class PermutationScratch {
   private bucketOf: Uint8Array | undefined;
   private perm: Int32Array | undefined;
-  private drawWords: Uint32Array | undefined;
   buckets(n: number): Uint8Array {
     if (!this.bucketOf || this.bucketOf.length !== n) this.bucketOf = new Uint8Array(n);
     return this.bucketOf;
-  }
-  /** Raw generator outputs (prefixMembers), m words. */
-  draws(m: number): Uint32Array {
-    if (!this.drawWords || this.drawWords.length !== m) this.drawWords = new Uint32Array(m);
-    return this.drawWords;
   }
   /** A permutation buffer to overwrite (for callers that only need the permutation briefly). */
   permutation(n: number): Int32Array {
@@ -368,10 +430,10 @@ function passDigest(seed: Uint8Array, pass: number, n: number): Buffer {
   return createHash('sha256').update(PERMUTATION_DOMAIN).update(seed).update(info).digest();
 }
 
-/** The generator that shuffles bucket b of a pass. */
-function bucketRng(digest: Buffer, b: number): Xoshiro128 {
+/** A generator of its own for one job of a pass: label 0..255 shuffles that bucket, larger labels are named above. */
+function labelledRng(digest: Buffer, label: number): Xoshiro128 {
   const info = Buffer.alloc(4);
-  info.writeUInt32BE(b, 0);
+  info.writeUInt32BE(label, 0);
   return new Xoshiro128(createHash('sha256').update(digest).update(info).digest());
 }
 
@@ -395,85 +457,8 @@ function fillPermutation(perm: Int32Array, seed: Uint8Array, pass: number, scrat
   const { bucketOf, offsets } = bucketize(digest, n, scratch);
   scatterByBucket(perm, bucketOf, offsets);
   for (let b = 0; b < RS_BUCKETS; b++) {
-    if (offsets[b + 1]! - offsets[b]! > 1) fisherYates(perm, offsets[b]!, offsets[b + 1]!, bucketRng(digest, b));
+    if (offsets[b + 1]! - offsets[b]! > 1) fisherYates(perm, offsets[b]!, offsets[b + 1]!, labelledRng(digest, b));
   }
-}
-
-/**
- * The original indices at shuffled positions [0, k) of pass `pass`, as a membership bit array,
- * equal to marking perm[0..k) of cascadePermutation but without building it for long keys: buckets
- * wholly before position k need no shuffling, only the one bucket that straddles k does.
- */
-function prefixMembers(seed: Uint8Array, pass: number, n: number, k: number, scratch: PermutationScratch): BitArray {
-  const members = new BitArray(n);
-  if (n < RS_MIN_LENGTH) {
-    const perm = scratch.permutation(n);
-    fillPermutation(perm, seed, pass, scratch);
-    for (let j = 0; j < k; j++) members.set(perm[j]!, 1);
-    return members;
-  }
-  // The same draws as bucketize (bucket of index i = byte i & 3 of the generator's (i >>> 2)-th output, low byte
-  // first), kept as whole 32-bit outputs so that the membership mask and the straddling group come from one
-  // word-level pass instead of a byte store, a byte-wise mask loop and a separate scan.
-  const digest = passDigest(seed, pass, n);
-  const rng = new Xoshiro128(digest);
-  const draws = scratch.draws((n + 3) >>> 2);
-  const offsets = new Int32Array(RS_BUCKETS + 1);
-  const whole = n >>> 2;
-  for (let q = 0; q < whole; q++) {
-    const r = rng.next();
-    draws[q] = r;
-    offsets[(r & 0xff) + 1]!++;
-    offsets[((r >>> 8) & 0xff) + 1]!++;
-    offsets[((r >>> 16) & 0xff) + 1]!++;
-    offsets[(r >>> 24) + 1]!++;
-  }
-  if (whole < draws.length) {
-    let r = rng.next();
-    draws[whole] = r;
-    for (let i = whole << 2; i < n; i++, r >>>= 8) offsets[(r & 0xff) + 1]!++;
-  }
-  for (let b = 0; b < RS_BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
-  let straddle = 0;
-  while (straddle < RS_BUCKETS && offsets[straddle + 1]! <= k) straddle++;
-  const partial = k - offsets[straddle]!;
-  const group = new Int32Array(partial > 0 ? offsets[straddle + 1]! - offsets[straddle]! : 0);
-  const collect = partial > 0;
-  let g = 0;
-  const words = members.words;
-  const fullWords = n >>> 5;
-  for (let w = 0; w < fullWords; w++) {
-    let acc = 0;
-    for (let q = 0; q < 8; q++) {
-      const r = draws[8 * w + q]!;
-      const c0 = r & 0xff, c1 = (r >>> 8) & 0xff, c2 = (r >>> 16) & 0xff, c3 = r >>> 24;
-      const t = 4 * q;
-      // bit set iff bucket < straddle
-      acc |= (((c0 - straddle) >>> 31) << t) | (((c1 - straddle) >>> 31) << (t + 1)) | (((c2 - straddle) >>> 31) << (t + 2)) | (((c3 - straddle) >>> 31) << (t + 3));
-      if (collect && (c0 === straddle || c1 === straddle || c2 === straddle || c3 === straddle)) {
-        const i = 32 * w + t;
-        if (c0 === straddle) group[g++] = i;
-        if (c1 === straddle) group[g++] = i + 1;
-        if (c2 === straddle) group[g++] = i + 2;
-        if (c3 === straddle) group[g++] = i + 3;
-      }
-    }
-    words[w] = acc;
-  }
-  if (fullWords < words.length) {
-    let acc = 0;
-    for (let i = fullWords << 5; i < n; i++) {
-      const c = (draws[i >>> 2]! >>> (8 * (i & 3))) & 0xff;
-      acc |= ((c - straddle) >>> 31) << (i & 31);
-      if (collect && c === straddle) group[g++] = i;
-    }
-    words[fullWords] = acc;
-  }
-  if (collect) {
-    if (group.length > 1) fisherYates(group, 0, group.length, bucketRng(digest, straddle));
-    for (let j = 0; j < partial; j++) members.set(group[j]!, 1);
-  }
-  return members;
 }
 
 /** Parity of (a AND b), bitwise over equal-length arrays. */
@@ -581,7 +566,7 @@ export class CascadeResponder {
     if (!isFirst && !(start === k && end === this.n)) return undefined;
     let first = this.lightFirstParity[pass];
     if (first === undefined) {
-      first = andParity(this.aliceKey, prefixMembers(this.seed, pass, this.n, k, this.scratch));
+      first = andParity(this.aliceKey, twoBlockMembers(this.seed, pass, this.n, k));
       this.lightFirstParity[pass] = first;
     }
     return isFirst ? first : first ^ this.wholeParity;
@@ -591,7 +576,7 @@ export class CascadeResponder {
     let key = this.passKeys[pass];
     if (!key) {
       const perm = this.scratch.permutation(this.n);
-      fillPermutation(perm, this.seed, pass, this.scratch);
+      fillPassPermutation(perm, this.seed, pass, this.sizes[pass]!, this.scratch);
       key = permuteKey(this.aliceKey, perm);
       this.passKeys[pass] = key;
     }
@@ -796,7 +781,7 @@ class BobReconciler {
       const total = this.corrected.popcount() & 1;
       let first = total;
       if (ps.numBlocks === 2) {
-        ps.firstBlock = prefixMembers(this.seed, p, n, ps.blockSize, this.scratch);
+        ps.firstBlock = twoBlockMembers(this.seed, p, n, ps.blockSize);
         first = andParity(this.corrected, ps.firstBlock);
         ps.lightRoots[1] = KNOWN | (top[1]! ^ first ^ total);
       }
@@ -826,7 +811,7 @@ class BobReconciler {
   private materialize(ps: BobPass): void {
     const { n } = this;
     const perm = new Int32Array(n);
-    fillPermutation(perm, this.seed, ps.index, this.scratch);
+    fillPassPermutation(perm, this.seed, ps.index, ps.blockSize, this.scratch);
     const inv = new Int32Array(n);
     for (let j = 0; j < n; j++) inv[perm[j]!] = j;
     const wasLight = ps.light;

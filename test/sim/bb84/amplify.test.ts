@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BitArray } from '../../../src/sim/bb84/bits.js';
 import {
-  amplifiedLength, amplifyBlock, MAX_FFT_SIZE, MAX_NTT_SIZE, newToeplitzSeed, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength,
-  type ToeplitzEngine,
+  amplifiedLength, amplifyBlock, MAX_FFT_SIZE, MAX_NTT_SIZE, modifiedToeplitzHash, modifiedToeplitzHashNaive, newToeplitzSeed, paHash,
+  paSeedLength, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength, type ToeplitzEngine,
 } from '../../../src/sim/bb84/amplify.js';
 import { newKeyBlock, type KeyBlock } from '../../../src/sim/bb84/keyBlock.js';
 import { secretKeyLength } from '../../../src/sim/bb84/finiteKey.js';
@@ -67,6 +67,81 @@ describe.each(ENGINES)('toeplitzHash (%s engine)', (engine) => {
   });
 });
 
+describe.each(ENGINES)('modifiedToeplitzHash (%s engine)', (engine) => {
+  it('when sizes are small and varied (l = 1, l = n - 1, odd sizes), then the fast hash equals identity block XOR naive Toeplitz', () => {
+    const rng = seededRng(11);
+    const sizes: Array<[number, number]> = [[2, 1], [3, 1], [3, 2], [33, 32], [64, 31], [65, 33], [100, 99], [1000, 500], [4097, 2048], [5000, 4999]];
+    for (let t = 0; t < 60; t++) {
+      const n = 2 + Math.floor(rng.nextFloat() * 900);
+      sizes.push([n, 1 + Math.floor(rng.nextFloat() * (n - 1))]);
+    }
+    for (const [n, l] of sizes) {
+      const x = randomBits(rng, n);
+      const seed = randomBits(rng, paSeedLength('modified-toeplitz', n, l));
+      expect(seed.length).toBe(n - 1);
+      expect(modifiedToeplitzHash(x, seed, l, { engine }).equals(modifiedToeplitzHashNaive(x, seed, l)), `n=${n} l=${l}`).toBe(true);
+    }
+  });
+
+  it('when the product is larger than one transform, then the chunked hash equals the naive one', () => {
+    const rng = seededRng(12);
+    for (const [n, l, maxTransformSize] of [[300, 100, 64], [1000, 600, 256], [5000, 2500, 1024]] as const) {
+      const x = randomBits(rng, n);
+      const seed = randomBits(rng, n - 1);
+      expect(modifiedToeplitzHash(x, seed, l, { engine, maxTransformSize }).equals(modifiedToeplitzHashNaive(x, seed, l)), `n=${n} l=${l}`).toBe(true);
+    }
+  });
+
+  it('when the seed is all zero, then the hash is the identity block: the first l input bits', () => {
+    const rng = seededRng(13);
+    const x = randomBits(rng, 777);
+    const y = modifiedToeplitzHash(x, new BitArray(776), 300, { engine });
+    expect(y.equals(x.slice(0, 300))).toBe(true);
+  });
+});
+
+describe('privacy-amplification hash families', () => {
+  it('when two distinct inputs differ only in the identity block, then the modified family never maps them together', () => {
+    const rng = seededRng(14);
+    const x = randomBits(rng, 500);
+    const x2 = x.clone();
+    x2.flip(17);
+    for (let t = 0; t < 20; t++) {
+      const seed = randomBits(rng, 499);
+      expect(modifiedToeplitzHash(x, seed, 200).equals(modifiedToeplitzHash(x2, seed, 200))).toBe(false);
+    }
+  });
+
+  it('when inputs differ in the Toeplitz part, then collisions over random seeds occur at about 2^-l', () => {
+    // Two-universality check at l = 3: the collision rate of a fixed pair over 4,000 seeds is 1/8 within 4 sigma.
+    const rng = seededRng(15);
+    const n = 64, l = 3, trials = 4000;
+    const x = randomBits(rng, n);
+    const x2 = x.clone();
+    x2.flip(40);
+    let collisions = 0;
+    for (let t = 0; t < trials; t++) {
+      const seed = randomBits(rng, n - 1);
+      if (modifiedToeplitzHash(x, seed, l).equals(modifiedToeplitzHash(x2, seed, l))) collisions++;
+    }
+    const p = 1 / 8, sigma = Math.sqrt((trials * p * (1 - p)));
+    expect(Math.abs(collisions - trials * p)).toBeLessThan(4 * sigma);
+  });
+
+  it('when the family is chosen by name, then paHash and paSeedLength follow it, and bad arguments throw RangeError', () => {
+    const rng = seededRng(16);
+    const x = randomBits(rng, 300);
+    const full = randomBits(rng, paSeedLength('toeplitz', 300, 100));
+    expect(full.length).toBe(399);
+    expect(paHash('toeplitz', x, full, 100).equals(toeplitzHashNaive(x, full, 100))).toBe(true);
+    const mod = randomBits(rng, paSeedLength('modified-toeplitz', 300, 100));
+    expect(paHash('modified-toeplitz', x, mod, 100).equals(modifiedToeplitzHashNaive(x, mod, 100))).toBe(true);
+    expect(() => paHash('nope' as never, x, mod, 100)).toThrow(RangeError);
+    expect(() => modifiedToeplitzHash(x, mod, 300)).toThrow(/output length/); // l must be below n
+    expect(() => modifiedToeplitzHash(x, full, 100)).toThrow(/n - 1 = 299/);
+  });
+});
+
 describe('toeplitzHash engines', () => {
   it('when hashing a 1 Mbit block, then the FFT and NTT engines give identical output, and rows match the definition', () => {
     const rng = seededRng(4);
@@ -111,8 +186,12 @@ describe('amplifyBlock', () => {
       expect(a.value.stage).toBe('amplified');
       expect(a.value.bits.length).toBe(l);
       expect(a.value.bits.equals(b.value.bits)).toBe(true);
-      expect(a.value.bits.equals(toeplitzHashNaive(bits, seed, l))).toBe(true);
+      expect(a.value.bits.equals(modifiedToeplitzHashNaive(bits, seed, l))).toBe(true);
     }
+    // The plain family on request: its own seed length and result.
+    const fullSeed = newToeplitzSeed(bits.length, l, rng, 'toeplitz');
+    const full = amplifyBlock(verified(bits.clone(), 1_500, 0.03), { ...params, family: 'toeplitz' }, fullSeed);
+    expect(full.ok && full.value.bits.equals(toeplitzHashNaive(bits, fullSeed, l))).toBe(true);
   });
 
   it('when the leak eats the whole key, then the block is dropped (not thrown) with no-secret-key', () => {

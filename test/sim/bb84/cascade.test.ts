@@ -11,6 +11,7 @@ import {
   ORIGINAL_CASCADE,
   cascadeBlockSizes,
   cascadePermutation,
+  twoBlockMembers,
   efficiency,
   reconcile,
   type CascadeParams,
@@ -110,6 +111,42 @@ describe('cascade shuffles', () => {
     }
     expect(counts.size).toBe(24);
     for (const c of counts.values()) expect(Math.abs(c - trials / 24)).toBeLessThan(60); // ~4.3 sigma
+  });
+
+  it('when a two-block pass is shuffled, then block 0 is exactly the drawn member set and both ends agree', () => {
+    for (const [n, k] of [[2, 1], [5, 3], [1000, 500], [1001, 501], [70_001, 35_001], [70_001, 60_000]] as const) {
+      const perm = cascadePermutation(seedBytes(3), 5, n, k);
+      expect(Buffer.from(perm.buffer).equals(Buffer.from(cascadePermutation(seedBytes(3), 5, n, k).buffer))).toBe(true);
+      const seen = new Uint8Array(n);
+      for (const x of perm) seen[x]!++;
+      expect(seen.every((c) => c === 1), `n=${n}`).toBe(true);
+      const members = twoBlockMembers(seedBytes(3), 5, n, k);
+      expect(members.popcount()).toBe(k);
+      let misplaced = 0;
+      for (let j = 0; j < n; j++) if (members.get(perm[j]!) !== (j < k ? 1 : 0)) misplaced++;
+      expect(misplaced, `n=${n}`).toBe(0);
+    }
+    expect(() => twoBlockMembers(seedBytes(3), 5, 100, 40)).toThrow(/BAD_PARAMS/); // three blocks
+    expect(() => twoBlockMembers(seedBytes(3), 5, 100, 100)).toThrow(/BAD_PARAMS/); // one block
+  });
+
+  it('when many seeds shuffle 4 items in a two-block pass, then all 24 orders come out about equally often', () => {
+    const counts = new Map<string, number>();
+    const trials = 4800;
+    for (let i = 0; i < trials; i++) {
+      const key = cascadePermutation(seedBytes(20_000 + i), 2, 4, 2).join('');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(24);
+    for (const c of counts.values()) expect(Math.abs(c - trials / 24)).toBeLessThan(60); // ~4.3 sigma
+  });
+
+  it('when a long two-block pass is drawn, then every part of the key lands in block 0 about half the time', () => {
+    const n = 100_000;
+    const members = twoBlockMembers(seedBytes(6), 9, n, n / 2);
+    const quarters = [0, 0, 0, 0];
+    for (let i = 0; i < n; i++) if (members.get(i)) quarters[Math.floor((i * 4) / n)]!++;
+    for (const q of quarters) expect(Math.abs(q - n / 8)).toBeLessThan(600); // ~5 sigma
   });
 
   it('when a long key is shuffled, then the first half is spread evenly over the key', () => {
@@ -324,13 +361,13 @@ describe('cascade responder (Alice) against a hostile or broken peer', () => {
     for (const len of [n, 70_001]) {
       const { alice } = keyPair(len, 0, 1);
       const r = new CascadeResponder(alice, params, seedBytes(1));
+      const sizes = cascadeBlockSizes(params, len);
       const parityAt = (pass: number, start: number, end: number) => {
-        const perm = cascadePermutation(seedBytes(1), pass, len);
+        const perm = cascadePermutation(seedBytes(1), pass, len, sizes[pass]!);
         let acc = 0;
         for (let j = start; j < end; j++) acc ^= alice.get(perm[j]!);
         return acc;
       };
-      const sizes = cascadeBlockSizes(params, len);
       const k = sizes[2]!;
       expect(Math.ceil(len / k)).toBe(2);
       const questions = [

@@ -1,6 +1,7 @@
 /** The BB84 simulator's settings, taken from the `simulator` section of the configuration. */
 import type { ModuleConfig } from '../../../config/schema.js';
 import type { SignatureScheme } from '../../../crypto/signatures.js';
+import type { PaHashFamily } from '../amplify.js';
 import type { ChannelParams } from '../channel.js';
 
 export interface Bb84Settings {
@@ -18,6 +19,8 @@ export interface Bb84Settings {
   epsEC: number;
   epsPA: number;
   cascadePasses: number;
+  /** Privacy-amplification hash family (default 'modified-toeplitz'); both ends must agree. */
+  paHash?: PaHashFamily;
   /** Seeds the simulated physics (tests only). Protocol choices always come from the CSPRNG. */
   seed?: number;
   signature: SignatureScheme;
@@ -45,6 +48,7 @@ export function bb84SettingsFromConfig(cfg: ModuleConfig): Bb84Settings {
     epsEC: s.eps_ec,
     epsPA: s.eps_pa,
     cascadePasses: s.cascade_passes,
+    paHash: s.privacy_amplification,
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
     signature: s.signature,
   };
