@@ -16,6 +16,8 @@
  * determinism and good mixing: SHA-256(domain, seed, pass, n) seeds xoshiro128** generators that drive
  * Fisher-Yates (unbiased bounded integers by rejection); long keys are first split into 256 random
  * buckets (Rao-Sandelius), which is as uniform and much kinder to the cache (see cascadePermutation).
+ * The passes of exactly two blocks (the n/2 passes) are a uniformly random split instead, each block
+ * in index order, handled through the member set without any permutation array (SplitView).
  *
  * Presets (measured with bench/cascade.ts, n = 10^6, QBER 2 %, both ends in one process):
  *   ORIGINAL_CASCADE         f = 1.154, ~85 round trips
@@ -327,11 +329,13 @@ function scatterByBucket(perm: Int32Array, bucketOf: Uint8Array, offsets: Int32A
  *   indices in increasing order) is Fisher-Yates shuffled, and the buckets are concatenated in order.
  *   That is uniform too (the probability of any arrangement is the same sum over bucket sizes) and
  *   touches memory bucket by bucket instead of at random.
- * - Two-block passes (n/2 <= blockSize < n: the n/2 passes of the optimized variants): first the set
- *   of indices in block 0, a uniformly random subset of exactly blockSize indices (see
- *   twoBlockMembers), then each block's indices shuffled on their own. A uniform subset followed by
- *   uniform orders of both parts is a uniform permutation, and most such passes never need more than
- *   the subset: it gives both block parities, and it costs n/32 generator outputs instead of n.
+ * - Two-block passes (n/2 <= blockSize < n: the n/2 passes of the optimized variants): block 0 is a
+ *   uniformly random set of exactly blockSize indices (see twoBlockMembers), block 1 the rest, each
+ *   block in increasing index order. A uniform split is what such a pass is for; the order inside a
+ *   block only decides which sub-blocks BINARY bisects into, and any fixed order finds the error (the
+ *   earlier passes' blocks, shuffled uniformly, are unrelated to index order). In exchange the pass
+ *   never needs a permutation array: positions and sub-block parities come from the member set with
+ *   a rank table (see SplitView), and the set costs n/32 generator outputs instead of n.
  */
 export function cascadePermutation(seed: Uint8Array, pass: number, n: number, blockSize = n): Int32Array {
   validateSeed(seed);
@@ -361,15 +365,10 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
     if (members.get(i)) perm[inFirst++] = i;
     else perm[inSecond++] = i;
   }
-  const digest = passDigest(seed, pass, n);
-  fisherYates(perm, 0, blockSize, labelledRng(digest, BLOCK0_ORDER_LABEL));
-  fisherYates(perm, blockSize, n, labelledRng(digest, BLOCK1_ORDER_LABEL));
 }
 
-/** Generator labels of a two-block pass, disjoint from the bucket labels 0..255 (see labelledRng). */
+/** Generator label of a two-block pass's member set, disjoint from the bucket labels 0..255 (see labelledRng). */
 const MEMBERS_LABEL = 0x100;
-const BLOCK0_ORDER_LABEL = 0x101;
-const BLOCK1_ORDER_LABEL = 0x102;
 
 /**
  * Block 0 of a two-block pass: a uniformly random set of exactly k of the n indices, as a bit array.
@@ -480,6 +479,84 @@ function permuteKey(key: BitArray, perm: Int32Array): BitArray {
   return out;
 }
 
+/**
+ * A two-block pass seen through its member set: shuffled position j < k is the j-th member (block 0)
+ * in increasing index order, position k + j the j-th non-member. Ranks per 32-bit word make position
+ * lookups O(1), index lookups O(log n) and a sub-block's parity a word-wise scan of its index range.
+ */
+class SplitView {
+  /** rank[w] = members among indices [0, 32 w). */
+  private readonly rank: Int32Array;
+
+  constructor(
+    readonly members: BitArray,
+    readonly k: number,
+  ) {
+    const words = members.words;
+    this.rank = new Int32Array(words.length + 1);
+    for (let w = 0; w < words.length; w++) this.rank[w + 1] = this.rank[w]! + popcount32(words[w]!);
+  }
+
+  /** Members among indices [0, x). */
+  private rankOf(x: number): number {
+    const r = x & 31;
+    return this.rank[x >>> 5]! + (r === 0 ? 0 : popcount32(this.members.words[x >>> 5]! & ((1 << r) - 1)));
+  }
+
+  /** Shuffled position of original index x. */
+  positionOf(x: number): number {
+    const r = this.rankOf(x);
+    return this.members.get(x) ? r : this.k + x - r;
+  }
+
+  /** Original index at shuffled position j. */
+  originalAt(j: number): number {
+    return j < this.k ? this.select(j, true) : this.select(j - this.k, false);
+  }
+
+  /** Index of the j-th (from 0) member, or of the j-th non-member. */
+  private select(j: number, member: boolean): number {
+    const rank = this.rank;
+    const before = (w: number): number => (member ? rank[w]! : 32 * w - rank[w]!);
+    let lo = 0;
+    let hi = rank.length - 1; // before(lo) <= j < before(hi)
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (before(mid) <= j) lo = mid;
+      else hi = mid;
+    }
+    let word = member ? this.members.words[lo]! : ~this.members.words[lo]!;
+    for (let skip = j - before(lo); skip > 0; skip--) word &= word - 1; // drop the lowest set bits
+    return 32 * lo + (31 - Math.clz32(word & -word));
+  }
+
+  /** Parity of key's bits at shuffled positions [start, end). */
+  parity(key: BitArray, start: number, end: number): number {
+    let p = 0;
+    if (start < this.k) p ^= this.runParity(key, start, Math.min(end, this.k), true);
+    if (end > this.k) p ^= this.runParity(key, Math.max(start, this.k) - this.k, end - this.k, false);
+    return p;
+  }
+
+  /** Parity of key's bits at the a-th .. (b-1)-th member (or non-member), a < b. */
+  private runParity(key: BitArray, a: number, b: number, member: boolean): number {
+    const first = this.select(a, member);
+    const last = this.select(b - 1, member);
+    const mw = this.members.words;
+    const kw = key.words;
+    const w0 = first >>> 5;
+    const w1 = last >>> 5;
+    let acc = 0;
+    for (let w = w0; w <= w1; w++) {
+      let m = member ? mw[w]! : ~mw[w]!;
+      if (w === w0) m &= ~0 << (first & 31);
+      if (w === w1 && (last & 31) !== 31) m &= (1 << ((last & 31) + 1)) - 1;
+      acc ^= kw[w]! & m;
+    }
+    return popcount32(acc >>> 0) & 1;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Alice: the responder
 // ---------------------------------------------------------------------------------------------
@@ -499,9 +576,10 @@ export class CascadeResponder {
   /** Parities disclosed so far (Alice's own count of the leak; privacy amplification uses it). */
   disclosedBits = 0;
   private readonly maxDisclosedBits: number;
+  /** Alice's key in the shuffled order of each pass of three or more blocks (one block: the key itself), once asked. */
   private readonly passKeys: (BitArray | undefined)[];
-  /** Per pass of at most two blocks: the parity of block 0, found without the permutation. */
-  private readonly lightFirstParity: (number | undefined)[];
+  /** The member sets of the two-block passes, once asked. */
+  private readonly splitViews: (SplitView | undefined)[];
   private readonly sizes: number[];
   private readonly aliceKey: BitArray;
   private readonly wholeParity: number;
@@ -519,7 +597,7 @@ export class CascadeResponder {
     this.sizes = cascadeBlockSizes(params, this.n);
     this.maxDisclosedBits = options.maxDisclosedBits ?? this.n;
     this.passKeys = new Array<BitArray | undefined>(this.passes).fill(undefined);
-    this.lightFirstParity = new Array<number | undefined>(this.passes).fill(undefined);
+    this.splitViews = new Array<SplitView | undefined>(this.passes).fill(undefined);
   }
 
   /** Validates every question, then answers all of them (one bit each) or none. */
@@ -550,37 +628,32 @@ export class CascadeResponder {
       const pass = fields[3 * i]!;
       const start = fields[3 * i + 1]!;
       const end = fields[3 * i + 2]!;
-      out[i] = this.lightParity(pass, start, end) ?? this.passKey(pass).parityRange(start, end);
+      out[i] = this.parity(pass, start, end);
     }
     this.disclosedBits += count;
     return out;
   }
 
-  /** A whole block of a pass of at most two blocks, answered from block membership; undefined otherwise. */
-  private lightParity(pass: number, start: number, end: number): number | undefined {
-    if (this.passKeys[pass]) return undefined;
-    const k = this.sizes[pass]!;
-    if (k < this.n - k) return undefined; // more than two blocks
+  /** Parity of Alice's bits at shuffled positions [start, end) of the pass. */
+  private parity(pass: number, start: number, end: number): number {
     if (start === 0 && end === this.n) return this.wholeParity;
-    const isFirst = start === 0 && end === k;
-    if (!isFirst && !(start === k && end === this.n)) return undefined;
-    let first = this.lightFirstParity[pass];
-    if (first === undefined) {
-      first = andParity(this.aliceKey, twoBlockMembers(this.seed, pass, this.n, k));
-      this.lightFirstParity[pass] = first;
+    const k = this.sizes[pass]!;
+    if (isTwoBlockPass(this.n, k)) {
+      let view = this.splitViews[pass];
+      if (!view) {
+        view = new SplitView(twoBlockMembers(this.seed, pass, this.n, k), k);
+        this.splitViews[pass] = view;
+      }
+      return view.parity(this.aliceKey, start, end);
     }
-    return isFirst ? first : first ^ this.wholeParity;
-  }
-
-  private passKey(pass: number): BitArray {
     let key = this.passKeys[pass];
     if (!key) {
       const perm = this.scratch.permutation(this.n);
-      fillPassPermutation(perm, this.seed, pass, this.sizes[pass]!, this.scratch);
+      fillPermutation(perm, this.seed, pass, this.scratch);
       key = permuteKey(this.aliceKey, perm);
       this.passKeys[pass] = key;
     }
-    return key;
+    return key.parityRange(start, end);
   }
 }
 
@@ -647,15 +720,19 @@ class BobPass {
   node: Uint8Array;
   /** Light passes: error parity entries (0, or KNOWN | e) of the one or two top-level blocks. */
   readonly lightRoots = new Uint8Array(2);
+  /** Passes of one or three or more blocks, once materialized: the permutation and its inverse. */
   perm: Int32Array | undefined;
   inv: Int32Array | undefined;
-  /** Bob's current key, shuffled for this pass (present once materialized). */
+  /** Bob's current key, shuffled for this pass (with perm). */
   key: BitArray | undefined;
-  /** Light passes with two blocks: bit x is 1 iff original bit x lies in block 0. */
+  /** Two-block passes: bit x is 1 iff original bit x lies in block 0 (from the start). */
   firstBlock: BitArray | undefined;
+  /** Two-block passes, once materialized: positions and parities from firstBlock, no permutation. */
+  split: SplitView | undefined;
 
   constructor(
     readonly index: number,
+    readonly n: number,
     readonly blockSize: number,
     readonly numBlocks: number,
   ) {
@@ -663,9 +740,24 @@ class BobPass {
     this.node = new Uint8Array(0);
   }
 
-  /** Light passes (at most two blocks) start without permutation, inverse, shuffled key or trees. */
+  /** Light passes (at most two blocks) start without trees, permutation or shuffled key. */
   get light(): boolean {
-    return this.inv === undefined;
+    return this.inv === undefined && this.split === undefined;
+  }
+
+  /** Shuffled position of original bit x (materialized passes). */
+  positionOf(x: number): number {
+    return this.split ? this.split.positionOf(x) : this.inv![x]!;
+  }
+
+  /** Original bit at shuffled position j (materialized passes). */
+  originalAt(j: number): number {
+    return this.split ? this.split.originalAt(j) : this.perm![j]!;
+  }
+
+  /** Parity of Bob's current key (`corrected`, in original order) at shuffled positions [start, end). */
+  parity(corrected: BitArray, start: number, end: number): number {
+    return this.split ? this.split.parity(corrected, start, end) : this.key!.parityRange(start, end);
   }
 }
 
@@ -773,7 +865,7 @@ class BobReconciler {
   /** Builds pass p from Bob's current key; returns a search for each odd top-level block. */
   private startPass(p: number): Search[] {
     const { n } = this;
-    const ps = new BobPass(p, this.sizes[p]!, this.numBlocksOf[p]!);
+    const ps = new BobPass(p, n, this.sizes[p]!, this.numBlocksOf[p]!);
     this.built.push(ps);
     const top = this.aliceTop[p]!;
     if (ps.numBlocks <= 2) {
@@ -802,25 +894,31 @@ class BobReconciler {
   }
 
   private rootSearch(ps: BobPass, b: number): Search {
-    if (!ps.key) this.materialize(ps);
+    if (ps.light) this.materialize(ps);
     const s = b * ps.blockSize;
     return { ps, base: b * ps.span, h: 1, s, e: Math.min(this.n, s + ps.blockSize) };
   }
 
-  /** Permutation, inverse and shuffled copy of Bob's current key for pass ps. */
+  /**
+   * Trees for pass ps, and the way to its shuffled order: the member set's rank table for a two-block
+   * pass, else the permutation, its inverse and a shuffled copy of Bob's current key.
+   */
   private materialize(ps: BobPass): void {
     const { n } = this;
-    const perm = new Int32Array(n);
-    fillPassPermutation(perm, this.seed, ps.index, ps.blockSize, this.scratch);
-    const inv = new Int32Array(n);
-    for (let j = 0; j < n; j++) inv[perm[j]!] = j;
     const wasLight = ps.light;
     ps.node = new Uint8Array(ps.numBlocks * ps.span);
     if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
+    if (ps.firstBlock) {
+      ps.split = new SplitView(ps.firstBlock, ps.blockSize);
+      return;
+    }
+    const perm = new Int32Array(n);
+    fillPermutation(perm, this.seed, ps.index, this.scratch);
+    const inv = new Int32Array(n);
+    for (let j = 0; j < n; j++) inv[perm[j]!] = j;
     ps.perm = perm;
     ps.inv = inv;
     ps.key = permuteKey(this.corrected, perm);
-    ps.firstBlock = undefined;
   }
 
   /**
@@ -845,7 +943,7 @@ class BobReconciler {
         for (;;) {
           if ((node[base + h]! & 1) === 0) break; // even now (a flip elsewhere fixed it): drop
           if (e - s === 1) {
-            found.push(ps.perm![s]!);
+            found.push(ps.originalAt(s));
             break;
           }
           const mid = s + ((e - s + 1) >>> 1);
@@ -877,7 +975,7 @@ class BobReconciler {
           const sr = waiting[i]!;
           const { ps, base, h, s, e } = sr;
           const mid = s + ((e - s + 1) >>> 1);
-          const leftErr = answers[i]! ^ ps.key!.parityRange(s, mid);
+          const leftErr = answers[i]! ^ ps.parity(this.corrected, s, mid);
           const parentErr = ps.node[base + h]! & 1;
           ps.node[base + 2 * h] = KNOWN | leftErr;
           ps.node[base + 2 * h + 1] = KNOWN | (parentErr ^ leftErr);
@@ -924,7 +1022,7 @@ class BobReconciler {
         into.push({ ps, base, h, s, e });
       }
     };
-    if (!ps.inv) {
+    if (ps.light) {
       const b = blockOfLight(ps, x);
       if (ps.lightRoots[b]! & 1) {
         const root = this.rootSearch(ps, b); // materializes the pass
@@ -932,7 +1030,7 @@ class BobReconciler {
       }
       return;
     }
-    const pos = ps.inv[x]!;
+    const pos = ps.positionOf(x);
     const b = Math.floor(pos / ps.blockSize);
     const base = b * ps.span;
     const node = ps.node;
@@ -968,17 +1066,17 @@ function blockOfLight(ps: BobPass, x: number): number {
 
 /** Flips original bit x in pass ps: its shuffled key copy and the error parity of every known block containing it. */
 function togglePath(ps: BobPass, x: number): void {
-  if (!ps.inv) {
+  if (ps.light) {
     ps.lightRoots[blockOfLight(ps, x)]! ^= 1;
     return;
   }
-  const pos = ps.inv[x]!;
-  ps.key!.flip(pos);
+  const pos = ps.positionOf(x);
+  ps.key?.flip(pos); // a split pass reads Bob's corrected key itself
   const b = Math.floor(pos / ps.blockSize);
   const base = b * ps.span;
   const node = ps.node;
   let s = b * ps.blockSize;
-  let e = Math.min(ps.key!.length, s + ps.blockSize);
+  let e = Math.min(ps.n, s + ps.blockSize);
   let h = 1;
   for (;;) {
     if (node[base + h]! < KNOWN) return;

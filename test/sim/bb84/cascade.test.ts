@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { seededRng } from '../../../src/sim/bb84/rng.js';
 import { BitArray } from '../../../src/sim/bb84/bits.js';
 import { RoundProtocolError } from '../../../src/sim/Simulator.js';
 import {
@@ -130,15 +131,18 @@ describe('cascade shuffles', () => {
     expect(() => twoBlockMembers(seedBytes(3), 5, 100, 100)).toThrow(/BAD_PARAMS/); // one block
   });
 
-  it('when many seeds shuffle 4 items in a two-block pass, then all 24 orders come out about equally often', () => {
+  it('when many seeds split 4 items in a two-block pass, then all 6 splits come out about equally often, each block in index order', () => {
     const counts = new Map<string, number>();
-    const trials = 4800;
+    const trials = 3000;
     for (let i = 0; i < trials; i++) {
-      const key = cascadePermutation(seedBytes(20_000 + i), 2, 4, 2).join('');
+      const perm = cascadePermutation(seedBytes(20_000 + i), 2, 4, 2);
+      expect(perm[0]!).toBeLessThan(perm[1]!);
+      expect(perm[2]!).toBeLessThan(perm[3]!);
+      const key = perm.join('');
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    expect(counts.size).toBe(24);
-    for (const c of counts.values()) expect(Math.abs(c - trials / 24)).toBeLessThan(60); // ~4.3 sigma
+    expect(counts.size).toBe(6);
+    for (const c of counts.values()) expect(Math.abs(c - trials / 6)).toBeLessThan(90); // ~4.4 sigma
   });
 
   it('when a long two-block pass is drawn, then every part of the key lands in block 0 about half the time', () => {
@@ -381,6 +385,31 @@ describe('cascade responder (Alice) against a hostile or broken peer', () => {
       ];
       expect(Array.from(r.answer(questions))).toEqual(questions.map((q) => parityAt(q.pass, q.start, q.end)));
       expect(r.disclosedBits).toBe(questions.length);
+    }
+  });
+
+  it('when any range of a two-block pass is asked (sub-blocks, ranges across both blocks, word edges), then Alice answers as the permutation says', () => {
+    for (const len of [1001, 4096, 70_001]) {
+      const { alice } = keyPair(len, 0, 3);
+      const sizes = cascadeBlockSizes(params, len);
+      const pass = sizes.findIndex((k) => k < len && 2 * k >= len);
+      expect(pass).toBeGreaterThan(1);
+      const perm = cascadePermutation(seedBytes(4), pass, len, sizes[pass]!);
+      const r = new CascadeResponder(alice, params, seedBytes(4));
+      const rng = seededRng(len);
+      const questions: { pass: number; start: number; end: number }[] = [];
+      for (const [start, end] of [[0, 1], [31, 33], [32, 64], [len - 1, len], [sizes[pass]! - 1, sizes[pass]! + 1]]) questions.push({ pass, start: start!, end: end! });
+      for (let t = 0; t < 200; t++) {
+        const a = Math.floor(rng.nextFloat() * len);
+        const b = Math.floor(rng.nextFloat() * len);
+        questions.push({ pass, start: Math.min(a, b), end: Math.max(a, b) + 1 });
+      }
+      const expected = questions.map((q) => {
+        let acc = 0;
+        for (let j = q.start; j < q.end; j++) acc ^= alice.get(perm[j]!);
+        return acc;
+      });
+      expect(Array.from(r.answer(questions)), `n=${len}`).toEqual(expected);
     }
   });
 
