@@ -13,7 +13,7 @@
  * 32-byte `shuffleSeed` (chosen by the initiator from a CSPRNG and sent explicitly). Shuffling the first
  * pass too protects against bursts of errors (real detectors produce them); with uniformly placed errors
  * it makes no difference. The permutation is public anyway, so the generator needs no secrecy, only
- * determinism and good mixing: SHA-256(domain, seed, pass, n) seeds xoshiro128** generators that drive
+ * determinism and good mixing: SHA-256(domain, seed, pass, n) seeds a xoshiro128** generator that drives
  * Fisher-Yates (unbiased bounded integers by rejection); long keys are first split into 256 random
  * buckets (Rao-Sandelius), which is as uniform and much kinder to the cache (see cascadePermutation).
  * The passes of exactly two blocks (the n/2 passes) are a uniformly random split instead, each block
@@ -213,10 +213,11 @@ function validateSeed(seed: Uint8Array): void {
 
 /** xoshiro128** (Blackman & Vigna, 2018): fast, well mixed, 2^128 - 1 period. Not secret: the shuffles are public. */
 class Xoshiro128 {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+  // Public so that shuffleRanks can run the generator in local variables.
+  s0: number;
+  s1: number;
+  s2: number;
+  s3: number;
 
   constructor(state: Uint8Array) {
     const v = new DataView(state.buffer, state.byteOffset, 16);
@@ -266,15 +267,63 @@ const EXACT_PRODUCT_BOUND = 2 ** 21;
 /** Keys at least this long are first split into RS_BUCKETS random buckets (cache-friendly shuffling). */
 const RS_MIN_LENGTH = 1 << 16;
 const RS_BUCKETS = 256;
-const PERMUTATION_DOMAIN = Buffer.from('qkdm/cascade/permutation/v1', 'utf8');
+// v2: single generator per pass, inside-out Fisher-Yates with 16-bit draws (v1 peers shuffle differently).
+const PERMUTATION_DOMAIN = Buffer.from('qkdm/cascade/permutation/v2', 'utf8');
 
-/** Fisher-Yates shuffle of perm[start, end) in place. */
-function fisherYates(perm: Int32Array, start: number, end: number, rng: Xoshiro128): void {
-  for (let i = end - 1; i > start; i--) {
-    const j = start + rng.below(i - start + 1);
-    const tmp = perm[i]!;
-    perm[i] = perm[j]!;
-    perm[j] = tmp;
+/** Bounds up to this are drawn from 16-bit halves of the generator's outputs (see shuffleRanks). */
+const HALF_DRAW_BOUND = 1 << 16;
+
+/**
+ * ranks[0, len) = a uniformly random permutation of 0..len-1, by the "inside-out" Fisher-Yates
+ * (for i = 0 .. len-1: j uniform in [0, i], ranks[i] = ranks[j], ranks[j] = i), which needs no
+ * initial identity. j is drawn with Lemire's multiply-and-reject, unbiased: for bounds up to 2^16 from
+ * the 16-bit halves of each output, low half first (int32 arithmetic, one output per two indices),
+ * larger ones with Xoshiro128.below.
+ */
+function shuffleRanks(ranks: Int32Array, len: number, rng: Xoshiro128): void {
+  let i = 0;
+  // The generator in locals: this loop is the hottest of the whole shuffle.
+  let s0 = rng.s0;
+  let s1 = rng.s1;
+  let s2 = rng.s2;
+  let s3 = rng.s3;
+  const small = Math.min(len, HALF_DRAW_BOUND);
+  while (i < small) {
+    const x = Math.imul(s1, 5);
+    const out = Math.imul((x << 7) | (x >>> 25), 9);
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >>> 21);
+    // m = r * (i + 1) < 2^32: its high 16 bits are the draw; low ones under 2^16 mod (i + 1) are rejected.
+    let m = Math.imul(out & 0xffff, i + 1);
+    let low = m & 0xffff;
+    if (low > i || low >= HALF_DRAW_BOUND % (i + 1)) {
+      const j = m >>> 16;
+      ranks[i] = ranks[j]!;
+      ranks[j] = i;
+      if (++i === small) break;
+    }
+    m = Math.imul(out >>> 16, i + 1);
+    low = m & 0xffff;
+    if (low > i || low >= HALF_DRAW_BOUND % (i + 1)) {
+      const j = m >>> 16;
+      ranks[i] = ranks[j]!;
+      ranks[j] = i;
+      i++;
+    }
+  }
+  rng.s0 = s0;
+  rng.s1 = s1;
+  rng.s2 = s2;
+  rng.s3 = s3;
+  for (; i < len; i++) {
+    const j = rng.below(i + 1);
+    ranks[i] = ranks[j]!;
+    ranks[j] = i;
   }
 }
 
@@ -307,28 +356,19 @@ function assignBuckets(bucketOf: Uint8Array, offsets: Int32Array, rng: Xoshiro12
   for (let b = 0; b < RS_BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
 }
 
-/** perm = the indices grouped by bucket, each group in increasing order. */
-function scatterByBucket(perm: Int32Array, bucketOf: Uint8Array, offsets: Int32Array): void {
-  const fill = offsets.slice(0, RS_BUCKETS);
-  for (let i = 0; i < bucketOf.length; i++) {
-    const b = bucketOf[i]!;
-    const o = fill[b]!;
-    perm[o] = i;
-    fill[b] = o + 1;
-  }
-}
-
 /**
  * The permutation of pass `pass` for a key of n bits whose pass uses blocks of `blockSize` bits
  * (default n): element j is the original index of the bit at shuffled position j. Deterministic in
  * (seed, pass, n, blockSize); both ends call this.
  *
  * Uniformly random given the generator, built one of two ways:
- * - Most passes: plain Fisher-Yates for short keys; for keys of RS_MIN_LENGTH bits or more the
- *   Rao-Sandelius method - each index goes to one of 256 uniformly drawn buckets, each bucket (its
- *   indices in increasing order) is Fisher-Yates shuffled, and the buckets are concatenated in order.
- *   That is uniform too (the probability of any arrangement is the same sum over bucket sizes) and
- *   touches memory bucket by bucket instead of at random.
+ * - Most passes: one xoshiro128** generator seeded with SHA-256(domain, seed, pass, n) drives
+ *   everything, in this order. Short keys: plain Fisher-Yates. Keys of RS_MIN_LENGTH bits or more: the
+ *   Rao-Sandelius method - each index goes to one of 256 buckets (one byte per index, 4 per output),
+ *   then each bucket in turn (its indices in increasing order) is Fisher-Yates shuffled, and the
+ *   buckets are concatenated in order. That is uniform too (the probability of any arrangement is the
+ *   same sum over bucket sizes) and touches memory bucket by bucket instead of at random. The
+ *   Fisher-Yates is the inside-out form with unbiased bounded draws (see shuffleRanks).
  * - Two-block passes (n/2 <= blockSize < n: the n/2 passes of the optimized variants): block 0 is a
  *   uniformly random set of exactly blockSize indices (see twoBlockMembers), block 1 the rest, each
  *   block in increasing index order. A uniform split is what such a pass is for; the order inside a
@@ -355,7 +395,7 @@ function isTwoBlockPass(n: number, blockSize: number): boolean {
 function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, blockSize: number, scratch: PermutationScratch): void {
   const n = perm.length;
   if (!isTwoBlockPass(n, blockSize)) {
-    fillPermutation(perm, seed, pass, scratch);
+    perm.set(drawShuffle(undefined, seed, pass, n, scratch).perm);
     return;
   }
   const members = twoBlockMembers(seed, pass, n, blockSize);
@@ -367,7 +407,7 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
   }
 }
 
-/** Generator label of a two-block pass's member set, disjoint from the bucket labels 0..255 (see labelledRng). */
+/** Generator label of a two-block pass's member set (see labelledRng). */
 const MEMBERS_LABEL = 0x100;
 
 /**
@@ -409,15 +449,33 @@ export function twoBlockMembers(seed: Uint8Array, pass: number, n: number, k: nu
  */
 class PermutationScratch {
   private bucketOf: Uint8Array | undefined;
-  private perm: Int32Array | undefined;
+  private members: Int32Array | undefined;
+  private bits: Uint8Array | undefined;
+  private ranks: Int32Array | undefined;
+  private slab: Int32Array | undefined;
   buckets(n: number): Uint8Array {
     if (!this.bucketOf || this.bucketOf.length !== n) this.bucketOf = new Uint8Array(n);
     return this.bucketOf;
   }
-  /** A permutation buffer to overwrite (for callers that only need the permutation briefly). */
-  permutation(n: number): Int32Array {
-    if (!this.perm || this.perm.length !== n) this.perm = new Int32Array(n);
-    return this.perm;
+  /** n indices grouped by bucket. */
+  indices(n: number): Int32Array {
+    if (!this.members || this.members.length !== n) this.members = new Int32Array(n);
+    return this.members;
+  }
+  /** n key bits (one per byte) grouped by bucket. */
+  bytes(n: number): Uint8Array {
+    if (!this.bits || this.bits.length !== n) this.bits = new Uint8Array(n);
+    return this.bits;
+  }
+  /** Room for the ranks of one bucket. */
+  rankSpace(len: number): Int32Array {
+    if (!this.ranks || this.ranks.length < len) this.ranks = new Int32Array(len);
+    return this.ranks;
+  }
+  /** Room for one bucket's indices. */
+  slabSpace(len: number): Int32Array {
+    if (!this.slab || this.slab.length < len) this.slab = new Int32Array(len);
+    return this.slab;
   }
 }
 
@@ -429,35 +487,106 @@ function passDigest(seed: Uint8Array, pass: number, n: number): Buffer {
   return createHash('sha256').update(PERMUTATION_DOMAIN).update(seed).update(info).digest();
 }
 
-/** A generator of its own for one job of a pass: label 0..255 shuffles that bucket, larger labels are named above. */
+/** A generator of its own for one job of a pass (the shuffle itself uses passDigest directly). */
 function labelledRng(digest: Buffer, label: number): Xoshiro128 {
   const info = Buffer.alloc(4);
   info.writeUInt32BE(label, 0);
   return new Xoshiro128(createHash('sha256').update(digest).update(info).digest());
 }
 
-/** Bucket of every index (into scratch) and the bucket offsets (prefix sums, RS_BUCKETS + 1 entries). */
-function bucketize(digest: Buffer, n: number, scratch: PermutationScratch): { bucketOf: Uint8Array; offsets: Int32Array } {
+/**
+ * The bucket layout of a pass's shuffle (see cascadePermutation): the generator, positioned after the
+ * bucket draws, the bucket offsets (prefix sums) and, for long keys, the bucket of every index (in
+ * scratch). Short keys are one bucket holding every index.
+ */
+function shuffleLayout(seed: Uint8Array, pass: number, n: number, scratch: PermutationScratch): { rng: Xoshiro128; offsets: Int32Array; bucketOf: Uint8Array | undefined; longest: number } {
+  const rng = new Xoshiro128(passDigest(seed, pass, n));
+  if (n < RS_MIN_LENGTH) return { rng, offsets: Int32Array.of(0, n), bucketOf: undefined, longest: n };
   const bucketOf = scratch.buckets(n);
   const offsets = new Int32Array(RS_BUCKETS + 1);
-  assignBuckets(bucketOf, offsets, new Xoshiro128(digest));
-  return { bucketOf, offsets };
+  assignBuckets(bucketOf, offsets, rng);
+  let longest = 0;
+  for (let b = 0; b < RS_BUCKETS; b++) longest = Math.max(longest, offsets[b + 1]! - offsets[b]!);
+  return { rng, offsets, bucketOf, longest };
 }
 
-/** Writes the permutation of pass `pass` (key length perm.length) into perm. */
-function fillPermutation(perm: Int32Array, seed: Uint8Array, pass: number, scratch: PermutationScratch): void {
-  const n = perm.length;
-  const digest = passDigest(seed, pass, n);
-  if (n < RS_MIN_LENGTH) {
-    for (let i = 0; i < n; i++) perm[i] = i;
-    fisherYates(perm, 0, n, new Xoshiro128(digest));
-    return;
+/**
+ * Bob's view of a pass's shuffle, in one sweep per bucket while it is in cache: the permutation, its
+ * inverse and `key` shuffled (an all-zero key when undefined). The inverse is written in index order
+ * (each bucket's members come in increasing order) instead of scattering n writes over the array.
+ */
+function drawShuffle(key: BitArray | undefined, seed: Uint8Array, pass: number, n: number, scratch: PermutationScratch): { perm: Int32Array; inv: Int32Array; key: BitArray } {
+  const { rng, offsets, bucketOf, longest } = shuffleLayout(seed, pass, n, scratch);
+  const buckets = offsets.length - 1;
+  // members: each bucket's indices in increasing order; after its sweep, the positions of those indices.
+  const members = scratch.indices(n);
+  if (bucketOf) {
+    const fill = offsets.slice(0, buckets);
+    for (let i = 0; i < n; i++) members[fill[bucketOf[i]!]!++] = i;
+  } else {
+    for (let i = 0; i < n; i++) members[i] = i;
   }
-  const { bucketOf, offsets } = bucketize(digest, n, scratch);
-  scatterByBucket(perm, bucketOf, offsets);
-  for (let b = 0; b < RS_BUCKETS; b++) {
-    if (offsets[b + 1]! - offsets[b]! > 1) fisherYates(perm, offsets[b]!, offsets[b + 1]!, labelledRng(digest, b));
+  const ranks = scratch.rankSpace(longest);
+  const slab = scratch.slabSpace(longest);
+  const perm = new Int32Array(n);
+  const shuffled = new BitArray(n);
+  const dst = shuffled.words;
+  const src = key ? key.words : new Uint32Array(dst.length);
+  for (let b = 0; b < buckets; b++) {
+    const off = offsets[b]!;
+    const len = offsets[b + 1]! - off;
+    shuffleRanks(ranks, len, rng);
+    // Work on a copy: one sequential read brings the bucket in faster than the random reads would.
+    slab.set(members.subarray(off, off + len));
+    for (let t = 0; t < len; t++) {
+      const r = ranks[t]!;
+      const x = slab[r]!;
+      const j = off + t;
+      perm[j] = x;
+      slab[r] = j;
+      dst[j >>> 5]! |= ((src[x >>> 5]! >>> (x & 31)) & 1) << (j & 31); // branch-free: the bit is a coin flip
+    }
+    members.set(slab.subarray(0, len), off);
   }
+  const inv = new Int32Array(n);
+  if (bucketOf) {
+    const next = offsets.slice(0, buckets);
+    for (let x = 0; x < n; x++) inv[x] = members[next[bucketOf[x]!]!++]!;
+  } else {
+    inv.set(members.subarray(0, n));
+  }
+  return { perm, inv, key: shuffled };
+}
+
+/**
+ * Alice's view of a pass's shuffle: only `key` shuffled. The key bits are grouped by bucket one per
+ * byte, so each bucket's gather stays within a few kilobytes.
+ */
+function shuffleKey(key: BitArray, seed: Uint8Array, pass: number, scratch: PermutationScratch): BitArray {
+  const n = key.length;
+  const { rng, offsets, bucketOf, longest } = shuffleLayout(seed, pass, n, scratch);
+  const buckets = offsets.length - 1;
+  const bits = scratch.bytes(n);
+  const src = key.words;
+  if (bucketOf) {
+    const fill = offsets.slice(0, buckets);
+    for (let i = 0; i < n; i++) bits[fill[bucketOf[i]!]!++] = (src[i >>> 5]! >>> (i & 31)) & 1;
+  } else {
+    for (let i = 0; i < n; i++) bits[i] = (src[i >>> 5]! >>> (i & 31)) & 1;
+  }
+  const ranks = scratch.rankSpace(longest);
+  const out = new BitArray(n);
+  const dst = out.words;
+  for (let b = 0; b < buckets; b++) {
+    const off = offsets[b]!;
+    const len = offsets[b + 1]! - off;
+    shuffleRanks(ranks, len, rng);
+    for (let t = 0; t < len; t++) {
+      const j = off + t;
+      dst[j >>> 5]! |= bits[off + ranks[t]!]! << (j & 31); // branch-free: the bit is a coin flip
+    }
+  }
+  return out;
 }
 
 /** Parity of (a AND b), bitwise over equal-length arrays. */
@@ -465,18 +594,6 @@ function andParity(a: BitArray, b: BitArray): number {
   let acc = 0;
   for (let w = 0; w < a.words.length; w++) acc ^= a.words[w]! & b.words[w]!;
   return popcount32(acc >>> 0) & 1;
-}
-
-/** The key as seen in pass `pass`: bit j of the result is key[perm[j]]. */
-function permuteKey(key: BitArray, perm: Int32Array): BitArray {
-  const out = new BitArray(key.length);
-  const src = key.words;
-  const dst = out.words;
-  for (let j = 0; j < perm.length; j++) {
-    const i = perm[j]!;
-    if ((src[i >>> 5]! >>> (i & 31)) & 1) dst[j >>> 5]! |= 1 << (j & 31);
-  }
-  return out;
 }
 
 /**
@@ -648,9 +765,7 @@ export class CascadeResponder {
     }
     let key = this.passKeys[pass];
     if (!key) {
-      const perm = this.scratch.permutation(this.n);
-      fillPermutation(perm, this.seed, pass, this.scratch);
-      key = permuteKey(this.aliceKey, perm);
+      key = shuffleKey(this.aliceKey, this.seed, pass, this.scratch);
       this.passKeys[pass] = key;
     }
     return key.parityRange(start, end);
@@ -912,13 +1027,10 @@ class BobReconciler {
       ps.split = new SplitView(ps.firstBlock, ps.blockSize);
       return;
     }
-    const perm = new Int32Array(n);
-    fillPermutation(perm, this.seed, ps.index, this.scratch);
-    const inv = new Int32Array(n);
-    for (let j = 0; j < n; j++) inv[perm[j]!] = j;
-    ps.perm = perm;
-    ps.inv = inv;
-    ps.key = permuteKey(this.corrected, perm);
+    const shuffle = drawShuffle(this.corrected, this.seed, ps.index, n, this.scratch);
+    ps.perm = shuffle.perm;
+    ps.inv = shuffle.inv;
+    ps.key = shuffle.key;
   }
 
   /**
@@ -989,23 +1101,25 @@ class BobReconciler {
         }
       }
 
-      // 3. Flip the errors found; keep every known block's error parity current in every pass.
-      const flips: number[] = [];
-      const flippedNow = new Set<number>();
-      for (const x of found) {
-        if (flippedNow.has(x)) continue; // two searches (in different passes) found the same error
-        flippedNow.add(x);
+      // 3. Flip the errors found; keep every known block's error parity current in every pass. In
+      // increasing index order, pass by pass: the lookups of positions then walk each array forward.
+      const sorted = Int32Array.from(found).sort();
+      const flips = new Int32Array(sorted.length);
+      let flipCount = 0;
+      for (let i = 0; i < sorted.length; i++) {
+        const x = sorted[i]!;
+        if (i > 0 && x === sorted[i - 1]) continue; // two searches (in different passes) found the same error
         if (this.flippedEver.get(x)) throw new CascadeProtocolError('INCONSISTENT_ANSWERS', `bit ${x} would be corrected twice`);
         this.flippedEver.set(x, 1);
         this.corrected.flip(x);
-        flips.push(x);
-        for (const ps of this.built) togglePath(ps, x);
+        flips[flipCount++] = x;
       }
-      this.stats.correctedBits += flips.length;
+      for (const ps of this.built) for (let i = 0; i < flipCount; i++) togglePath(ps, flips[i]!);
+      this.stats.correctedBits += flipCount;
 
       // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched.
       const seen = new Set<number>();
-      for (const x of flips) for (const ps of this.built) this.collectOdd(ps, x, waiting, seen);
+      for (const ps of this.built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting, seen);
       searches = waiting;
     }
   }

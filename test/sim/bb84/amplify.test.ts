@@ -157,6 +157,16 @@ describe('toeplitzHash engines', () => {
     expect(toeplitzHash(x, seed, l).equals(fft)).toBe(true);
   }, 60_000);
 
+  it('when a 1 Mbit block is hashed with the modified family (odd transform depth, unaligned window), then FFT equals NTT', () => {
+    const rng = seededRng(5);
+    const n = 1 << 20;
+    const l = 699_517;
+    const x = randomBits(rng, n);
+    const seed = randomBits(rng, paSeedLength('modified-toeplitz', n, l));
+    const fft = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
+    expect(fft.equals(modifiedToeplitzHash(x, seed, l, { engine: 'ntt' }))).toBe(true);
+  }, 60_000);
+
   it('when arguments are invalid, then it throws', () => {
     const x = new BitArray(10);
     expect(() => toeplitzHash(x, new BitArray(10), 2)).toThrow(RangeError);
