@@ -3,6 +3,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/bb84.js [--blocks 6] [--seconds 20] [--realtime-seconds 20]
  *                                                        [--only pipeline,modules,realtime] [--streams 2]
+ *                                                        [--auth hmac,slh-dsa] (pipeline variants)
  *
  * 1. pipeline: Alice's runSenderRound against Bob's receiver round in this process, over an in-memory channel that
  *    JSON-round-trips every message (as the peer channel does); 25 km default link with 2 % misalignment (QBER about
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     'realtime-seconds': { type: 'string', default: '20' },
     only: { type: 'string', default: 'pipeline,modules,realtime' },
     streams: { type: 'string', default: '2' },
+    auth: { type: 'string', default: 'hmac,slh-dsa' },
   },
 });
 const only = new Set(values.only!.split(','));
@@ -127,8 +129,10 @@ async function pipeline(blocks: number): Promise<PipelineResult[]> {
     ['slh-dsa-sha2-128f', () => [new SignatureAuthenticator(pool, a.secretKey.slice(), b.publicKey, false), new SignatureAuthenticator(pool, b.secretKey.slice(), a.publicKey, false)]],
   ];
   const results: PipelineResult[] = [];
+  const wanted = new Set(values.auth!.split(','));
   try {
     for (const [name, make] of variants) {
+      if (!wanted.has(name.split(' ')[0]!.replace('-sha2-128f', ''))) continue;
       const [authA, authB] = make();
       const alice = new Bb84Simulator({ settings, authenticator: authA });
       const bob = new Bb84Simulator({ settings, authenticator: authB });

@@ -391,9 +391,22 @@ function isTwoBlockPass(n: number, blockSize: number): boolean {
   return blockSize < n && 2 * blockSize >= n;
 }
 
+/** Keys shorter than this keep a·j + b (a, b < n) exact in a double for the affine first pass. */
+const AFFINE_MAX_LENGTH = 1 << 26;
+
+/** True for the first pass when it has three or more blocks: it is shuffled by an affine map (AffineView). */
+function isAffinePass(pass: number, n: number, blockSize: number): boolean {
+  return pass === 0 && 2 * blockSize < n && n < AFFINE_MAX_LENGTH;
+}
+
 /** Writes the permutation of a pass (key length perm.length, blocks of blockSize) into perm. */
 function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, blockSize: number, scratch: PermutationScratch): void {
   const n = perm.length;
+  if (isAffinePass(pass, n, blockSize)) {
+    const view = affineView(seed, pass, n);
+    for (let j = 0; j < n; j++) perm[j] = view.originalAt(j);
+    return;
+  }
   if (!isTwoBlockPass(n, blockSize)) {
     perm.set(drawShuffle(undefined, seed, pass, n, scratch).perm);
     return;
@@ -409,6 +422,96 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
 
 /** Generator label of a two-block pass's member set (see labelledRng). */
 const MEMBERS_LABEL = 0x100;
+/** Generator label of the affine first pass's multiplier and offset. */
+const AFFINE_LABEL = 0x101;
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/** a^-1 mod n for gcd(a, n) = 1 (extended Euclid; every intermediate stays below n). */
+function inverseMod(a: number, n: number): number {
+  let [r0, r1] = [n, a];
+  let [t0, t1] = [0, 1];
+  while (r1 !== 0) {
+    const q = Math.floor(r0 / r1);
+    [r0, r1] = [r1, r0 - q * r1];
+    [t0, t1] = [t1, t0 - q * t1];
+  }
+  return ((t0 % n) + n) % n;
+}
+
+/**
+ * The first pass's order: shuffled position j holds original bit (a·j + b) mod n, with b uniform in
+ * [0, n) and a uniform among the integers in [1, n) coprime to n. Why not a uniform permutation: for
+ * errors placed independently any fixed order gives the same statistics, and a random affine map
+ * spreads a burst of adjacent errors over different blocks (neighbours land a^-1 mod n positions
+ * apart), which is what shuffling the first pass is for. It costs no arrays: positions and block
+ * parities are computed (pass 1 is a uniform permutation, the later passes uniform splits).
+ */
+class AffineView {
+  private readonly aInv: number;
+
+  constructor(
+    readonly n: number,
+    readonly a: number,
+    readonly b: number,
+  ) {
+    this.aInv = inverseMod(a, n);
+  }
+
+  /** Original bit at shuffled position j. */
+  originalAt(j: number): number {
+    return (this.a * j + this.b) % this.n;
+  }
+
+  /** Shuffled position of original bit x. */
+  positionOf(x: number): number {
+    return ((x - this.b + this.n) * this.aInv) % this.n;
+  }
+
+  /** Parity of key's bits at shuffled positions [start, end). */
+  parity(key: BitArray, start: number, end: number): number {
+    const { n, a } = this;
+    const w = key.words;
+    let x = this.originalAt(start);
+    let acc = 0;
+    for (let j = start; j < end; j++) {
+      acc ^= w[x >>> 5]! >>> (x & 31);
+      x += a;
+      if (x >= n) x -= n;
+    }
+    return acc & 1;
+  }
+
+  /** Parity of every block of k shuffled positions (the last may be shorter), in one sweep. */
+  blockParities(key: BitArray, k: number): Uint8Array {
+    const { n, a } = this;
+    const w = key.words;
+    const out = new Uint8Array(Math.ceil(n / k));
+    let x = this.b;
+    for (let blk = 0, j = 0; j < n; blk++) {
+      const end = Math.min(n, j + k);
+      let acc = 0;
+      for (; j < end; j++) {
+        acc ^= w[x >>> 5]! >>> (x & 31);
+        x += a;
+        if (x >= n) x -= n;
+      }
+      out[blk] = acc & 1;
+    }
+    return out;
+  }
+}
+
+function affineView(seed: Uint8Array, pass: number, n: number): AffineView {
+  const rng = labelledRng(passDigest(seed, pass, n), AFFINE_LABEL);
+  const b = rng.below(n);
+  let a = 1;
+  if (n > 2) do a = 1 + rng.below(n - 1); while (gcd(a, n) !== 1);
+  return new AffineView(n, a, b);
+}
 
 /**
  * Block 0 of a two-block pass: a uniformly random set of exactly k of the n indices, as a bit array.
@@ -697,6 +800,8 @@ export class CascadeResponder {
   private readonly passKeys: (BitArray | undefined)[];
   /** The member sets of the two-block passes, once asked. */
   private readonly splitViews: (SplitView | undefined)[];
+  /** The first pass's order, once asked (when it is affine). */
+  private affine: AffineView | undefined;
   private readonly sizes: number[];
   private readonly aliceKey: BitArray;
   private readonly wholeParity: number;
@@ -762,6 +867,10 @@ export class CascadeResponder {
         this.splitViews[pass] = view;
       }
       return view.parity(this.aliceKey, start, end);
+    }
+    if (isAffinePass(pass, this.n, k)) {
+      this.affine ??= affineView(this.seed, pass, this.n);
+      return this.affine.parity(this.aliceKey, start, end);
     }
     let key = this.passKeys[pass];
     if (!key) {
@@ -844,6 +953,8 @@ class BobPass {
   firstBlock: BitArray | undefined;
   /** Two-block passes, once materialized: positions and parities from firstBlock, no permutation. */
   split: SplitView | undefined;
+  /** The affine first pass: positions and parities computed, no permutation. */
+  affine: AffineView | undefined;
 
   constructor(
     readonly index: number,
@@ -857,21 +968,24 @@ class BobPass {
 
   /** Light passes (at most two blocks) start without trees, permutation or shuffled key. */
   get light(): boolean {
-    return this.inv === undefined && this.split === undefined;
+    return this.inv === undefined && this.split === undefined && this.affine === undefined;
   }
 
   /** Shuffled position of original bit x (materialized passes). */
   positionOf(x: number): number {
+    if (this.affine) return this.affine.positionOf(x);
     return this.split ? this.split.positionOf(x) : this.inv![x]!;
   }
 
   /** Original bit at shuffled position j (materialized passes). */
   originalAt(j: number): number {
+    if (this.affine) return this.affine.originalAt(j);
     return this.split ? this.split.originalAt(j) : this.perm![j]!;
   }
 
   /** Parity of Bob's current key (`corrected`, in original order) at shuffled positions [start, end). */
   parity(corrected: BitArray, start: number, end: number): number {
+    if (this.affine) return this.affine.parity(corrected, start, end);
     return this.split ? this.split.parity(corrected, start, end) : this.key!.parityRange(start, end);
   }
 }
@@ -995,10 +1109,15 @@ class BobReconciler {
       ps.lightRoots[0] = KNOWN | (top[0]! ^ first);
     } else {
       this.materialize(ps);
-      const key = ps.key!;
-      for (let b = 0; b < ps.numBlocks; b++) {
-        const s = b * ps.blockSize;
-        ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize)));
+      if (ps.affine) {
+        const own = ps.affine.blockParities(this.corrected, ps.blockSize);
+        for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ own[b]!);
+      } else {
+        const key = ps.key!;
+        for (let b = 0; b < ps.numBlocks; b++) {
+          const s = b * ps.blockSize;
+          ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize)));
+        }
       }
     }
     const searches: Search[] = [];
@@ -1025,6 +1144,10 @@ class BobReconciler {
     if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
     if (ps.firstBlock) {
       ps.split = new SplitView(ps.firstBlock, ps.blockSize);
+      return;
+    }
+    if (isAffinePass(ps.index, n, ps.blockSize)) {
+      ps.affine = affineView(this.seed, ps.index, n);
       return;
     }
     const shuffle = drawShuffle(this.corrected, this.seed, ps.index, n, this.scratch);
@@ -1185,7 +1308,7 @@ function togglePath(ps: BobPass, x: number): void {
     return;
   }
   const pos = ps.positionOf(x);
-  ps.key?.flip(pos); // a split pass reads Bob's corrected key itself
+  ps.key?.flip(pos); // split and affine passes read Bob's corrected key itself
   const b = Math.floor(pos / ps.blockSize);
   const base = b * ps.span;
   const node = ps.node;

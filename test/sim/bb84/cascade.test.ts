@@ -175,6 +175,24 @@ describe('cascade shuffles', () => {
     for (const q of quarters) expect(Math.abs(q - n / 8)).toBeLessThan(600); // ~5 sigma
   });
 
+  it('when the first pass has many blocks, then its order is an affine map that spreads a burst of adjacent bits over different blocks', () => {
+    const n = 100_003, k = 36;
+    for (let t = 0; t < 20; t++) {
+      const perm = cascadePermutation(seedBytes(300 + t), 0, n, k);
+      const step = (perm[1]! - perm[0]! + n) % n;
+      let affine = true;
+      for (let j = 1; j < n && affine; j++) affine = (perm[j]! - perm[j - 1]! + n) % n === step;
+      expect(affine).toBe(true);
+      const pos = new Int32Array(n);
+      perm.forEach((x, j) => (pos[x] = j));
+      const burst = new Set(Array.from({ length: 12 }, (_, i) => Math.floor(pos[5000 + i]! / k)));
+      expect(burst.size).toBeGreaterThanOrEqual(11); // 12 neighbours, (almost) never two in one block
+    }
+    // Both ends derive the same map; a different seed gives another one.
+    expect(cascadePermutation(seedBytes(1), 0, n, k)).toEqual(cascadePermutation(seedBytes(1), 0, n, k));
+    expect(cascadePermutation(seedBytes(2), 0, n, k)).not.toEqual(cascadePermutation(seedBytes(1), 0, n, k));
+  });
+
   it('when a long key is shuffled, then the first half is spread evenly over the key', () => {
     const n = 100_000;
     const perm = cascadePermutation(seedBytes(5), 7, n);
