@@ -18,10 +18,12 @@
  */
 import { BitArray } from './bits.js';
 import { advance, dropped, kept, requireStage, type KeyBlock, type StageOutcome } from './keyBlock.js';
-import { cryptoRng, randomBelow, sharedSeedRng, type Rng } from './rng.js';
+import { cryptoRng, sharedSeedRng, type Rng } from './rng.js';
 import { compressBits, invertBits } from './sift.js';
 
 export const SAMPLE_SEED_BYTES = 32;
+/** Random words drawn per batch when picking sample positions. */
+const SAMPLE_BATCH_WORDS = 8192;
 /** Default abort threshold: BB84 yields no key above about 11 % QBER. */
 export const DEFAULT_QBER_THRESHOLD = 0.11;
 
@@ -68,8 +70,18 @@ export function sampleMask(total: number, sampleSize: number, seed: Uint8Array):
   const picks = complement ? total - sampleSize : sampleSize;
   const mask = new BitArray(total);
   const w = mask.words;
+  // randomBelow inlined over batches of the same stream (same positions, without a call and checks per draw).
+  const limit = 0x100000000 - (0x100000000 % total);
+  const batch = new Uint32Array(Math.min(SAMPLE_BATCH_WORDS, picks + 64));
+  let next = batch.length;
   for (let chosen = 0; chosen < picks; ) {
-    const pos = randomBelow(rng, total);
+    if (next === batch.length) {
+      rng.fillWords(batch);
+      next = 0;
+    }
+    const x = batch[next++]!;
+    if (x >= limit) continue;
+    const pos = total === 0x100000000 ? x : x % total;
     const bit = 1 << (pos & 31);
     if ((w[pos >>> 5]! & bit) === 0) {
       w[pos >>> 5]! |= bit;

@@ -11,6 +11,7 @@
  * All word streams are platform independent (no reliance on the host's byte order).
  */
 import { createCipheriv, createHash, randomFillSync } from 'node:crypto';
+import { endianness } from 'node:os';
 import { BitArray } from './bits.js';
 
 export interface Rng {
@@ -23,6 +24,7 @@ export interface Rng {
 }
 
 const BUFFER_WORDS = 4096;
+const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 const TWO_POW_26 = 67108864;
 const TWO_POW_53 = 9007199254740992;
 
@@ -150,7 +152,9 @@ export function sharedSeedRng(seed: Uint8Array): Rng {
     const nBytes = out.length * 4;
     if (zeros.length < nBytes) zeros = Buffer.alloc(nBytes);
     const ks = cipher.update(zeros.subarray(0, nBytes));
-    for (let i = 0; i < out.length; i++) out[i] = readUint32Le(ks, 4 * i);
+    // The words are little-endian by definition; on a little-endian host (and an aligned buffer) a view reads them as such.
+    if (HOST_LITTLE_ENDIAN && ks.byteOffset % 4 === 0) out.set(new Uint32Array(ks.buffer, ks.byteOffset, out.length));
+    else for (let i = 0; i < out.length; i++) out[i] = readUint32Le(ks, 4 * i);
   });
 }
 
