@@ -9,15 +9,17 @@
  *   - then one round per level of BINARY, run in lockstep over every odd block of every pass
  *     (the blocks of the current pass and the blocks of earlier passes re-opened by the cascade effect).
  *
- * Shuffles: every pass, the first included, uses its own pseudo-random permutation derived from the
+ * Shuffles: every pass, the first included, uses its own pseudo-random order derived from the
  * 32-byte `shuffleSeed` (chosen by the initiator from a CSPRNG and sent explicitly). Shuffling the first
  * pass too protects against bursts of errors (real detectors produce them); with uniformly placed errors
  * it makes no difference. The permutation is public anyway, so the generator needs no secrecy, only
  * determinism and good mixing: SHA-256(domain, seed, pass, n) seeds a xoshiro128** generator that drives
  * Fisher-Yates (unbiased bounded integers by rejection); long keys are first split into 256 random
  * buckets (Rao-Sandelius), which is as uniform and much kinder to the cache (see cascadePermutation).
- * The passes of exactly two blocks (the n/2 passes) are a uniformly random split instead, each block
- * in index order, handled through the member set without any permutation array (SplitView).
+ * Two exceptions need no permutation array: the first pass, when it has three or more blocks, uses a
+ * random affine order j -> (a j + b) mod n (AffineView: spreads bursts as well, and for independent
+ * errors any fixed order is as good); the passes of exactly two blocks (the n/2 passes) are a uniformly
+ * random split, each block in index order (SplitView). docs/bb84.md has the table.
  *
  * Presets (measured with bench/cascade.ts, n = 10^6, QBER 2 %, both ends in one process):
  *   ORIGINAL_CASCADE         f = 1.154, ~85 round trips
