@@ -1,8 +1,8 @@
 /**
  * BB84 simulator benchmark (docs/bb84.md, "Measured figures"). Build and run:
  *
- *   npx tsc -p tsconfig.json && node dist/bench/bb84.js [--blocks 6] [--seconds 20] [--realtime-seconds 20]
- *                                                        [--only pipeline,modules,realtime] [--streams 2]
+ *   npx tsc -p tsconfig.json && node dist/bench/bb84.js [--blocks 20] [--seconds 20] [--realtime-seconds 20]
+ *                                                        [--only pipeline,modules,realtime] [--streams 2] [--warmup 5]
  *                                                        [--auth hmac,slh-dsa] (pipeline variants)
  *
  * 1. pipeline: Alice's runSenderRound against Bob's receiver round in this process, over an in-memory channel that
@@ -35,7 +35,8 @@ import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleP
 
 const { values } = parseArgs({
   options: {
-    blocks: { type: 'string', default: '6' },
+    blocks: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '20' },
     'realtime-seconds': { type: 'string', default: '20' },
     only: { type: 'string', default: 'pipeline,modules,realtime' },
@@ -66,6 +67,11 @@ const STAGES = ['frame', 'sift', 'estimate', 'cascade', 'verify', 'amplify', 'to
 
 function sum(rs: RoundStats[], field: string): number {
   return rs.reduce((a, s) => a + (typeof s[field] === 'number' ? (s[field] as number) : 0), 0);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function stageMeans(rs: RoundStats[]): Record<string, number> {
@@ -119,9 +125,13 @@ interface PipelineResult {
   meanCascadeRoundTrips: number;
   aliceStageMs: Record<string, number>;
   bobStageMs: Record<string, number>;
+  /** Wall time of each warm-up block (not counted), then the median and slowest timed block. */
+  warmupBlockMs: number[];
+  medianBlockMs: number;
+  maxBlockMs: number;
 }
 
-async function pipeline(blocks: number): Promise<PipelineResult[]> {
+async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineResult[]> {
   const settings: Bb84Settings = { ...DEFAULT_LINK, channel: { ...DEFAULT_LINK.channel, misalignmentError: 0.02 } };
   const pool = SignaturePool.create('slh-dsa-sha2-128f', { workers: 2 });
   const [a, b] = [await pool.generateKeyPair(), await pool.generateKeyPair()];
@@ -139,13 +149,24 @@ async function pipeline(blocks: number): Promise<PipelineResult[]> {
       const alice = new Bb84Simulator({ settings, authenticator: authA });
       const bob = new Bb84Simulator({ settings, authenticator: authB });
       const params = (i: number): RoundParams => ({ keyStreamId: 'bench', firstIndex: i * 1000, keyLengthBits: 8192, maxKeys: 100_000 });
-      await runInMemoryBlock(alice, bob, params(0)); // warm-up (JIT, NTT tables)
+      // Warm-up: V8 needs a few blocks to optimize the hot loops (the first block takes about twice as long as a
+      // steady one), and the FFT tables are built once. A module runs for hours, so the steady rate is the figure.
+      const warmupMs: number[] = [];
+      for (let i = 0; i < warmupBlocks; i++) {
+        const w0 = performance.now();
+        await runInMemoryBlock(alice, bob, params(i));
+        warmupMs.push(round(performance.now() - w0, 1));
+      }
       const aliceStats: RoundStats[] = [];
       const bobStats: RoundStats[] = [];
+      const blockMs: number[] = [];
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       for (let i = 1; i <= blocks; i++) {
-        const r = await runInMemoryBlock(alice, bob, params(i));
+        const b0 = performance.now();
+        const r = await runInMemoryBlock(alice, bob, params(warmupBlocks + i));
+        blockMs.push(performance.now() - b0);
+        if (process.env.BENCH_BLOCK_MS) console.log(`block ${i}: ${(performance.now() - b0).toFixed(1)} ms`);
         aliceStats.push(r.alice.stats!);
         if (r.bob?.stats) bobStats.push(r.bob.stats);
       }
@@ -166,6 +187,9 @@ async function pipeline(blocks: number): Promise<PipelineResult[]> {
         meanCascadeRoundTrips: round(sum(done, 'cascadeRoundTrips') / Math.max(1, done.length), 1),
         aliceStageMs: stageMeans(aliceStats),
         bobStageMs: stageMeans(bobStats),
+        warmupBlockMs: warmupMs,
+        medianBlockMs: round(median(blockMs), 1),
+        maxBlockMs: round(Math.max(...blockMs), 1),
       });
     }
   } finally {
@@ -335,7 +359,7 @@ async function main(): Promise<void> {
 
   if (only.has('pipeline')) {
     const blocks = Number(values.blocks);
-    const res = await pipeline(blocks);
+    const res = await pipeline(blocks, Number(values.warmup));
     report.pipeline = res;
     for (const r of res) {
       console.log(
@@ -343,6 +367,7 @@ async function main(): Promise<void> {
           + `${r.siftedMbitPerS.toFixed(2)} Mbit/s sifted -> ${r.secretMbitPerS.toFixed(2)} Mbit/s secret (f=${r.meanCascadeEfficiency}, ${r.meanCascadeRoundTrips} round trips, ${r.aborted} aborted); `
           + `${r.siftedMbitPerCpuS.toFixed(2)} Mbit sifted per CPU second (all threads)`,
       );
+      console.log(`  ms per block: warm-up ${r.warmupBlockMs.join(', ')} (not counted); timed median ${r.medianBlockMs}, slowest ${r.maxBlockMs}`);
       console.log(`  alice ms/block: ${JSON.stringify(r.aliceStageMs)}`);
       console.log(`  bob   ms/block: ${JSON.stringify(r.bobStageMs)}`);
     }
