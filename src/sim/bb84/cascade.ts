@@ -551,7 +551,10 @@ export function twoBlockMembers(seed: Uint8Array, pass: number, n: number, k: nu
 
 /**
  * Reusable work space for permutations of one key length. Fresh large typed arrays are expensive
- * (the pages are faulted in on first touch), so each end keeps one of these for all its passes.
+ * (the pages are faulted in on first touch, and the garbage collector runs more often), so one of
+ * these serves every pass of every block in this thread (SHARED_SCRATCH). That is safe because each
+ * user (drawShuffle, shuffleKey) is synchronous: nothing else runs between filling and reading it.
+ * `bytes` holds key bits while shuffleKey runs and is zeroed before it returns.
  */
 class PermutationScratch {
   private bucketOf: Uint8Array | undefined;
@@ -559,19 +562,20 @@ class PermutationScratch {
   private bits: Uint8Array | undefined;
   private ranks: Int32Array | undefined;
   private slab: Int32Array | undefined;
+  /** n bucket numbers (every entry is written by assignBuckets). */
   buckets(n: number): Uint8Array {
-    if (!this.bucketOf || this.bucketOf.length !== n) this.bucketOf = new Uint8Array(n);
-    return this.bucketOf;
+    if (!this.bucketOf || this.bucketOf.length < n) this.bucketOf = new Uint8Array(roundUpLength(n));
+    return this.bucketOf.subarray(0, n);
   }
   /** n indices grouped by bucket. */
   indices(n: number): Int32Array {
-    if (!this.members || this.members.length !== n) this.members = new Int32Array(n);
-    return this.members;
+    if (!this.members || this.members.length < n) this.members = new Int32Array(roundUpLength(n));
+    return this.members.subarray(0, n);
   }
-  /** n key bits (one per byte) grouped by bucket. */
+  /** n key bits (one per byte) grouped by bucket; the caller zeroes them after use. */
   bytes(n: number): Uint8Array {
-    if (!this.bits || this.bits.length !== n) this.bits = new Uint8Array(n);
-    return this.bits;
+    if (!this.bits || this.bits.length < n) this.bits = new Uint8Array(roundUpLength(n));
+    return this.bits.subarray(0, n);
   }
   /** Room for the ranks of one bucket. */
   rankSpace(len: number): Int32Array {
@@ -584,6 +588,52 @@ class PermutationScratch {
     return this.slab;
   }
 }
+
+/** Keys differ in length by a few bits from block to block: work arrays are sized in steps of 2^16 elements. */
+const LENGTH_STEP = 1 << 16;
+function roundUpLength(n: number): number {
+  return Math.ceil(n / LENGTH_STEP) * LENGTH_STEP;
+}
+
+const SHARED_SCRATCH = new PermutationScratch();
+
+/**
+ * Free lists of the large public arrays one reconciliation holds across round trips (Bob's
+ * permutation, inverse and BINARY trees of a shuffled pass: 3-4 MB each for a 1-Mbit block), so
+ * consecutive blocks reuse them instead of allocating about 14 MB per block. They hold positions and
+ * error-parity flags, never key bits. Arrays are handed out as views of exactly the length asked for,
+ * over buffers sized in steps of LENGTH_STEP elements; a few buffers are kept in all (several streams
+ * may reconcile at once; beyond that, arrays are allocated and dropped as before).
+ */
+class ArrayPool<T extends Int32Array | Uint8Array> {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(
+    private readonly view: (buffer: ArrayBuffer, length: number) => T,
+    private readonly bytesPerElement: number,
+    private readonly maxKept: number,
+  ) {}
+
+  /** An array of `length` elements; zeroed when `zero` (else it holds whatever its last user left). */
+  take(length: number, zero: boolean): T {
+    const bytes = roundUpLength(length) * this.bytesPerElement;
+    const i = this.free.findIndex((b) => b.byteLength === bytes);
+    if (i < 0) return this.view(new ArrayBuffer(bytes), length);
+    const a = this.view(this.free.splice(i, 1)[0]!, length);
+    if (zero) a.fill(0);
+    return a;
+  }
+
+  /** Returns an array from take(); the caller must not use it afterwards. */
+  give(a: T): void {
+    const buffer = a.buffer as ArrayBuffer;
+    if (buffer.byteLength !== roundUpLength(a.length) * this.bytesPerElement || this.free.includes(buffer)) return;
+    if (this.free.length >= this.maxKept) this.free.shift(); // drop the oldest (likely another key length)
+    this.free.push(buffer);
+  }
+}
+
+const INT32_POOL = new ArrayPool<Int32Array>((b, n) => new Int32Array(b, 0, n), 4, 8);
+const UINT8_POOL = new ArrayPool<Uint8Array>((b, n) => new Uint8Array(b, 0, n), 1, 8);
 
 /** SHA-256(domain, seed, pass, n): the root of everything random in pass `pass`. */
 function passDigest(seed: Uint8Array, pass: number, n: number): Buffer {
@@ -626,7 +676,15 @@ function shuffleLayout(seed: Uint8Array, pass: number, n: number, scratch: Permu
  * inverse and `key` shuffled (an all-zero key when undefined). The inverse is written in index order
  * (each bucket's members come in increasing order) instead of scattering n writes over the array.
  */
-function drawShuffle(key: BitArray | undefined, seed: Uint8Array, pass: number, n: number, scratch: PermutationScratch): { perm: Int32Array; inv: Int32Array; key: BitArray } {
+function drawShuffle(
+  key: BitArray | undefined,
+  seed: Uint8Array,
+  pass: number,
+  n: number,
+  scratch: PermutationScratch,
+  perm: Int32Array = new Int32Array(n),
+  inv: Int32Array = new Int32Array(n),
+): { perm: Int32Array; inv: Int32Array; key: BitArray } {
   const { rng, offsets, bucketOf, longest } = shuffleLayout(seed, pass, n, scratch);
   const buckets = offsets.length - 1;
   // members: each bucket's indices in increasing order; after its sweep, the positions of those indices.
@@ -639,7 +697,6 @@ function drawShuffle(key: BitArray | undefined, seed: Uint8Array, pass: number, 
   }
   const ranks = scratch.rankSpace(longest);
   const slab = scratch.slabSpace(longest);
-  const perm = new Int32Array(n);
   const shuffled = new BitArray(n);
   const dst = shuffled.words;
   const src = key ? key.words : new Uint32Array(dst.length);
@@ -659,7 +716,6 @@ function drawShuffle(key: BitArray | undefined, seed: Uint8Array, pass: number, 
     }
     members.set(slab.subarray(0, len), off);
   }
-  const inv = new Int32Array(n);
   if (bucketOf) {
     const next = offsets.slice(0, buckets);
     for (let x = 0; x < n; x++) inv[x] = members[next[bucketOf[x]!]!++]!;
@@ -697,6 +753,7 @@ function shuffleKey(key: BitArray, seed: Uint8Array, pass: number, scratch: Perm
       dst[j >>> 5]! |= bits[off + ranks[t]!]! << (j & 31); // branch-free: the bit is a coin flip
     }
   }
+  bits.fill(0); // key bits: not left in the shared scratch
   return out;
 }
 
@@ -814,7 +871,7 @@ export class CascadeResponder {
   private readonly aliceKey: BitArray;
   private readonly wholeParity: number;
   private readonly seed: Uint8Array;
-  private readonly scratch = new PermutationScratch();
+  private readonly scratch = SHARED_SCRATCH;
 
   constructor(aliceKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, options: CascadeResponderOptions = {}) {
     validateParams(params);
@@ -1016,7 +1073,10 @@ class BobReconciler {
   private aliceWholeParity = 0;
   private readonly built: BobPass[] = [];
   private readonly flippedEver: BitArray;
-  private readonly scratch = new PermutationScratch();
+  private readonly scratch = SHARED_SCRATCH;
+  /** Pooled arrays this reconciliation holds (see ArrayPool); handed back by release(). */
+  private readonly leasedInt32: Int32Array[] = [];
+  private readonly leasedUint8: Uint8Array[] = [];
   private readonly reuse: boolean;
   readonly corrected: BitArray;
   readonly stats = { leakedBits: 0, roundTrips: 0, parityQuestions: 0, correctedBits: 0 };
@@ -1035,6 +1095,17 @@ class BobReconciler {
     this.corrected = bobKey.clone();
     this.flippedEver = new BitArray(this.n);
     this.reuse = params.reuseKnownParities ?? true;
+  }
+
+  /** Hands the pooled arrays back; the reconciler must not be used afterwards. */
+  release(): void {
+    for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
+    for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
+    for (const ps of this.built) {
+      ps.node = new Uint8Array(0);
+      ps.perm = undefined;
+      ps.inv = undefined;
+    }
   }
 
   async run(): Promise<void> {
@@ -1148,7 +1219,8 @@ class BobReconciler {
   private materialize(ps: BobPass): void {
     const { n } = this;
     const wasLight = ps.light;
-    ps.node = new Uint8Array(ps.numBlocks * ps.span);
+    ps.node = UINT8_POOL.take(ps.numBlocks * ps.span, true);
+    this.leasedUint8.push(ps.node);
     if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
     if (ps.firstBlock) {
       ps.split = new SplitView(ps.firstBlock, ps.blockSize);
@@ -1158,7 +1230,10 @@ class BobReconciler {
       ps.affine = affineView(this.seed, ps.index, n);
       return;
     }
-    const shuffle = drawShuffle(this.corrected, this.seed, ps.index, n, this.scratch);
+    const perm = INT32_POOL.take(n, false);
+    const inv = INT32_POOL.take(n, false);
+    this.leasedInt32.push(perm, inv);
+    const shuffle = drawShuffle(this.corrected, this.seed, ps.index, n, this.scratch, perm, inv);
     ps.perm = shuffle.perm;
     ps.inv = shuffle.inv;
     ps.key = shuffle.key;
@@ -1345,8 +1420,12 @@ function togglePath(ps: BobPass, x: number): void {
 export async function reconcile(bobKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, oracle: ParityOracle): Promise<CascadeResult> {
   validateSeed(shuffleSeed);
   const r = new BobReconciler(bobKey, params, shuffleSeed, oracle);
-  await r.run();
-  return { corrected: r.corrected, ...r.stats, passes: params.passes, passStats: r.passStats };
+  try {
+    await r.run();
+    return { corrected: r.corrected, ...r.stats, passes: params.passes, passStats: r.passStats };
+  } finally {
+    r.release();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

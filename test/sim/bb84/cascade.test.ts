@@ -361,6 +361,31 @@ describe('cascade reconciliation', () => {
     await reconcile(bob, params, seedBytes(3), new InMemoryOracle(new CascadeResponder(alice, params, seedBytes(3))));
     expect(bob.equals(before)).toBe(true);
   });
+
+  it('when several reconciliations of different lengths run at once (pooled work arrays), then each asks and corrects exactly as it does alone', async () => {
+    // Long enough for the shuffled pass 1 (Rao-Sandelius) and its pooled permutation arrays; the
+    // oracle yields to the event loop so the reconciliations interleave round trip by round trip.
+    const cases = [200_000, 200_100, 131_000].map((n, i) => ({ n, seed: seedBytes(900 + i), ...keyPair(n, 0.03, 900 + i) }));
+    const params = { ...DEFAULT_CASCADE, estimatedQber: 0.03 };
+    const yielding = (alice: BitArray, seed: Uint8Array): ParityOracle => {
+      const inner = new InMemoryOracle(new CascadeResponder(alice, params, seed));
+      return {
+        async askParities(questions: ParityQuestion[]): Promise<Uint8Array> {
+          await new Promise((resolve) => setImmediate(resolve));
+          return inner.askParities(questions);
+        },
+      };
+    };
+    const alone = [];
+    for (const c of cases) alone.push(await reconcile(c.bob, params, c.seed, yielding(c.alice, c.seed)));
+    const together = await Promise.all(cases.map((c) => reconcile(c.bob, params, c.seed, yielding(c.alice, c.seed))));
+    cases.forEach((c, i) => {
+      expect(alone[i]!.corrected.equals(c.alice)).toBe(true);
+      expect(together[i]!.corrected.equals(c.alice)).toBe(true);
+      expect(together[i]!.leakedBits).toBe(alone[i]!.leakedBits);
+      expect(together[i]!.roundTrips).toBe(alone[i]!.roundTrips);
+    });
+  });
 });
 
 describe('cascade responder (Alice) against a hostile or broken peer', () => {
