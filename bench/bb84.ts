@@ -2,7 +2,7 @@
  * BB84 simulator benchmark (docs/bb84.md, "Measured figures"). Build and run:
  *
  *   npx tsc -p tsconfig.json && node dist/bench/bb84.js [--blocks 20] [--seconds 20] [--realtime-seconds 20]
- *                                                        [--only pipeline,modules,realtime] [--streams 2] [--warmup 5]
+ *                                                        [--only pipeline,modules,realtime] [--streams 2] [--warmup 10]
  *                                                        [--auth hmac,slh-dsa] (pipeline variants)
  *
  * 1. pipeline: Alice's runSenderRound against Bob's receiver round in this process, over an in-memory channel that
@@ -36,7 +36,7 @@ import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleP
 const { values } = parseArgs({
   options: {
     blocks: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '20' },
     'realtime-seconds': { type: 'string', default: '20' },
     only: { type: 'string', default: 'pipeline,modules,realtime' },
