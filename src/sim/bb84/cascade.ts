@@ -1178,7 +1178,7 @@ class BobReconciler {
     const top = this.aliceTop[p]!;
     if (ps.numBlocks <= 2) {
       // Light: block membership and Bob's block parities, without the permutation.
-      const total = this.corrected.popcount() & 1;
+      const total = this.corrected.parityRange(0, n);
       let first = total;
       if (ps.numBlocks === 2) {
         ps.firstBlock = twoBlockMembers(this.seed, p, n, ps.blockSize);

@@ -6,6 +6,25 @@ import { newVerifySeed, tagsEqual, verifyBlock, verifyCollisionProbability, veri
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
+/** The definition in BigInt, word by word: H = m_1·r^L + ... + m_L·r + len (mod 2^61 - 1). */
+function referenceTag(bits: BitArray, seed: Uint8Array): string {
+  const p = (1n << 61n) - 1n;
+  let r = 0n;
+  for (let i = 7; i >= 0; i--) r = (r << 8n) | BigInt(seed[i]!);
+  r = (r & p) % p;
+  let h = 0n;
+  for (const word of bits.words) h = (h * r + BigInt(word)) % p;
+  h = (h * r + BigInt(bits.length)) % p;
+  return h.toString(16).padStart(16, '0');
+}
+
+/** An 8-byte seed whose low 61 bits are v (little-endian, as hashKey reads it). */
+function seedOf(v: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  for (let i = 0; i < 8; i++) out[i] = Number((v >> BigInt(8 * i)) & 0xffn);
+  return out;
+}
+
 describe('verifyTag', () => {
   it('when two keys are equal, then their tags are equal and 8 bytes long', () => {
     const rng = seededRng(1);
@@ -46,6 +65,26 @@ describe('verifyTag', () => {
     a.set(3, 1);
     b.set(3, 1);
     expect(tagsEqual(verifyTag(a, seed), verifyTag(b, seed))).toBe(false);
+  });
+
+  it('when computed, then the tag equals the BigInt definition (random keys, all-ones words, extreme seeds)', () => {
+    const rng = seededRng(5);
+    const p = (1n << 61n) - 1n;
+    const seeds = [0n, 1n, 2n, p - 1n, p, (1n << 64n) - 1n, 1n << 60n, (1n << 42n) - 1n, 1n << 42n];
+    const keys: BitArray[] = [new BitArray(0)];
+    for (const n of [1, 31, 32, 33, 64, 1000, 4097, 100_003]) keys.push(randomBits(rng, n));
+    for (const n of [70_000, 1_000_000]) {
+      const ones = new BitArray(n);
+      ones.words.fill(0xffffffff);
+      keys.push(ones.clearTail());
+    }
+    for (const key of keys) {
+      for (const v of seeds) expect(hex(verifyTag(key, seedOf(v)))).toBe(referenceTag(key, seedOf(v)));
+      for (let t = 0; t < 20; t++) {
+        const seed = newVerifySeed(rng);
+        expect(hex(verifyTag(key, seed))).toBe(referenceTag(key, seed));
+      }
+    }
   });
 
   it('when the seed has the wrong size, then it throws', () => {
