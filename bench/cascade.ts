@@ -2,7 +2,7 @@
  * Cascade benchmark: throughput (both ends in one process, in-memory channel), efficiency
  * f = leak / (n h(e)), round trips and residual errors, for n = 100k and 1M at QBER 1 %, 2 %, 5 %.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/cascade.js [--trials N] [--variant original|optimized|all] [--n 100000,1000000] [--qber 0.01,0.02,0.05]
+ *   npx tsc -p tsconfig.json && node dist/bench/cascade.js [--trials N] [--variant original|optimized|all] [--n 100000,1000000] [--qber 0.01,0.02,0.05] [--warmup 6]
  *
  * Prints one readable line per case, then one JSON object {bench: 'cascade', results: [...]}.
  * Errors are placed uniformly at random: exactly round(q n) distinct positions.
@@ -128,6 +128,10 @@ async function main(): Promise<void> {
   const qbers = arg('qber', '0.01,0.02,0.05').split(',').map(Number);
   const trialsArg = process.argv.includes('--trials') ? Number(arg('trials', '1')) : undefined;
   const results: CaseResult[] = [];
+  // Warm-up (not reported): V8 optimizes the hot loops over the first few reconciliations, which otherwise
+  // dominate the 3-trial cases. A module reconciles block after block for hours.
+  const warmups = Number(arg('warmup', '6'));
+  for (let i = 0; i < warmups; i++) await runCase('warm-up', OPTIMIZED_CASCADE, 1_000_000, 0.02, 1);
   for (const name of names) {
     const variant = VARIANTS[name];
     if (!variant) throw new Error(`unknown variant ${name}`);
