@@ -1335,18 +1335,16 @@ class BobReconciler {
    * (without reuse: only the top-level block, if odd).
    */
   private collectOdd(ps: BobPass, x: number, into: Search[], seen: Set<number>): void {
-    const add = (base: number, h: number, s: number, e: number): void => {
-      const id = (base + h) * MAX_PASSES + ps.index;
-      if (!seen.has(id)) {
-        seen.add(id);
-        into.push({ ps, base, h, s, e });
-      }
-    };
+    // (No closure for "add if not seen": this runs for every flip in every pass, some 250,000 times a block.)
     if (ps.light) {
       const b = blockOfLight(ps, x);
       if (ps.lightRoots[b]! & 1) {
         const root = this.rootSearch(ps, b); // materializes the pass
-        add(root.base, 1, root.s, root.e);
+        const id = (root.base + 1) * MAX_PASSES + ps.index;
+        if (!seen.has(id)) {
+          seen.add(id);
+          into.push(root);
+        }
       }
       return;
     }
@@ -1360,7 +1358,13 @@ class BobReconciler {
     for (;;) {
       const v = node[base + h]!;
       if (v < KNOWN) return;
-      if (v & 1) add(base, h, s, e);
+      if (v & 1) {
+        const id = (base + h) * MAX_PASSES + ps.index;
+        if (!seen.has(id)) {
+          seen.add(id);
+          into.push({ ps, base, h, s, e });
+        }
+      }
       if (e - s === 1 || !this.reuse) return;
       const mid = s + ((e - s + 1) >>> 1);
       if (pos < mid) {
