@@ -778,7 +778,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     if (first) this.startCascade(f);
     const count = expectInt(f.count, 1, MAX_QUESTION_BYTES / 3, step, 'count');
     const questions = decodeQuestions(f.questions, count, MAX_QUESTION_BYTES, step);
-    const answers = this.responder!.answer(questions);
+    const answers = this.responder!.answerPacked(questions);
     this.state = 'cascade';
     this.charge();
     return { reply: this.reply(step, payload, { parities: answersToBase64(answers) }) };

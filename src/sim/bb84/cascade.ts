@@ -891,32 +891,51 @@ export class CascadeResponder {
   answer(questions: readonly ParityQuestion[]): Uint8Array {
     if (!Array.isArray(questions)) throw new CascadeProtocolError('BAD_QUESTION', 'questions must be an array');
     const count = questions.length;
-    if (count > this.maxDisclosedBits - this.disclosedBits) {
-      throw new CascadeProtocolError('TOO_MANY_QUESTIONS', `${count} more parities would exceed the budget of ${this.maxDisclosedBits} (already disclosed ${this.disclosedBits})`);
-    }
-    // Copy each field once as validated (a getter could answer differently on a second read).
-    const fields = new Float64Array(3 * count);
+    this.checkBudget(count);
+    // Copy each field once as checked (a getter could answer differently on a second read).
+    const triples = new Int32Array(3 * count);
     for (let i = 0; i < count; i++) {
       const q = questions[i] as unknown;
       if (typeof q !== 'object' || q === null) throw new CascadeProtocolError('BAD_QUESTION', `question ${i} is not an object`);
       const { pass, start, end } = q as Record<string, unknown>;
-      if (!Number.isInteger(pass) || (pass as number) < 0 || (pass as number) >= this.passes) {
-        throw new CascadeProtocolError('BAD_QUESTION', `question ${i}: pass ${String(pass)} not in [0, ${this.passes})`);
+      if (!Number.isInteger(pass) || !Number.isInteger(start) || !Number.isInteger(end)) {
+        throw new CascadeProtocolError('BAD_QUESTION', `question ${i}: pass, start and end must be integers`);
       }
-      if (!Number.isInteger(start) || !Number.isInteger(end) || (start as number) < 0 || (start as number) >= (end as number) || (end as number) > this.n) {
-        throw new CascadeProtocolError('BAD_QUESTION', `question ${i}: range [${String(start)}, ${String(end)}) not within [0, ${this.n}) or empty`);
-      }
-      fields[3 * i] = pass as number;
-      fields[3 * i + 1] = start as number;
-      fields[3 * i + 2] = end as number;
+      this.checkQuestion(i, pass as number, start as number, end as number);
+      triples[3 * i] = pass as number;
+      triples[3 * i + 1] = start as number;
+      triples[3 * i + 2] = end as number;
     }
+    return this.answerChecked(triples);
+  }
+
+  /** answer() for questions packed as (pass, start, end) triples, as the peer channel decodes them. */
+  answerPacked(triples: Int32Array): Uint8Array {
+    if (triples.length % 3 !== 0) throw new CascadeProtocolError('BAD_QUESTION', 'questions must be (pass, start, end) triples');
+    const count = triples.length / 3;
+    this.checkBudget(count);
+    for (let i = 0; i < count; i++) this.checkQuestion(i, triples[3 * i]!, triples[3 * i + 1]!, triples[3 * i + 2]!);
+    return this.answerChecked(triples);
+  }
+
+  private checkBudget(count: number): void {
+    if (count > this.maxDisclosedBits - this.disclosedBits) {
+      throw new CascadeProtocolError('TOO_MANY_QUESTIONS', `${count} more parities would exceed the budget of ${this.maxDisclosedBits} (already disclosed ${this.disclosedBits})`);
+    }
+  }
+
+  private checkQuestion(i: number, pass: number, start: number, end: number): void {
+    if (pass < 0 || pass >= this.passes) throw new CascadeProtocolError('BAD_QUESTION', `question ${i}: pass ${pass} not in [0, ${this.passes})`);
+    if (start < 0 || start >= end || end > this.n) {
+      throw new CascadeProtocolError('BAD_QUESTION', `question ${i}: range [${start}, ${end}) not within [0, ${this.n}) or empty`);
+    }
+  }
+
+  /** Answers questions already checked (all of them, so a bad one discloses nothing). */
+  private answerChecked(triples: Int32Array): Uint8Array {
+    const count = triples.length / 3;
     const out = new Uint8Array(count);
-    for (let i = 0; i < count; i++) {
-      const pass = fields[3 * i]!;
-      const start = fields[3 * i + 1]!;
-      const end = fields[3 * i + 2]!;
-      out[i] = this.parity(pass, start, end);
-    }
+    for (let i = 0; i < count; i++) out[i] = this.parity(triples[3 * i]!, triples[3 * i + 1]!, triples[3 * i + 2]!);
     this.disclosedBits += count;
     return out;
   }

@@ -165,12 +165,15 @@ export function encodeQuestions(questions: readonly ParityQuestion[], maxBytes: 
   return chunks;
 }
 
-/** Decodes exactly `count` questions (ranges are checked by the Cascade responder). */
-export function decodeQuestions(value: unknown, count: number, maxBytes: number, step: string): ParityQuestion[] {
+/**
+ * Decodes exactly `count` questions into packed triples (pass, start, end) - the form the Cascade responder answers
+ * without building an object per question. Ranges are checked by the responder.
+ */
+export function decodeQuestions(value: unknown, count: number, maxBytes: number, step: string): Int32Array {
   if (typeof value !== 'string' || value.length > base64Length(maxBytes)) throw protocolError(step, 'questions must be base64 within the message size limit');
   const bytes = Buffer.from(value, 'base64');
   if (bytes.toString('base64') !== value) throw protocolError(step, 'questions are not canonical base64');
-  const out: ParityQuestion[] = new Array(count);
+  const out = new Int32Array(3 * count);
   let pos = 0;
   const read = (): number => {
     let v = 0;
@@ -192,7 +195,11 @@ export function decodeQuestions(value: unknown, count: number, maxBytes: number,
     const pass = read();
     const start = prevEnd + unzigzag(read());
     const end = start + read() + 1;
-    out[i] = { pass, start, end };
+    // Beyond int32 no key position is valid; refuse here rather than let the triple wrap around.
+    if (pass > 0x7fffffff || start < 0 || end > 0x7fffffff) throw protocolError(step, `question ${i} is out of range`);
+    out[3 * i] = pass;
+    out[3 * i + 1] = start;
+    out[3 * i + 2] = end;
     prevEnd = end;
   }
   if (pos !== bytes.length) throw protocolError(step, 'questions have trailing bytes');
