@@ -81,7 +81,8 @@ export function sampleMask(total: number, sampleSize: number, seed: Uint8Array):
     }
     const x = batch[next++]!;
     if (x >= limit) continue;
-    const pos = total === 0x100000000 ? x : x % total;
+    // x % total without a floating-point remainder call: x, total < 2^32, so the quotient is exact after floor.
+    const pos = total === 0x100000000 ? x : x - Math.floor(x / total) * total;
     const bit = 1 << (pos & 31);
     if ((w[pos >>> 5]! & bit) === 0) {
       w[pos >>> 5]! |= bit;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BitArray } from '../../../src/sim/bb84/bits.js';
 import { estimate, estimateBlock, newSampleSeed, qberUpperBound, sampleMask, takeSample, SAMPLE_SEED_BYTES } from '../../../src/sim/bb84/estimate.js';
 import { newKeyBlock } from '../../../src/sim/bb84/keyBlock.js';
-import { bernoulliBits, randomBits, seededRng } from '../../../src/sim/bb84/rng.js';
+import { bernoulliBits, randomBelow, randomBits, seededRng, sharedSeedRng } from '../../../src/sim/bb84/rng.js';
 
 function noisyPair(seed: number, n: number, qber: number): { alice: BitArray; bob: BitArray } {
   const rng = seededRng(seed);
@@ -23,6 +23,20 @@ describe('sampleMask', () => {
       expect(a.equals(b)).toBe(true);
       expect(a.popcount()).toBe(k);
       expect(a.length).toBe(total);
+    }
+  });
+
+  it('when drawn, then the positions are those of randomBelow(total) over the shared stream, first distinct picks first (peers of every version agree)', () => {
+    const rng = seededRng(6);
+    for (const [total, k] of [[1000, 100], [1000, 700], [999_983, 98_000], [65_537, 6553], [3_000_017, 300_000]] as const) {
+      const seed = newSampleSeed(rng);
+      const stream = sharedSeedRng(seed);
+      const complement = k > total / 2;
+      const picks = new Set<number>();
+      while (picks.size < (complement ? total - k : k)) picks.add(randomBelow(stream, total));
+      const mask = sampleMask(total, k, seed);
+      expect(mask.popcount()).toBe(k);
+      for (const pos of picks) expect(mask.get(pos)).toBe(complement ? 0 : 1);
     }
   });
 
