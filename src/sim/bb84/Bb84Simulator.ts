@@ -679,6 +679,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     this.state = 'done';
     wipe(this.bobBits, this.sifted, this.remaining);
     this.bobBits = this.sifted = this.remaining = undefined;
+    this.responder?.dispose();
     this.responder = undefined;
   }
 

@@ -260,6 +260,9 @@ function nttWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, 
     const p = oOff + i;
     ow[p >>> 5]! ^= (a[i + nLen - 1]! & 1) << (p & 31);
   }
+  // a held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
+  a.fill(0);
+  b.fill(0);
 }
 
 // ==== FFT engine (float64, right-angle convolution, exact after rounding) ========================================
@@ -624,6 +627,9 @@ function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, 
   fftFold(yc, seed, sOff, m, h, w, stride);
   fftConvolve(xc, yc, 0, h, tw);
   const worst = fftUnweightInto(xc, nLen, m, h, w, stride, out, oOff);
+  // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
+  xc.fill(0);
+  yc.fill(0);
   if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
 }
 
@@ -756,6 +762,12 @@ export function toeplitzHashNaive(input: BitArray, seedBits: BitArray, outLength
 }
 
 /** Frees the twiddle tables and work arrays kept between calls. */
+/** True when the kept work arrays are all zero (tests: every hash zeroes them before it returns). */
+export function toeplitzWorkspaceIsClear(): boolean {
+  const clear = (a: Int32Array | Float64Array | null): boolean => a === null || a.every((v) => v === 0);
+  return clear(nttWorkCache) && clear(fftWorkCache);
+}
+
 export function releaseToeplitzCaches(): void {
   nttTablesCache = null;
   nttWorkCache = null;

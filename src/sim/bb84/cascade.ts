@@ -872,6 +872,7 @@ export class CascadeResponder {
   private readonly wholeParity: number;
   private readonly seed: Uint8Array;
   private readonly scratch = SHARED_SCRATCH;
+  private disposed = false;
 
   constructor(aliceKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, options: CascadeResponderOptions = {}) {
     validateParams(params);
@@ -885,6 +886,17 @@ export class CascadeResponder {
     this.maxDisclosedBits = options.maxDisclosedBits ?? this.n;
     this.passKeys = new Array<BitArray | undefined>(this.passes).fill(undefined);
     this.splitViews = new Array<SplitView | undefined>(this.passes).fill(undefined);
+  }
+
+  /**
+   * Zeroes this end's copies of the key (the key and its shuffled orders) once the block is over; the responder
+   * answers nothing afterwards.
+   */
+  dispose(): void {
+    this.disposed = true;
+    this.aliceKey.words.fill(0);
+    for (const key of this.passKeys) key?.words.fill(0);
+    this.passKeys.fill(undefined);
   }
 
   /** Validates every question, then answers all of them (one bit each) or none. */
@@ -919,6 +931,7 @@ export class CascadeResponder {
   }
 
   private checkBudget(count: number): void {
+    if (this.disposed) throw new CascadeProtocolError('BAD_QUESTION', 'the block is over: this responder was disposed');
     if (count > this.maxDisclosedBits - this.disclosedBits) {
       throw new CascadeProtocolError('TOO_MANY_QUESTIONS', `${count} more parities would exceed the budget of ${this.maxDisclosedBits} (already disclosed ${this.disclosedBits})`);
     }
@@ -1116,11 +1129,16 @@ class BobReconciler {
     this.reuse = params.reuseKnownParities ?? true;
   }
 
-  /** Hands the pooled arrays back; the reconciler must not be used afterwards. */
+  /**
+   * Hands the pooled arrays back and zeroes the shuffled copies of Bob's key; the reconciler must not be used
+   * afterwards (the corrected key itself goes to the caller, who wipes it).
+   */
   release(): void {
     for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
     for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
     for (const ps of this.built) {
+      ps.key?.words.fill(0);
+      ps.key = undefined;
       ps.node = new Uint8Array(0);
       ps.perm = undefined;
       ps.inv = undefined;

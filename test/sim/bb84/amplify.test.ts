@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BitArray } from '../../../src/sim/bb84/bits.js';
 import {
   amplifiedLength, amplifyBlock, MAX_FFT_SIZE, MAX_NTT_SIZE, modifiedToeplitzHash, modifiedToeplitzHashNaive, newToeplitzSeed, paHash,
-  paSeedLength, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength, type ToeplitzEngine,
+  paSeedLength, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength, toeplitzWorkspaceIsClear, type ToeplitzEngine,
 } from '../../../src/sim/bb84/amplify.js';
 import { newKeyBlock, type KeyBlock } from '../../../src/sim/bb84/keyBlock.js';
 import { secretKeyLength } from '../../../src/sim/bb84/finiteKey.js';
@@ -166,6 +166,17 @@ describe('toeplitzHash engines', () => {
     const fft = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
     expect(fft.equals(modifiedToeplitzHash(x, seed, l, { engine: 'ntt' }))).toBe(true);
   }, 60_000);
+
+  it('when a hash returns, then the work arrays kept between calls hold nothing of the key or the product (both engines, chunked too)', () => {
+    const rng = seededRng(6);
+    const x = randomBits(rng, 100_000);
+    for (const engine of ENGINES) {
+      toeplitzHash(x, randomBits(rng, toeplitzSeedLength(100_000, 60_000)), 60_000, { engine });
+      expect(toeplitzWorkspaceIsClear()).toBe(true);
+      modifiedToeplitzHash(x, randomBits(rng, paSeedLength('modified-toeplitz', 100_000, 60_000)), 60_000, { engine, maxTransformSize: 1 << 15 });
+      expect(toeplitzWorkspaceIsClear()).toBe(true);
+    }
+  });
 
   it('when arguments are invalid, then it throws', () => {
     const x = new BitArray(10);

@@ -423,6 +423,16 @@ describe('cascade responder (Alice) against a hostile or broken peer', () => {
     expect(() => responder().answer('nope' as unknown as ParityQuestion[])).toThrow(/BAD_QUESTION/);
   });
 
+  it('when the block is over and the responder disposed, then it answers nothing more', () => {
+    const { alice } = keyPair(1000, 0.02, 11);
+    const r = new CascadeResponder(alice, { ...DEFAULT_CASCADE, estimatedQber: 0.02 }, seedBytes(11));
+    expect(r.answer([{ pass: 0, start: 0, end: 10 }]).length).toBe(1);
+    r.dispose();
+    expect(() => r.answer([{ pass: 0, start: 0, end: 10 }])).toThrow(/disposed/);
+    expect(() => r.answerPacked(Int32Array.of(0, 0, 10))).toThrow(/disposed/);
+    expect(alice.popcount()).toBeGreaterThan(0); // the caller's key is its own: only the responder's copies are zeroed
+  });
+
   it('when a peer asks for more parities than the budget, then it is refused with TOO_MANY_QUESTIONS', () => {
     const r = responder();
     const many = Array.from({ length: n + 1 }, (_, i) => ({ pass: 0, start: i % n, end: (i % n) + 1 }));
