@@ -132,6 +132,7 @@ export class ExchangeService {
       this.newestRoundSeq.set(msg.keyStreamId, msg.roundSeq);
       let session = this.sessions.get(msg.keyStreamId);
       if (!session || session.roundId !== msg.roundId) {
+        session?.round.abandon?.(); // the sender gave that round up
         session = {
           roundId: msg.roundId,
           firstIndex: msg.firstIndex,
@@ -193,6 +194,7 @@ export class ExchangeService {
   };
 
   private readonly onClosed = (keyStreamId: string): void => {
+    this.sessions.get(keyStreamId)?.round.abandon?.();
     this.sessions.delete(keyStreamId);
     const loop = this.loops.get(keyStreamId);
     if (loop) loop.abort.abort();

@@ -44,6 +44,11 @@ export interface ReceiverStepResult {
 /** Receiver-side state of one round. */
 export interface ReceiverRound {
   handle(step: string, payload: unknown): Promise<ReceiverStepResult>;
+  /**
+   * The exchange drops this round unfinished (a newer round of the stream replaced it, or the stream closed):
+   * release what it holds (the BB84 round zeroes its key arrays). Not called after a result or an error.
+   */
+  abandon?(): void;
 }
 
 export interface Simulator {

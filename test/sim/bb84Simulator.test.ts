@@ -222,6 +222,24 @@ describe('BB84 simulator: Alice and Bob over an in-memory channel', () => {
     expect(block.alice.stats).toMatchObject({ aborted: true, reason: 'peer-signature-invalid', keys: 0 });
   });
 
+  it('when the exchange abandons a round midway (the sender gave up), then Bob\'s round ends and refuses further steps', async () => {
+    const { alice, bob } = pair();
+    const round = bob.openReceiverRound(params(0));
+    let asked = 0;
+    const outcome = await alice
+      .runSenderRound(params(0), {
+        async request(step, payload) {
+          if (step === 'parities' && asked++ > 0) throw new Error('link down');
+          return JSON.parse(JSON.stringify((await round.handle(step, JSON.parse(JSON.stringify(payload)))).reply));
+        },
+      })
+      .then(() => 'returned', () => 'threw');
+    expect(['returned', 'threw']).toContain(outcome);
+    expect(asked).toBe(2); // Bob is in the middle of Cascade
+    round.abandon!();
+    await expect(round.handle('parities', {})).rejects.toThrow(/block is over/);
+  });
+
   it('when the two modules simulate different channels, then Bob refuses the frame naming the settings', async () => {
     const alice = pair().alice;
     const bob = pair({ channel: { ...SHORT_LINK.channel, lengthKm: 6 } }).bob;

@@ -674,6 +674,10 @@ export class Bb84ReceiverRound implements ReceiverRound {
     return true;
   }
 
+  abandon(): void {
+    if (this.state !== 'done') this.end();
+  }
+
   /** Ends the block here: no key, state wiped. */
   private end(): void {
     this.state = 'done';
