@@ -81,7 +81,7 @@ function h(e: number): number {
 describe('cascade shuffles', () => {
   it('when both ends derive a pass permutation from the same seed, then they are identical valid permutations', () => {
     for (const n of [1, 2, 1000, 70_001]) {
-      // 70,001 bits takes the bucketed (Rao-Sandelius) path, 1,000 plain Fisher-Yates.
+      // 70,001 bits takes the bucketed path, 1,000 plain Fisher-Yates.
       const a = cascadePermutation(seedBytes(1), 3, n);
       const b = cascadePermutation(seedBytes(1), 3, n);
       expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
@@ -363,7 +363,7 @@ describe('cascade reconciliation', () => {
   });
 
   it('when several reconciliations of different lengths run at once (pooled work arrays), then each asks and corrects exactly as it does alone', async () => {
-    // Long enough for the shuffled pass 1 (Rao-Sandelius) and its pooled permutation arrays; the
+    // Long enough for the bucketed pass 1 and its pooled permutation arrays; the
     // oracle yields to the event loop so the reconciliations interleave round trip by round trip.
     const cases = [200_000, 200_100, 131_000].map((n, i) => ({ n, seed: seedBytes(900 + i), ...keyPair(n, 0.03, 900 + i) }));
     const params = { ...DEFAULT_CASCADE, estimatedQber: 0.03 };
