@@ -761,13 +761,13 @@ export function toeplitzHashNaive(input: BitArray, seedBits: BitArray, outLength
   return out;
 }
 
-/** Frees the twiddle tables and work arrays kept between calls. */
 /** True when the kept work arrays are all zero (tests: every hash zeroes them before it returns). */
 export function toeplitzWorkspaceIsClear(): boolean {
   const clear = (a: Int32Array | Float64Array | null): boolean => a === null || a.every((v) => v === 0);
   return clear(nttWorkCache) && clear(fftWorkCache);
 }
 
+/** Frees the twiddle tables and work arrays kept between calls. */
 export function releaseToeplitzCaches(): void {
   nttTablesCache = null;
   nttWorkCache = null;

@@ -281,19 +281,19 @@ const HALF_DRAW_BOUND = 1 << 16;
 /**
  * ranks[0, len) = a uniformly random permutation of 0..len-1, by the "inside-out" Fisher-Yates
  * (for i = 0 .. len-1: j uniform in [0, i], ranks[i] = ranks[j], ranks[j] = i), which needs no
- * initial identity. j is drawn with Lemire's multiply-and-reject, unbiased: for bounds up to 2^16 from
- * the 16-bit halves of each output, low half first (int32 arithmetic, one output per two indices),
- * larger ones with Xoshiro128.below.
+ * initial identity. j is drawn with Lemire's multiply-and-reject, unbiased, from the 16-bit halves
+ * of each output, low half first (int32 arithmetic, one output per two indices). Only short keys
+ * (under RS_MIN_LENGTH bits) are shuffled this way, so len <= 2^16.
  */
 function shuffleRanks(ranks: Int32Array, len: number, rng: Xoshiro128): void {
+  if (len > HALF_DRAW_BOUND) throw new RangeError(`shuffleRanks: ${len} items, at most ${HALF_DRAW_BOUND}`);
   let i = 0;
   // The generator in locals: this loop is the hottest of the whole shuffle.
   let s0 = rng.s0;
   let s1 = rng.s1;
   let s2 = rng.s2;
   let s3 = rng.s3;
-  const small = Math.min(len, HALF_DRAW_BOUND);
-  while (i < small) {
+  while (i < len) {
     const x = Math.imul(s1, 5);
     const out = Math.imul((x << 7) | (x >>> 25), 9);
     const t = s1 << 9;
@@ -310,7 +310,7 @@ function shuffleRanks(ranks: Int32Array, len: number, rng: Xoshiro128): void {
       const j = m >>> 16;
       ranks[i] = ranks[j]!;
       ranks[j] = i;
-      if (++i === small) break;
+      if (++i === len) break;
     }
     m = Math.imul(out >>> 16, i + 1);
     low = m & 0xffff;
@@ -325,11 +325,6 @@ function shuffleRanks(ranks: Int32Array, len: number, rng: Xoshiro128): void {
   rng.s1 = s1;
   rng.s2 = s2;
   rng.s3 = s3;
-  for (; i < len; i++) {
-    const j = rng.below(i + 1);
-    ranks[i] = ranks[j]!;
-    ranks[j] = i;
-  }
 }
 
 /** Draws a uniform bucket (one byte) per index; offsets[b + 1] counts bucket b, then becomes a prefix sum. */

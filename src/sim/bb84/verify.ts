@@ -65,8 +65,8 @@ export function verifyTag(bits: BitArray, seed: Uint8Array): Uint8Array {
   for (let i = 0; i <= w.length; i++) {
     // The blocks are the packed words, then one block holding the bit length.
     const m = i < w.length ? w[i]! : bits.length;
-    let c0 = h0 * r0 + 4 * (h1 * r2 + h2 * r1) + (m % LIMB);
-    let c1 = h0 * r1 + h1 * r0 + 4 * (h2 * r2) + Math.floor(m / LIMB);
+    let c0 = h0 * r0 + 4 * (h1 * r2 + h2 * r1) + (m & (LIMB - 1)); // m < 2^32: its low 21 bits and the rest
+    let c1 = h0 * r1 + h1 * r0 + 4 * (h2 * r2) + (m >>> 21);
     let c2 = h0 * r2 + h1 * r1 + h2 * r0;
     let q = Math.floor(c0 / LIMB);
     h0 = c0 - q * LIMB;
