@@ -172,6 +172,7 @@ async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineR
         const b0 = performance.now();
         const r = await runInMemoryBlock(alice, bob, params(warmupBlocks + i));
         blockMs.push(performance.now() - b0);
+        // BENCH_BLOCK_MS=1 prints every timed block's wall time (to see warm-up and host noise).
         if (process.env.BENCH_BLOCK_MS) console.log(`block ${i}: ${(performance.now() - b0).toFixed(1)} ms`);
         aliceStats.push(r.alice.stats!);
         if (r.bob?.stats) bobStats.push(r.bob.stats);

@@ -414,7 +414,7 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
     return;
   }
   if (!isTwoBlockPass(n, blockSize)) {
-    perm.set(drawShuffle(undefined, seed, pass, n, scratch).perm);
+    drawShuffle(undefined, seed, pass, n, scratch, perm);
     return;
   }
   const members = twoBlockMembers(seed, pass, n, blockSize);

@@ -50,8 +50,8 @@ const TOP_LIMB = 2 ** 19; // 2^42 · 2^19 = 2^61 ≡ 1 (mod p)
  * The 8-byte tag (big-endian value below 2^61) of `bits` under `seed`.
  *
  * Horner's rule, h ← h·r + m, in exact double arithmetic instead of BigInt (which allocates on every operation and
- * took about 4x as long): h and r are split into limbs of 21, 21 and 19 bits; the nine limb products are below 2^43 and
- * every sum below 2^47, so nothing is rounded. Columns of weight 2^63 and 2^84 fold down as 2^63 ≡ 4 and
+ * took about 2.5x as long: 3.4 against 1.3 ms per Mbit in bench/bb84-stages.ts): h and r are split into limbs of
+ * 21, 21 and 19 bits; the nine limb products are below 2^43 and every sum below 2^47, so nothing is rounded. Columns of weight 2^63 and 2^84 fold down as 2^63 ≡ 4 and
  * 2^84 ≡ 4·2^21 (mod p), carries go up a limb at a time, and the carry out of the top limb (weight 2^61 ≡ 1) goes
  * back into the bottom one, twice per block so that each limb starts the next block within one of its width
  * (h0 ≤ 2^21, h1 < 2^21, h2 < 2^19). h is not reduced below p until the end, so the result is the same value mod p
