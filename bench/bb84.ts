@@ -31,6 +31,7 @@ import { SignaturePool } from '../src/crypto/signatures.js';
 import { Bb84Simulator, SignatureAuthenticator, type Bb84Settings, type TranscriptAuthenticator } from '../src/sim/bb84/Bb84Simulator.js';
 import { predictLinkRates } from '../src/sim/bb84/protocol/sizing.js';
 import type { RoundParams, RoundResult, RoundStats } from '../src/sim/Simulator.js';
+import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
 
 const { values } = parseArgs({
@@ -42,8 +43,11 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'pipeline,modules,realtime' },
     streams: { type: 'string', default: '2' },
     auth: { type: 'string', default: 'hmac,slh-dsa' },
+    'insecure-peer': { type: 'boolean', default: false },
   },
 });
+/** modules/realtime: run the peer channel without authentication (to measure what authentication costs). */
+const insecurePeer = values['insecure-peer'] ?? false;
 const only = new Set(values.only!.split(','));
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
@@ -308,8 +312,11 @@ async function runLink(env: Record<string, string>, streams: number, seconds: nu
   const pool = SignaturePool.create('slh-dsa-sha2-128f');
   const [ka, kb] = [await pool.generateKeyPair(), await pool.generateKeyPair()];
   await pool.close();
-  const alice = await startModule('alice', 1, { ...env, QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(ka.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(kb.publicKey) });
-  const bob = await startModule('bob', 0, { ...env, QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(kb.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(ka.publicKey) });
+  // The peer channel is authenticated (link credentials) unless --insecure-peer measures it without.
+  const files = insecurePeer ? undefined : await writeLinkCredentials(mkdtempSync(join(tmpdir(), 'qkdm-bench-link-')));
+  const auth = (sender: 0 | 1): Record<string, string> => (files ? credentialsEnv(files, sender) : { QKDM_PEER_AUTH_INSECURE: 'true' });
+  const alice = await startModule('alice', 1, { ...env, ...auth(1), QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(ka.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(kb.publicKey) });
+  const bob = await startModule('bob', 0, { ...env, ...auth(0), QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(kb.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(ka.publicKey) });
   try {
     const ids: string[] = [];
     for (let i = 0; i < streams; i++) ids.push(await openStream(alice, bob, 8192));

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile, round } from './lib/load.js';
+import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule } from '../scripts/lib/moduleProcess.js';
 
 const { values } = parseArgs({
@@ -57,6 +58,7 @@ async function startModule(name: 'alice' | 'bob', env: Record<string, string>): 
   return proc;
 }
 
+const link = await writeLinkCredentials(join(work, 'link'));
 const ports = { alice: await freePort(), alicePeer: await freePort(), bob: await freePort(), bobPeer: await freePort() };
 const moduleEnv = (name: 'alice' | 'bob', peerPort: number, otherPeerPort: number, kme: string, otherKme: string, sae: string, otherSae: string, sender: 0 | 1) => ({
   QKDM_MODULE_PORT: String(name === 'alice' ? ports.alice : ports.bob),
@@ -71,6 +73,8 @@ const moduleEnv = (name: 'alice' | 'bob', peerPort: number, otherPeerPort: numbe
   QKDM_PEER_TLS_CERT: cert(name, 'crt'),
   QKDM_PEER_TLS_KEY: cert(name, 'key'),
   QKDM_PEER_TLS_CA: cert('ca', 'crt'),
+  QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
+  ...credentialsEnv(link, sender),
   QKDM_ETSI014_KME_ID: kme,
   QKDM_ETSI014_KEY_SIZE: '256',
   QKDM_ETSI014_SAES: JSON.stringify([{ sae_id: sae, peer_sae_id: otherSae, peer_module: `127.0.0.1:${otherPeerPort}`, peer_kme_id: otherKme }]),

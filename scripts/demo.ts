@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
-import { encodeKey, generateKeyPair } from '../src/crypto/keys.js';
+import { credentialsEnv, writeLinkCredentials, type CredentialFiles } from './lib/linkCredentials.js';
 import { spawnModule } from './lib/moduleProcess.js';
 
 const PORTS = { alice: 5000, bob: 5001 };
@@ -27,13 +27,11 @@ if (!Number.isInteger(total) || total <= 0 || !Number.isInteger(length) || lengt
 const work = mkdtempSync(join(tmpdir(), 'qkdm-demo-'));
 const children: ChildProcess[] = [];
 
-/** With sim bb84 each module needs its own signing key and the peer's public key: made fresh per run. */
-const signingEnv: Record<'alice' | 'bob', Record<string, string>> = { alice: {}, bob: {} };
-async function makeSigningKeys(): Promise<void> {
-  const [a, b] = [await generateKeyPair('slh-dsa-sha2-128f'), await generateKeyPair('slh-dsa-sha2-128f')];
-  signingEnv.alice = { QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(a.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(b.publicKey) };
-  signingEnv.bob = { QKDM_SIMULATOR_PRIVATE_KEY: encodeKey(b.secretKey), QKDM_SIMULATOR_PUBLIC_KEY: encodeKey(a.publicKey) };
-}
+/**
+ * Fresh link credentials per run: they authenticate the peer channel, and with sim bb84 they also sign
+ * the blocks' transcripts.
+ */
+let link: CredentialFiles | undefined;
 
 async function startModule(name: 'alice' | 'bob'): Promise<void> {
   const port = PORTS[name];
@@ -49,7 +47,7 @@ async function startModule(name: 'alice' | 'bob'): Promise<void> {
       QKDM_MODULE_SIM: values.sim!,
       QKDM_MODULE_DATA_DIR: join(work, name),
       QKDM_MODULE_LOG_LEVEL: 'warn',
-      ...signingEnv[name],
+      ...credentialsEnv(link!, name === 'alice' ? 1 : 0),
     },
   });
   children.push(proc);
@@ -67,7 +65,7 @@ function cleanup(): void {
 
 async function main(): Promise<number> {
   console.log(`starting alice (sender) on :${PORTS.alice} and bob (receiver) on :${PORTS.bob}, sim=${values.sim}, embedded stores in ${work}`);
-  if (values.sim === 'bb84') await makeSigningKeys();
+  link = await writeLinkCredentials(join(work, 'link'));
   await Promise.all([startModule('alice'), startModule('bob')]);
   const qos = { timeout: 10000, length };
   const [id, s1] = (await call(PORTS.alice, '/open_connect', [null, `127.0.0.1:${PORTS.bob}`, qos, null])) as [string, number];

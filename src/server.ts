@@ -14,6 +14,9 @@ import { Etsi014Service } from './core/Etsi014Service.js';
 import { KeyStreamManager } from './core/KeyStreamManager.js';
 import { ExchangeService } from './exchange/ExchangeService.js';
 import { HttpPeerClient } from './exchange/HttpPeerClient.js';
+import { CredentialsError, loadLinkCredentials, type LinkCredentials } from './exchange/auth/linkCredentials.js';
+import { PeerAuthenticator } from './exchange/auth/peerSessions.js';
+import { peerGate } from './api/peerAuth.js';
 import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.js';
 import { createLogger } from './log.js';
 import { createSimulator } from './sim/index.js';
@@ -58,15 +61,21 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const publicAddress = normalizePeerAddress(cfg.module.this_public_IP);
   if (!publicAddress) throw new Error(`config: module.this_public_IP: expected host:port or an http(s) URL`);
 
+  // The peer channel's credentials come first: a module that would run unauthenticated by accident
+  // must not start (and must not open its stores) at all.
+  const credentials = peerCredentials(cfg, log);
   const stores = options.stores ?? (await openStores(cfg, log));
-  const simulator = options.simulator ?? (await createSimulator(cfg, log));
+  const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
   // TLS material is read once here; a bad path fails start-up naming the field.
   const mainTls = loadTlsMaterial(cfg, 'tls');
   const peerTls = loadTlsMaterial(cfg, 'peer_tls');
   // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
-  const peerConnect = peerClientConnectOptions(peerTls);
+  const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
   const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
-  const peer = options.peerClient ?? new HttpPeerClient(peerAgent ? { fetchInit: () => ({ dispatcher: peerAgent }) } : {});
+  const peerAuth = credentials ? new PeerAuthenticator(credentials) : undefined;
+  const peer =
+    options.peerClient ??
+    new HttpPeerClient({ ...(peerAgent ? { fetchInit: () => ({ dispatcher: peerAgent }) } : {}), ...(peerAuth ? { auth: peerAuth } : {}) });
   const manager = new KeyStreamManager(
     stores.handles,
     stores.keys,
@@ -77,6 +86,9 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       publicAddress,
       maxKeyCount: cfg.module.max_key_count,
       peerTimeoutMs: cfg.module.peer_timeout_ms,
+      maxPendingRegistrations: cfg.module.max_pending_registrations,
+      pendingRegistrationTtlMs: cfg.module.pending_registration_ttl_s * 1000,
+      closedStreamRetentionMs: cfg.module.closed_stream_retention_s * 1000,
     },
     log,
   );
@@ -104,6 +116,14 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     log.warn('etsi014 is configured but the main listener asks for no client certificate (tls.cert, tls.client_cert): every SAE call will answer 401');
   }
   const separatePeer = cfg.module.peer_port !== undefined;
+  if (separatePeer && !servesHttps(peerTls)) {
+    log.warn(
+      peerAuth
+        ? 'the peer listener (module.peer_port) is plain HTTP: peer messages are authenticated and encrypted with the link credentials, but the transport is not TLS (set peer_tls for TLS as well)'
+        : 'the peer listener (module.peer_port) is plain HTTP and the peer channel is unauthenticated (peer_auth.insecure)',
+    );
+  }
+  const peerGateHandler = peerGate({ ...(peerAuth ? { auth: peerAuth } : {}), ...(cfg.peer_tls.peer_name && peerTls.clientCert === 'require' ? { peerCertName: cfg.peer_tls.peer_name } : {}), log });
   const appDeps = {
     manager,
     exchange,
@@ -112,6 +132,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     ...(cfg.module.api_token ? { apiToken: cfg.module.api_token } : {}),
     ...(etsi014 ? { etsi014 } : {}),
     identifySae: createSaeIdentifier({ identities: cfg.etsi014.identities, allowHeaderIdentity: cfg.etsi014.allow_header_identity }),
+    peerGate: peerGateHandler,
   };
   const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
   const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;
@@ -131,10 +152,11 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls);
       if (peerApp) peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.host, peerTls);
       const port = server.port;
+      if (!peerAuth) warnInsecure(log);
       exchange.start();
       etsi014?.start();
       log.info(
-        { host: cfg.module.host, port, https: server.https, clientCert: server.https ? mainTls.clientCert : undefined, peerPort: peerServer?.port, peerHttps: peerServer?.https, sender: cfg.module.sender, sim: simulator.name, stores: stores.description },
+        { host: cfg.module.host, port, peerAuth: peerAuth ? `link ${credentials!.linkId}, this module ${credentials!.name} (${credentials!.fingerprint}), peer ${credentials!.peerName} (${credentials!.peerFingerprint})` : 'INSECURE', https: server.https, clientCert: server.https ? mainTls.clientCert : undefined, peerPort: peerServer?.port, peerHttps: peerServer?.https, sender: cfg.module.sender, sim: simulator.name, stores: stores.description },
         'QKD module listening',
       );
       return port;
@@ -148,6 +170,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
         await Promise.all([server?.close(), peerServer?.close()]);
         await peerAgent?.close().catch(() => undefined);
         await simulator.close?.();
+        await peerAuth?.close();
         await etsiStore?.close();
         await stores.close();
         log.info('QKD module stopped');
@@ -184,5 +207,40 @@ function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi
       retryMaxMs: cfg.module.retry_max_ms,
     },
     log,
+  );
+}
+
+/**
+ * This module's link credentials, or undefined in the explicit insecure mode. No credentials and no
+ * insecure option: a start-up error naming both ways out.
+ */
+function peerCredentials(cfg: ModuleConfig, log: Logger): LinkCredentials | undefined {
+  const { credentials, insecure } = cfg.peer_auth;
+  if (credentials !== undefined && insecure) {
+    throw new Error('config: peer_auth.insecure: true together with peer_auth.credentials; remove one (insecure turns authentication off)');
+  }
+  if (credentials === undefined) {
+    if (!insecure) {
+      throw new Error(
+        'config: peer_auth.credentials: not set, so the peer channel would be unauthenticated. Run `npm run keygen -- --pair DIR` and set '
+          + 'peer_auth.credentials to this module\'s file in DIR (or QKDM_PEER_AUTH_CREDENTIALS_FILE); to run without authentication '
+          + 'anyway (INSECURE, development only) set peer_auth.insecure: true',
+      );
+    }
+    warnInsecure(log);
+    return undefined;
+  }
+  try {
+    return loadLinkCredentials(credentials, cfg.module.sender);
+  } catch (err) {
+    if (err instanceof CredentialsError) throw new Error(`config: ${err.message}`);
+    throw err;
+  }
+}
+
+function warnInsecure(log: Logger): void {
+  log.warn(
+    'INSECURE: peer_auth.insecure is set: the peer channel is not authenticated. Anyone who can reach the peer routes can '
+      + 'inject keys, register and close streams, and read the keys the fake simulator sends. Development only.',
   );
 }

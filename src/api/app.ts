@@ -3,8 +3,9 @@
  *
  *   seed API (root and /api/v1/qkdm/actions/):  POST /open_connect  POST /get_key  POST /close
  *                                               POST|GET /available_keys
- *   peer channel:                               GET /sync  POST /start  POST /peer/open
- *                                               POST /peer/close  POST /peer/round  POST /peer/commit
+ *   peer channel (behind the peer gate):        POST /peer/hello  GET /sync  POST /start  POST /peer/open
+ *                                               POST /peer/close  POST /peer/round  POST /peer/confirm
+ *                                               POST /peer/counter
  *                                               POST /peer/etsi014/keys  POST /peer/etsi014/ready
  *   operators:                                  GET /health  GET /streams  GET /streams/:id
  *                                               GET /streams/:id/stats  GET /openapi.json
@@ -15,15 +16,18 @@
  * `routes` picks what one listener serves: 'app' (applications, SAEs, operators), 'peer' (the peer
  * module) or 'all' (one listener, as without module.peer_port). With module.api_token set, the seed
  * API (and what follows it) needs `Authorization: Bearer <token>`; peer, operator and ETSI 014 routes
- * do not (peers use mutual TLS, SAEs their client certificate).
+ * do not (peers authenticate through the peer gate, SAEs with their client certificate).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Etsi014Service } from '../core/Etsi014Service.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
 import type { ExchangeService } from '../exchange/ExchangeService.js';
+import { SEALED_CONTENT_TYPE } from '../exchange/auth/peerSessions.js';
 import { bearerToken } from './auth.js';
+import { PEER_PATHS } from './peerAuth.js';
 import { ETSI004_PREFIX, etsi004Router } from './routes/etsi004.js';
 import { etsi014PeerRouter, etsi014Router } from './routes/etsi014.js';
 import { infoRouter } from './routes/info.js';
@@ -49,9 +53,11 @@ export interface AppDeps {
   etsi014?: Etsi014Service;
   /** The calling SAE's ID (client certificate); absent: no caller is identified (401). */
   identifySae?: SaeIdentifier;
+  /** Authenticates every peer message (src/api/peerAuth.ts); absent only in tests of single routes. */
+  peerGate?: RequestHandler;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', apiToken, etsi014, identifySae }: AppDeps): express.Express {
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', apiToken, etsi014, identifySae, peerGate }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -70,10 +76,15 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
       }),
     );
   }
-  // Every body is read as text and decoded by the route (Python literal or JSON): no parser guesses.
-  app.use(express.text({ type: () => true, limit: MAX_BODY_BYTES }));
+  // Sealed peer messages are bytes (opened by the peer gate); every other body is read as text and
+  // decoded by the route (Python literal or JSON): no parser guesses.
+  const sealed = (req: IncomingMessage): boolean => (req.headers['content-type'] ?? '').toLowerCase().startsWith(SEALED_CONTENT_TYPE);
+  app.use(express.raw({ type: sealed, limit: MAX_BODY_BYTES }));
+  app.use(express.text({ type: (req) => !sealed(req), limit: MAX_BODY_BYTES }));
 
   if (routes !== 'app') {
+    // Nothing reaches a peer route (or the simulator behind it) before the gate authenticated it.
+    if (peerGate) app.use(PEER_PATHS, peerGate);
     app.use('/', peerRouter(manager, exchange));
     if (etsi014) app.use('/', etsi014PeerRouter(etsi014));
   }

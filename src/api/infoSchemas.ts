@@ -33,6 +33,10 @@ export const streamSummarySchema = z.object({
   closed: z.boolean(),
   nextIndex: z.number().int().describe('commit counter: keys below it are final here'),
   available: z.number().int().describe('committed keys not yet delivered here'),
+  halted: z
+    .object({ reason: z.string(), since: z.string() })
+    .nullable()
+    .describe('why the exchange is halted (key confirmation failed, counters out of step), or null; it resumes when both ends confirm a round again'),
   exchangeRunning: z.boolean(),
 });
 

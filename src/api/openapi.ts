@@ -12,7 +12,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { commitMessageSchema, roundMessageSchema, streamNoticeSchema } from '../exchange/peerProtocol.js';
+import { confirmMessageSchema,
+  counterMessageSchema, roundMessageSchema, streamNoticeSchema } from '../exchange/peerProtocol.js';
 import { ETSI014_PEER_KEYS_PATH, ETSI014_PEER_READY_PATH, etsi014KeysNoticeSchema, etsi014ReadyNoticeSchema } from '../exchange/etsi014Peer.js';
 import { toPyLiteral, type PyValue } from './codec/pyLiteral.js';
 import {
@@ -247,8 +248,25 @@ const operatorRoutes: RouteDoc[] = [
   { method: 'get', path: OPENAPI_PATH, tag: 'operator', summary: 'This OpenAPI 3.1 document', responses: { 200: { description: 'the document' } } },
 ];
 
-const peerErrors = { 400: errorAnswer('malformed message'), 404: errorAnswer('unknown stream'), 409: errorAnswer('refused (closed stream, role clash, stale round)') };
+const peerErrors = {
+  400: errorAnswer('malformed message'),
+  401: errorAnswer('not sealed in an authenticated session, replayed, or altered (PEER_AUTH_REQUIRED, PEER_SESSION_UNKNOWN, PEER_AUTH_FAILED)'),
+  404: errorAnswer('unknown stream'),
+  409: errorAnswer('refused (closed stream, role clash, stale round)'),
+};
 const peerRoutes: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/peer/hello',
+    tag: 'peer',
+    summary: 'Peer module: open an authenticated session (signed ML-KEM-768 handshake under the link credentials; not sealed itself)',
+    responses: {
+      200: { description: '{v, session, nonce, ciphertext, signature}' },
+      400: errorAnswer('malformed hello'),
+      401: errorAnswer('PEER_HANDSHAKE_REFUSED: wrong link, key or signature, stale time, replayed nonce'),
+      429: errorAnswer('too many handshakes'),
+    },
+  },
   {
     method: 'get',
     path: '/sync',
@@ -293,18 +311,30 @@ const peerRoutes: RouteDoc[] = [
     summary: 'Sender module: one simulator message of a key-exchange round (docs/peer-protocol.md)',
     body: {
       schema: roundMessageSchema,
-      example: { keyStreamId: EXAMPLE_ID, roundId: 'b0c5e3a2-1f4d-4c1e-9d7a-2f6b8e9c0a11', roundSeq: 1795000000000000, firstIndex: 0, keyLengthBits: 256, maxKeys: 1, committedUpTo: 0, step: 'keys', payload: {} },
+      example: { keyStreamId: EXAMPLE_ID, roundId: 'b0c5e3a2-1f4d-4c1e-9d7a-2f6b8e9c0a11', roundSeq: 1795000000000000, firstIndex: 0, keyLengthBits: 256, maxKeys: 1, step: 'keys', payload: {} },
     },
     responses: { 200: { description: '{reply, stored?, available}' }, ...peerErrors },
   },
   {
     method: 'post',
-    path: '/peer/commit',
+    path: '/peer/confirm',
     tag: 'peer',
     auth: 'peer',
-    summary: 'Sender module: every index below committedUpTo is final',
-    body: { schema: commitMessageSchema, example: { keyStreamId: EXAMPLE_ID, committedUpTo: 0 } },
-    responses: { 200: { description: '{nextIndex, available}' }, ...peerErrors },
+    summary: "Sender module: key confirmation of a finished round; the receiver commits it only when the sender's tag matches its keys",
+    body: {
+      schema: confirmMessageSchema,
+      example: { keyStreamId: EXAMPLE_ID, roundId: 'b0c5e3a2-1f4d-4c1e-9d7a-2f6b8e9c0a11', firstIndex: 0, count: 1, seed: 'A'.repeat(43) + '=', tag: 'B'.repeat(43) + '=' },
+    },
+    responses: { 200: { description: '{match, tag?, nextIndex, available}' }, ...peerErrors },
+  },
+  {
+    method: 'post',
+    path: '/peer/counter',
+    tag: 'peer',
+    auth: 'peer',
+    summary: "Sender module: the receiver's commit counter and max_key_count (nothing moves)",
+    body: { schema: counterMessageSchema, example: { keyStreamId: EXAMPLE_ID } },
+    responses: { 200: { description: '{nextIndex, available, maxKeyCount}' }, ...peerErrors },
   },
   {
     method: 'post',
@@ -514,7 +544,7 @@ function parameters(route: RouteDoc, set: SchemaSet): JsonSchema[] {
 const SECURITY: Readonly<Record<NonNullable<RouteDoc['auth']>, JsonSchema[]>> = {
   apiToken: [{}, { apiToken: [] }],
   saeCertificate: [{ saeCertificate: [] }],
-  peer: [{}, { peerTls: [] }],
+  peer: [{ peerSession: [] }],
 };
 
 /** The OpenAPI 3.1 document of `routes`. */
@@ -557,7 +587,13 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'module.api_token, required by the seed and ETSI 004 routes when set' },
         saeCertificate: { type: 'mutualTLS', description: "the SAE's TLS client certificate names the calling SAE" },
-        peerTls: { type: 'mutualTLS', description: 'mutual TLS between the two modules of a link, when configured' },
+        peerSession: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'qkdm-session',
+          description:
+            'a session opened with POST /peer/hello (SLH-DSA signed ML-KEM handshake under the link credentials); every peer message is sealed with AES-256-GCM under it (qkdm-session, qkdm-seq, qkdm-tag headers; docs/peer-protocol.md). Mutual TLS (peer_tls) may be added underneath.',
+        },
       },
     },
   };

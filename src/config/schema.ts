@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { PA_HASH_FAMILIES } from '../sim/bb84/amplify.js';
 
 /** Field names whose values are secrets: never logged, never put into an error message. */
-export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token']);
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token', 'credentials']);
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const SIMULATORS = ['fake', 'bb84'] as const;
@@ -173,6 +173,23 @@ const moduleSection = z.strictObject({
   peer_port: z.preprocess(toNumber, intBetween(0, 65535).optional()),
   /** Bearer token the application routes (seed API, ETSI 004) require when set (docs/tls.md). */
   api_token: secretText(false),
+  /** Streams the peer registered (/sync) that no local application opened yet, at most; more are refused. */
+  max_pending_registrations: z.preprocess(toNumber, intBetween(1, 100_000).default(100)),
+  /** A stream the peer registered and no local application opened is dropped after this many seconds. */
+  pending_registration_ttl_s: z.preprocess(toNumber, intBetween(1, 31_536_000).default(3600)),
+  /** A closed stream, with any keys it still holds, is purged this many seconds after its close (0: at once). */
+  closed_stream_retention_s: z.preprocess(toNumber, intBetween(0, 31_536_000).default(86_400)),
+}, MAPPING);
+
+/**
+ * Authentication of the peer channel (docs/security.md). `credentials`: this module's link credentials
+ * (`npm run keygen -- --pair DIR` writes both ends'), a file path or the JSON text itself
+ * (QKDM_PEER_AUTH_CREDENTIALS_FILE). Without them the module refuses to start unless `insecure` is true.
+ */
+const peerAuthSection = z.strictObject({
+  credentials: z.preprocess(toText(true), text().optional()),
+  /** INSECURE: the peer channel without authentication; anyone on the network can inject and take keys. */
+  insecure: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)),
 }, MAPPING);
 
 const internalDbSection = z.strictObject({
@@ -233,14 +250,27 @@ export const CLIENT_CERT_POLICIES = ['none', 'request', 'require'] as const;
 /** PEM text or a file path (read at start-up); the loader's _FILE variables give PEM text. */
 const pemOrPath = () => z.preprocess(toText(false), text().optional());
 
-/** A TLS listener: unset cert = plain HTTP. `ca` checks client certificates (and, for peer_tls, the peer's server). */
-const tlsSection = (clientCert: (typeof CLIENT_CERT_POLICIES)[number]) =>
-  z.strictObject({
-    cert: pemOrPath(),
-    key: secretText(false),
-    ca: pemOrPath(),
-    client_cert: oneOf(CLIENT_CERT_POLICIES, clientCert),
-  }, MAPPING);
+/** A TLS listener: unset cert = plain HTTP. `ca` checks client certificates. */
+const tlsSection = z.strictObject({
+  cert: pemOrPath(),
+  key: secretText(false),
+  ca: pemOrPath(),
+  client_cert: oneOf(CLIENT_CERT_POLICIES, 'none'),
+}, MAPPING);
+
+/**
+ * The peer channel's TLS: the peer listener and this module's client. `ca` checks the peer's certificate
+ * both ways and `peer_name` pins it: the certificate must carry that CN or DNS name (another certificate of
+ * the same CA, e.g. an SAE's, is refused). `request` is not offered: a peer listener either requires the
+ * peer's certificate or asks for none.
+ */
+const peerTlsSection = z.strictObject({
+  cert: pemOrPath(),
+  key: secretText(false),
+  ca: pemOrPath(),
+  client_cert: oneOf(['none', 'require'] as const, 'require'),
+  peer_name: z.preprocess(toText(false), text({ re: /^[A-Za-z0-9.*_-][A-Za-z0-9 ._*-]{0,252}$/, expected: 'the CN or DNS name of the peer module\'s certificate' }).optional()),
+}, MAPPING);
 
 /** SAE and KME identifiers: printable, URL-path safe. */
 const ETSI_ID = /^[A-Za-z0-9._~:-]{1,128}$/;
@@ -306,8 +336,9 @@ export const configSchema = z
     internal_db: z.preprocess(toSection, internalDbSection.prefault({})),
     vault: z.preprocess(toSection, vaultSection.prefault({})),
     simulator: z.preprocess(toSection, simulatorSection.prefault({})),
-    tls: z.preprocess(toSection, tlsSection('none').prefault({})),
-    peer_tls: z.preprocess(toSection, tlsSection('require').prefault({})),
+    peer_auth: z.preprocess(toSection, peerAuthSection.prefault({})),
+    tls: z.preprocess(toSection, tlsSection.prefault({})),
+    peer_tls: z.preprocess(toSection, peerTlsSection.prefault({})),
     etsi014: z.preprocess(toSection, etsi014Section.prefault({})),
   }, MAPPING)
   .superRefine((cfg, ctx) => {
@@ -334,6 +365,10 @@ export const configSchema = z
       if (t.cert && t.client_cert !== 'none' && !t.ca) {
         ctx.addIssue({ code: 'custom', path: [section, 'ca'], message: `required when ${section}.client_cert is ${t.client_cert} (the CA that signs client certificates)` });
       }
+    }
+    const pt = cfg.peer_tls;
+    if (pt && pt.ca && !pt.peer_name) {
+      ctx.addIssue({ code: 'custom', path: ['peer_tls', 'peer_name'], message: 'required when peer_tls.ca is set: the CN or DNS name the peer module\'s certificate carries (any other certificate of the CA, e.g. an SAE\'s, is refused)' });
     }
     const e = cfg.etsi014;
     if (e && typeof e.min_key_size === 'number' && typeof e.max_key_size === 'number' && typeof e.key_size === 'number') {

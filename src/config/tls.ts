@@ -5,7 +5,7 @@
  * Errors name the field and the path, never the PEM text (a key must not reach a log line).
  */
 import { readFileSync } from 'node:fs';
-import type { SecureContextOptions } from 'node:tls';
+import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import type { ModuleConfig } from './schema.js';
 
 export type ClientCertPolicy = ModuleConfig['tls']['client_cert'];
@@ -72,12 +72,36 @@ export function httpsServerOptions(m: TlsMaterial): SecureContextOptions & { req
   };
 }
 
-/** `connect` options for the peer client (undici Agent): this module's certificate, and the CA the peer's must chain to. */
-export function peerClientConnectOptions(m: TlsMaterial): { ca?: Buffer; cert?: Buffer; key?: Buffer; minVersion: 'TLSv1.2' } | undefined {
+/** The CN and DNS subject alternative names of a parsed certificate. */
+export function certificateNameList(cert: PeerCertificate | undefined): string[] {
+  if (!cert || Object.keys(cert).length === 0) return [];
+  const names: string[] = [];
+  const cn = cert.subject?.CN as string | string[] | undefined;
+  if (typeof cn === 'string') names.push(cn);
+  else if (Array.isArray(cn)) names.push(...cn);
+  for (const entry of (cert.subjectaltname ?? '').split(', ')) if (entry.startsWith('DNS:')) names.push(entry.slice(4));
+  return names;
+}
+
+/**
+ * `connect` options for the peer client (undici Agent): this module's certificate, the CA the peer's must
+ * chain to, and the name it must carry (peer_tls.peer_name, checked instead of the host name: the peer is
+ * pinned, whatever address it is reached at).
+ */
+export function peerClientConnectOptions(
+  m: TlsMaterial,
+  peerName?: string,
+): { ca?: Buffer; cert?: Buffer; key?: Buffer; minVersion: 'TLSv1.2'; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } | undefined {
   if (!m.ca && !servesHttps(m)) return undefined;
   return {
     ...(m.ca ? { ca: m.ca } : {}),
     ...(servesHttps(m) ? { cert: m.cert, key: m.key } : {}),
     minVersion: 'TLSv1.2',
+    ...(peerName !== undefined
+      ? {
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            certificateNameList(cert).includes(peerName) ? undefined : new Error(`the peer's certificate does not name ${peerName} (peer_tls.peer_name)`),
+        }
+      : {}),
   };
 }

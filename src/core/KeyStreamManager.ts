@@ -27,8 +27,10 @@ import { KeyedMutex } from './keyedMutex.js';
 import type { KeyStream, KeyStreamPatch } from './types.js';
 import { Wakeup } from './wakeup.js';
 
-/** Streams a peer may register (via /sync) that no local application has opened yet, at most. */
-export const MAX_STREAMS_AWAITING_LOCAL_OPEN = 1000;
+/** Defaults of the peer-facing limits (module.max_pending_registrations, ...; see ManagerSettings). */
+export const DEFAULT_MAX_PENDING_REGISTRATIONS = 100;
+export const DEFAULT_PENDING_REGISTRATION_TTL_MS = 3_600_000;
+export const DEFAULT_CLOSED_STREAM_RETENTION_MS = 86_400_000;
 
 export interface ManagerSettings {
   /** 1: this module drives the exchange (source); 0: detector. */
@@ -41,6 +43,12 @@ export interface ManagerSettings {
   maxKeyCount: number;
   /** Upper bound for one peer call made on behalf of an application. */
   peerTimeoutMs: number;
+  /** Streams the peer registered (/sync) that no local application opened yet, at most. */
+  maxPendingRegistrations?: number;
+  /** Such a stream is dropped after this long. */
+  pendingRegistrationTtlMs?: number;
+  /** A closed stream (and any key it still holds) is purged this long after its close. */
+  closedStreamRetentionMs?: number;
 }
 
 export interface OpenConnectRequest {
@@ -123,6 +131,10 @@ interface StreamState {
   ttlTimerAt: number;
   /** Expired indices whose erasure failed: never delivered, erased again after TTL_ERASE_RETRY_MS. */
   eraseRetry: number[];
+  /** When the stream was closed here (or, for streams closed before a restart, when the module started). */
+  closedAt: number | undefined;
+  /** Why the exchange of this stream is halted (key confirmation failed, peer out of step); undefined when running. */
+  halted: { reason: string; since: string } | undefined;
 }
 
 export interface StreamSummary {
@@ -139,6 +151,8 @@ export interface StreamSummary {
   closed: boolean;
   nextIndex: number;
   available: number;
+  /** Why the exchange is halted (no new keys until both ends agree again), or null. */
+  halted: { reason: string; since: string } | null;
 }
 
 type ManagerEvents = {
@@ -147,6 +161,8 @@ type ManagerEvents = {
   closed: [keyStreamId: string];
   /** A key was delivered or erased (TTL) here: there is room for more. */
   taken: [keyStreamId: string];
+  /** The stream and its keys were removed (closed past retention, or a registration never opened here). */
+  purged: [keyStreamId: string];
 };
 
 export class KeyStreamManager extends EventEmitter<ManagerEvents> {
@@ -160,6 +176,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    */
   private readonly registering = new Map<string, { peerUrl: string; keyLengthBits: number; peerJoined: boolean }>();
   private stopped = false;
+  private housekeepingTimer: NodeJS.Timeout | undefined;
+  private housekeepingAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly handles: HandleStore,
@@ -180,16 +198,19 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     for (const stream of await this.handles.list()) {
       const indices = await this.keyStore.indices(stream.keyStreamId);
       const state = newState(stream, indices);
+      if (stream.closed) state.closedAt = Date.now(); // the close time was not kept: retention counts from now
       if (indices.length > 0) state.batches.record(indices[0]!, indices[indices.length - 1]! - indices[0]! + 1, undefined, stream.createdAt);
       this.states.set(stream.keyStreamId, state);
       if (stream.ttlSeconds > 0) await this.eraseExpired(state);
     }
     this.log.info({ streams: this.states.size }, 'key streams loaded');
+    this.scheduleHousekeeping();
   }
 
   /** Stops the TTL timers (the module is shutting down). */
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.housekeepingTimer);
     for (const state of this.states.values()) {
       clearTimeout(state.ttlTimer);
       state.ttlTimer = undefined;
@@ -224,8 +245,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     await this.mutex.run(keyStreamId, () => this.markClosed(state));
     if (!wasClosed) {
       try {
-        const notice = this.settings.sender === 1 ? { keyStreamId, committedUpTo: state.stream.nextIndex } : { keyStreamId };
-        await this.peer.close(state.stream.peerUrl, notice, this.settings.peerTimeoutMs);
+        await this.peer.close(state.stream.peerUrl, { keyStreamId }, this.settings.peerTimeoutMs);
       } catch (err) {
         // The peer learns it anyway: its next round for this stream is refused as closed.
         this.log.warn({ keyStreamId, err: describePeerError(err) }, 'peer not told of close');
@@ -337,8 +357,10 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return this.mutex.run(req.keyStreamId, async () => {
       const state = this.states.get(req.keyStreamId);
       if (!state) {
-        if (this.waitingForLocalOpen() >= MAX_STREAMS_AWAITING_LOCAL_OPEN) {
-          return fail('STREAM_IN_USE', `too many streams (${MAX_STREAMS_AWAITING_LOCAL_OPEN}) registered by the peer and not yet opened here`);
+        const cap = this.settings.maxPendingRegistrations ?? DEFAULT_MAX_PENDING_REGISTRATIONS;
+        if (this.waitingForLocalOpen() >= cap) {
+          this.log.warn({ cap }, 'peer registration refused: too many streams registered by the peer and not opened here');
+          return fail('REGISTRATION_LIMIT', `the peer has ${cap} streams registered here that no application opened yet (module.max_pending_registrations); they expire after module.pending_registration_ttl_s`);
         }
         await this.createStream({
           keyStreamId: req.keyStreamId,
@@ -354,6 +376,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           createdAt: Date.now(),
           ttlSeconds: 0,
         });
+        this.scheduleHousekeeping();
         return ok({ status: 0 as const, joined: false });
       }
       const s = state.stream;
@@ -392,16 +415,12 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   }
 
   /**
-   * POST /peer/close: the peer closed the stream. A sending peer includes its commit counter, so a
-   * commit notice lost just before the close cannot leave the two ends out of step.
+   * POST /peer/close: the peer closed the stream. Counters never move on a close: the receiver's moved
+   * when the last round was confirmed, and the sender re-reads it after the close (ExchangeService).
    */
-  async onPeerClosed(keyStreamId: string, committedUpTo?: number): Promise<Result<void>> {
+  async onPeerClosed(keyStreamId: string): Promise<Result<void>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
-    if (committedUpTo !== undefined && this.settings.sender === 0) {
-      const committed = await this.commit(keyStreamId, committedUpTo);
-      if (!committed.ok) return committed;
-    }
     await this.mutex.run(keyStreamId, () => this.markClosed(state));
     return ok(undefined);
   }
@@ -450,15 +469,27 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return countAvailable(state) === 0 || state.peerAvailable === 0;
   }
 
-  /** Stores a round's keys, not yet deliverable, at firstIndex.... Refuses to touch committed indices. */
+  /**
+   * Stores a round's keys, not yet deliverable, at firstIndex... A round always produces the next keys
+   * (firstIndex = the commit counter), and any key left above the counter by an earlier, unconfirmed
+   * round is erased first, so a stream never holds more than max_key_count keys whatever a peer sends.
+   */
   async storeKeys(keyStreamId: string, firstIndex: number, keys: readonly Uint8Array[]): Promise<Result<void>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     if (firstIndex < state.stream.nextIndex) {
       return fail('STALE_ROUND', `round at index ${firstIndex} is below the committed index ${state.stream.nextIndex} of ${keyStreamId}`);
     }
+    if (firstIndex > state.stream.nextIndex) {
+      return fail('BAD_REQUEST', `round at index ${firstIndex} skips indices: the next key of ${keyStreamId} is ${state.stream.nextIndex}`);
+    }
     const bytes = state.stream.keyLengthBits / 8;
     if (keys.some((k) => k.length !== bytes)) return fail('BAD_REQUEST', `every key of ${keyStreamId} must be ${bytes} bytes`);
+    if (countAvailable(state) + keys.length > this.settings.maxKeyCount) {
+      return fail('BAD_REQUEST', `${keys.length} more keys would exceed module.max_key_count (${this.settings.maxKeyCount}) for ${keyStreamId}`);
+    }
+    const discarded = await this.discardUncommitted(keyStreamId);
+    if (!discarded.ok) return discarded;
     if (keys.length === 0) return ok(undefined);
     const storedAt = Date.now();
     try {
@@ -500,6 +531,114 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       state.arrived.notify();
     }
     return ok(countAvailable(state));
+  }
+
+  /**
+   * Erases every key stored at or above the commit counter (an unconfirmed round's): such keys are never
+   * delivered, and must not pile up. Resolves how many were erased.
+   */
+  async discardUncommitted(keyStreamId: string): Promise<Result<number>> {
+    const state = this.states.get(keyStreamId);
+    if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
+    const above = [...state.keys.between(state.stream.nextIndex, Number.MAX_SAFE_INTEGER)];
+    if (above.length === 0) return ok(0);
+    for (const i of above) state.keys.delete(i);
+    const results = await Promise.allSettled(above.map((i) => this.keyStore.take(keyStreamId, i)));
+    const failed: number[] = [];
+    results.forEach((r, n) => (r.status === 'fulfilled' ? r.value?.fill(0) : failed.push(above[n]!)));
+    if (failed.length > 0) {
+      for (const i of failed) state.keys.add(i); // still stored: try again next time
+      this.log.error({ keyStreamId, failed: failed.length }, 'could not erase unconfirmed keys (key store down?)');
+      return fail('STORE_UNAVAILABLE', 'key store unavailable');
+    }
+    return ok(above.length);
+  }
+
+  /**
+   * Sender: the receiver confirmed a round and committed it, but this end did not learn so before an
+   * error or a restart. When this end still holds every key of [nextIndex, upTo) (stored before the
+   * confirmation was sent, never overwritten since), it commits them too. False when it does not.
+   */
+  async rollForward(keyStreamId: string, upTo: number): Promise<Result<boolean>> {
+    const state = this.states.get(keyStreamId);
+    if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
+    if (this.settings.sender !== 1) return fail('ROLE_CLASH', 'only the sending module rolls its counter forward');
+    for (let i = state.stream.nextIndex; i < upTo; i++) if (!state.keys.has(i)) return ok(false);
+    const committed = await this.commit(keyStreamId, upTo);
+    if (!committed.ok) return committed;
+    return ok(true);
+  }
+
+  /** Halts the exchange of a stream with a reason shown in /streams/{id} (no new keys until it resumes). */
+  halt(keyStreamId: string, reason: string): void {
+    const state = this.states.get(keyStreamId);
+    if (!state) return;
+    state.halted = { reason, since: new Date().toISOString() };
+    this.log.error({ keyStreamId, reason }, 'key stream halted');
+  }
+
+  /** Both ends agreed again (a round was confirmed): the stream runs normally. */
+  resume(keyStreamId: string): void {
+    const state = this.states.get(keyStreamId);
+    if (!state?.halted) return;
+    this.log.warn({ keyStreamId, haltedSince: state.halted.since }, 'key stream resumed: both ends confirmed a round again');
+    state.halted = undefined;
+  }
+
+  isHalted(keyStreamId: string): boolean {
+    return this.states.get(keyStreamId)?.halted !== undefined;
+  }
+
+  // ---------------------------------------------------------------- housekeeping
+
+  /** When a stream is due to be purged, or undefined when it is not (open, or opened here). */
+  private purgeDue(state: StreamState): number | undefined {
+    const s = state.stream;
+    if (s.closed) return (state.closedAt ?? Date.now()) + (this.settings.closedStreamRetentionMs ?? DEFAULT_CLOSED_STREAM_RETENTION_MS);
+    if (!s.localOpen) return s.createdAt + (this.settings.pendingRegistrationTtlMs ?? DEFAULT_PENDING_REGISTRATION_TTL_MS);
+    return undefined;
+  }
+
+  /** Arms one timer for the earliest purge (nothing polls). */
+  private scheduleHousekeeping(): void {
+    if (this.stopped) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const state of this.states.values()) due = Math.min(due, this.purgeDue(state) ?? Number.POSITIVE_INFINITY);
+    if (due === Number.POSITIVE_INFINITY || (this.housekeepingTimer && this.housekeepingAt <= due)) return;
+    clearTimeout(this.housekeepingTimer);
+    const delay = Math.min(Math.max(0, due - Date.now()), MAX_TIMER_MS);
+    this.housekeepingAt = Date.now() + delay;
+    this.housekeepingTimer = setTimeout(() => {
+      this.housekeepingTimer = undefined;
+      this.housekeepingAt = Number.POSITIVE_INFINITY;
+      this.purgeDueStreams().catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'purging streams failed'));
+    }, delay);
+    this.housekeepingTimer.unref();
+  }
+
+  private async purgeDueStreams(): Promise<void> {
+    const now = Date.now();
+    for (const state of [...this.states.values()]) {
+      const due = this.purgeDue(state);
+      if (due === undefined || due > now) continue;
+      const keyStreamId = state.stream.keyStreamId;
+      await this.mutex.run(keyStreamId, async () => {
+        if (this.states.get(keyStreamId) !== state || (this.purgeDue(state) ?? Infinity) > Date.now()) return;
+        try {
+          await this.keyStore.deleteStream(keyStreamId);
+          await this.handles.delete(keyStreamId);
+        } catch (err) {
+          this.log.error({ keyStreamId, err: (err as Error).message }, 'could not purge a stream (store down?); retrying later');
+          return;
+        }
+        clearTimeout(state.ttlTimer);
+        this.states.delete(keyStreamId);
+        state.arrived.notify();
+        this.log.info({ keyStreamId, closed: state.stream.closed, keysErased: state.keys.countBelow(Number.MAX_SAFE_INTEGER) }, state.stream.closed ? 'closed stream purged' : 'registration never opened here: dropped');
+        this.emit('purged', keyStreamId);
+      });
+    }
+    this.scheduleHousekeeping();
   }
 
   // ---------------------------------------------------------------- internals
@@ -672,6 +811,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private async markClosed(state: StreamState): Promise<void> {
     if (state.stream.closed) return;
     await this.patch(state, { closed: true });
+    state.closedAt = Date.now();
+    this.scheduleHousekeeping();
     state.arrived.notify(); // waiting GET_KEY calls return now
     this.log.info({ keyStreamId: state.stream.keyStreamId }, 'key stream closed');
     this.emit('closed', state.stream.keyStreamId);
@@ -688,6 +829,8 @@ function newState(stream: KeyStream, indices: Iterable<number>): StreamState {
     ttlTimer: undefined,
     ttlTimerAt: 0,
     eraseRetry: [],
+    closedAt: undefined,
+    halted: undefined,
   };
 }
 
@@ -714,6 +857,7 @@ function summarize(s: StreamState): StreamSummary {
     closed: st.closed,
     nextIndex: st.nextIndex,
     available: countAvailable(s),
+    halted: s.halted ?? null,
   };
 }
 

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'ROLE_CLASH'
   | 'STALE_ROUND'
   | 'STORE_UNAVAILABLE'
+  | 'REGISTRATION_LIMIT'
   | 'UNAUTHORIZED';
 
 export interface ErrorDefinition {
@@ -64,6 +65,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorDefinition>> = {
   ROLE_CLASH: { httpStatus: 409, seedStatus: SeedStatus.NO_QKD_CONNECTION_AVAILABLE, etsi004Status: Etsi004Status.NO_QKD_CONNECTION_AVAILABLE, description: 'both modules of the link have the same module.sender setting (one must be 1, the other 0) or run different simulators' },
   STALE_ROUND: { httpStatus: 409, description: 'a key-exchange round for indices already committed here (the peer lost state)' },
   STORE_UNAVAILABLE: { httpStatus: 503, description: 'the handle store or key store failed; nothing was delivered' },
+  REGISTRATION_LIMIT: { httpStatus: 429, seedStatus: SeedStatus.NO_QKD_CONNECTION_AVAILABLE, etsi004Status: Etsi004Status.NO_QKD_CONNECTION_AVAILABLE, description: 'the peer has registered module.max_pending_registrations streams that no application here opened yet' },
   UNAUTHORIZED: { httpStatus: 401, description: 'missing or wrong credentials' },
 };
 

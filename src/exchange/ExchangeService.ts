@@ -16,14 +16,37 @@
  *
  * Waiting is event-driven (Wakeup) with timers for back-off; nothing polls in a loop.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fail, ok, type Result } from '../core/errors.js';
 import { KeyedMutex } from '../core/keyedMutex.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
 import { sleep, Wakeup } from '../core/wakeup.js';
 import { RoundProtocolError, type ReceiverRound, type RoundStats, type Simulator } from '../sim/Simulator.js';
-import { PeerError, type CommitMessage, type CommitReply, type PeerClient, type RoundMessage, type RoundReply } from './peerProtocol.js';
+import { confirmationTag, tagMatches } from './keyConfirmation.js';
+import {
+  PeerError,
+  type ConfirmMessage,
+  type ConfirmReply,
+  type CounterMessage,
+  type CounterReply,
+  type PeerClient,
+  type RoundMessage,
+  type RoundReply,
+} from './peerProtocol.js';
+
+/** A round sequence number further ahead of this module's clock than this is refused. */
+export const MAX_ROUND_SEQ_AHEAD_MS = 86_400_000;
+
+/** The two ends' counters disagree in a way no round can repair: the stream halts. */
+class OutOfStep extends Error {
+  override readonly name = 'OutOfStep';
+}
+
+/** Key confirmation failed: the round was discarded at both ends; the loop backs off and tries again. */
+class ConfirmationFailed extends Error {
+  override readonly name = 'ConfirmationFailed';
+}
 
 export interface ExchangeSettings {
   sender: 0 | 1;
@@ -48,6 +71,15 @@ interface ReceiverSession {
   round: ReceiverRound;
 }
 
+/** Receiver: a finished round whose keys are stored but wait for the sender's confirmation. */
+interface PendingRound {
+  roundId: string;
+  firstIndex: number;
+  /** Copies of the round's keys (zeroed when confirmed or dropped). */
+  keys: Uint8Array[];
+  stats: RoundStats | undefined;
+}
+
 export interface RoundRecord {
   firstIndex: number;
   keys: number;
@@ -66,6 +98,10 @@ export class ExchangeService {
   private lastRoundSeq = 0;
   /** Receiver: newest round sequence seen per stream. */
   private readonly newestRoundSeq = new Map<string, number>();
+  /** Receiver: the finished round of each stream that waits for confirmation. */
+  private readonly pending = new Map<string, PendingRound>();
+  /** Sender: the receiver's module.max_key_count, per stream, as last reported. */
+  private readonly peerMaxKeyCount = new Map<string, number>();
 
   constructor(
     private readonly manager: KeyStreamManager,
@@ -79,6 +115,7 @@ export class ExchangeService {
     this.manager.on('ready', this.onReady);
     this.manager.on('closed', this.onClosed);
     this.manager.on('taken', this.onTaken);
+    this.manager.on('purged', this.onPurged);
     for (const id of this.manager.readyStreams()) this.onReady(id);
   }
 
@@ -87,6 +124,7 @@ export class ExchangeService {
     this.manager.off('ready', this.onReady);
     this.manager.off('closed', this.onClosed);
     this.manager.off('taken', this.onTaken);
+    this.manager.off('purged', this.onPurged);
     const loops = [...this.loops.values()];
     for (const loop of loops) loop.abort.abort();
     await Promise.all(loops.map((l) => l.done));
@@ -120,19 +158,29 @@ export class ExchangeService {
       if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
       if (stream.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${msg.keyStreamId} is closed`);
       if (msg.keyLengthBits !== stream.keyLengthBits) return fail('BAD_REQUEST', `round key length ${msg.keyLengthBits} differs from the stream's ${stream.keyLengthBits}`);
-      const committed = await this.manager.commit(msg.keyStreamId, msg.committedUpTo);
-      if (!committed.ok) return committed;
       if (msg.firstIndex < stream.nextIndex) {
         return fail('STALE_ROUND', `round at index ${msg.firstIndex} is below the committed index ${stream.nextIndex}`);
+      }
+      if (msg.firstIndex > stream.nextIndex) {
+        return fail('BAD_REQUEST', `round at index ${msg.firstIndex} skips indices: this module's next key is ${stream.nextIndex}`);
+      }
+      const room = this.manager.settings.maxKeyCount - this.manager.available(msg.keyStreamId);
+      if (msg.maxKeys > room) {
+        return fail('BAD_REQUEST', `round asks for up to ${msg.maxKeys} keys; this module has room for ${room} (module.max_key_count ${this.manager.settings.maxKeyCount})`);
+      }
+      // Sequence numbers are microseconds since the epoch (or the last + 1): one far in the future would
+      // make every later round look abandoned, so it is refused rather than remembered.
+      if (msg.roundSeq > (Date.now() + MAX_ROUND_SEQ_AHEAD_MS) * 1000) {
+        return fail('BAD_REQUEST', `round sequence ${msg.roundSeq} is more than a day ahead of this module's clock`);
       }
       const newest = this.newestRoundSeq.get(msg.keyStreamId) ?? 0;
       if (msg.roundSeq < newest) {
         return fail('BAD_REQUEST', `message of an abandoned round (sequence ${msg.roundSeq} < ${newest}) refused`);
       }
-      this.newestRoundSeq.set(msg.keyStreamId, msg.roundSeq);
       let session = this.sessions.get(msg.keyStreamId);
       if (!session || session.roundId !== msg.roundId) {
         session?.round.abandon?.(); // the sender gave that round up
+        this.dropPending(msg.keyStreamId);
         session = {
           roundId: msg.roundId,
           firstIndex: msg.firstIndex,
@@ -155,29 +203,72 @@ export class ExchangeService {
         if (err instanceof RoundProtocolError) return fail('BAD_REQUEST', err.message);
         throw err;
       }
+      this.newestRoundSeq.set(msg.keyStreamId, msg.roundSeq);
       let stored: number | undefined;
       if (step.result) {
         this.sessions.delete(msg.keyStreamId);
-        if (step.result.keys.length > msg.maxKeys) return fail('BAD_REQUEST', `round produced ${step.result.keys.length} keys, more than maxKeys ${msg.maxKeys}`);
-        const put = await this.manager.storeKeys(msg.keyStreamId, msg.firstIndex, step.result.keys);
+        const keys = step.result.keys;
+        if (keys.length > msg.maxKeys) return fail('BAD_REQUEST', `round produced ${keys.length} keys, more than maxKeys ${msg.maxKeys}`);
+        // Stored durably but not deliverable: the keys become deliverable only when POST /peer/confirm
+        // shows the sender holds the same keys.
+        const put = await this.manager.storeKeys(msg.keyStreamId, msg.firstIndex, keys);
         if (!put.ok) return put;
-        stored = step.result.keys.length;
-        this.record(msg.keyStreamId, msg.firstIndex, stored, step.result.stats);
+        stored = keys.length;
+        if (stored > 0) {
+          this.pending.set(msg.keyStreamId, { roundId: msg.roundId, firstIndex: msg.firstIndex, keys: keys.map((k) => Uint8Array.from(k)), stats: step.result.stats });
+        }
       }
       return ok({ reply: step.reply, ...(stored !== undefined ? { stored } : {}), available: this.manager.available(msg.keyStreamId) });
     });
   }
 
-  /** POST /peer/commit at the receiving module. */
-  async handleCommit(msg: CommitMessage): Promise<Result<CommitReply>> {
-    // Under the round lock: a commit never interleaves with the storing of a round.
+  /**
+   * POST /peer/confirm at the receiving module: commits the round's keys when the sender's tag matches
+   * them, and proves with its own tag that it holds them. A mismatch discards the round and halts the stream.
+   */
+  async handleConfirm(msg: ConfirmMessage): Promise<Result<ConfirmReply>> {
+    if (this.settings.sender === 1) return fail('ROLE_CLASH', 'this module is a sender (module.sender = 1): only the receiver confirms rounds');
     return this.receiverMutex.run(msg.keyStreamId, async () => {
       const stream = this.manager.stream(msg.keyStreamId);
       if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
-      const committed = await this.manager.commit(msg.keyStreamId, msg.committedUpTo);
+      const round = this.pending.get(msg.keyStreamId);
+      if (!round || round.roundId !== msg.roundId || round.firstIndex !== msg.firstIndex || round.keys.length !== msg.count || msg.firstIndex !== stream.nextIndex) {
+        return fail('BAD_REQUEST', `no finished round ${msg.roundId} of ${msg.count} keys at index ${msg.firstIndex} waits for confirmation here`);
+      }
+      const seed = Buffer.from(msg.seed, 'base64');
+      const context = { keyStreamId: msg.keyStreamId, roundId: msg.roundId, firstIndex: msg.firstIndex, keyLengthBits: stream.keyLengthBits };
+      const expected = confirmationTag(seed, 'sender', context, round.keys);
+      if (!tagMatches(expected, msg.tag)) {
+        this.dropPending(msg.keyStreamId);
+        const discarded = await this.manager.discardUncommitted(msg.keyStreamId);
+        const range = `${msg.firstIndex}..${msg.firstIndex + msg.count - 1}`;
+        this.manager.halt(msg.keyStreamId, `key confirmation failed: the two ends hold different keys for indices ${range}; the round was discarded at both ends`);
+        if (!discarded.ok) return discarded;
+        return ok({ match: false, nextIndex: stream.nextIndex, available: this.manager.available(msg.keyStreamId) });
+      }
+      const committed = await this.manager.commit(msg.keyStreamId, msg.firstIndex + msg.count);
       if (!committed.ok) return committed;
-      return ok({ nextIndex: stream.nextIndex, available: committed.value });
+      const tag = confirmationTag(seed, 'receiver', context, round.keys).toString('base64');
+      this.record(msg.keyStreamId, msg.firstIndex, msg.count, round.stats);
+      this.dropPending(msg.keyStreamId);
+      this.manager.resume(msg.keyStreamId);
+      return ok({ match: true, tag, nextIndex: stream.nextIndex, available: committed.value });
     });
+  }
+
+  /** POST /peer/counter at the receiving module: its commit counter and room; nothing moves. */
+  handleCounter(msg: CounterMessage): Result<CounterReply> {
+    if (this.settings.sender === 1) return fail('ROLE_CLASH', 'this module is a sender (module.sender = 1) and has no receiver counter to report');
+    const stream = this.manager.stream(msg.keyStreamId);
+    if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
+    return ok({ nextIndex: stream.nextIndex, available: this.manager.available(msg.keyStreamId), maxKeyCount: this.manager.settings.maxKeyCount });
+  }
+
+  private dropPending(keyStreamId: string): void {
+    const round = this.pending.get(keyStreamId);
+    if (!round) return;
+    for (const k of round.keys) k.fill(0);
+    this.pending.delete(keyStreamId);
   }
 
   // ------------------------------------------------------------------ events
@@ -196,8 +287,16 @@ export class ExchangeService {
   private readonly onClosed = (keyStreamId: string): void => {
     this.sessions.get(keyStreamId)?.round.abandon?.();
     this.sessions.delete(keyStreamId);
+    this.dropPending(keyStreamId);
     const loop = this.loops.get(keyStreamId);
     if (loop) loop.abort.abort();
+  };
+
+  private readonly onPurged = (keyStreamId: string): void => {
+    this.onClosed(keyStreamId);
+    this.stats.delete(keyStreamId);
+    this.newestRoundSeq.delete(keyStreamId);
+    this.peerMaxKeyCount.delete(keyStreamId);
   };
 
   private readonly onTaken = (keyStreamId: string): void => {
@@ -245,11 +344,12 @@ export class ExchangeService {
       if (!stream || stream.closed) break;
       try {
         if (!peerCountKnown) {
-          // Also repairs a commit notice lost before a crash or a network failure.
-          await this.commitAtPeer(keyStreamId);
+          // After a start, an error or a restart: learn the receiver's counter (and catch up with a
+          // round it confirmed whose answer never arrived here).
+          await this.syncCounter(keyStreamId);
           peerCountKnown = true;
         }
-        const room = this.manager.room(keyStreamId);
+        const room = this.senderRoom(keyStreamId);
         if (room <= 0 || (room < this.refillBatch() && !this.manager.starving(keyStreamId))) {
           const woken = await loop.wake.wait(this.settings.roomRecheckMs, signal);
           if (!woken) peerCountKnown = false;
@@ -265,32 +365,38 @@ export class ExchangeService {
           if (!closed.ok) this.log.error({ keyStreamId }, 'could not record the close (handle store down?); exchange stopped');
           break;
         }
-        if (err instanceof PeerError && err.kind === 'refused' && err.peerCode === 'STALE_ROUND') {
-          this.log.error({ keyStreamId, err: err.message }, 'peer is ahead of this module (state lost here?): exchange halted for this stream');
+        if (err instanceof OutOfStep) {
+          this.manager.halt(keyStreamId, err.message);
           break;
         }
         peerCountKnown = false;
-        this.log.warn({ keyStreamId, retryInMs: backoff, err: (err as Error).message }, 'exchange round failed; retrying');
+        if (!(err instanceof ConfirmationFailed)) {
+          this.log.warn({ keyStreamId, retryInMs: backoff, err: (err as Error).message }, 'exchange round failed; retrying');
+        }
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
       }
     }
     this.log.info({ keyStreamId }, 'exchange stopped');
-    if (!this.stopped && this.manager.stream(keyStreamId)?.closed) void this.repairCommitAfterClose(keyStreamId);
+    if (!this.stopped && this.manager.stream(keyStreamId)?.closed) void this.settleAfterClose(keyStreamId);
   }
 
   /**
-   * After a close, tell the receiver the final commit counter once more (bounded retries): a commit
-   * notice lost just before the close would otherwise leave the receiver's last keys undeliverable.
+   * After a close, read the receiver's counter once more (bounded retries): if it confirmed a last round
+   * whose answer was lost, this end commits that round too, so both ends end with the same keys.
    */
-  private async repairCommitAfterClose(keyStreamId: string): Promise<void> {
+  private async settleAfterClose(keyStreamId: string): Promise<void> {
     let backoff = this.settings.retryInitialMs;
     for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
       try {
-        await this.commitAtPeer(keyStreamId);
+        await this.syncCounter(keyStreamId);
         return;
       } catch (err) {
-        if (err instanceof PeerError && err.kind === 'refused') return; // it answered: nothing more to repair
+        if (err instanceof OutOfStep) {
+          this.manager.halt(keyStreamId, err.message);
+          return;
+        }
+        if (err instanceof PeerError && err.kind === 'refused') return; // it answered: nothing more to settle
         await sleep(backoff);
         backoff = Math.min(backoff * 2, this.settings.retryMaxMs);
       }
@@ -306,6 +412,14 @@ export class ExchangeService {
     return Math.max(1, Math.floor(this.manager.settings.maxKeyCount / 4));
   }
 
+  /** Room for a round: this end's room, and never more than the receiver's own max_key_count allows. */
+  private senderRoom(keyStreamId: string): number {
+    const room = this.manager.room(keyStreamId);
+    const peerMax = this.peerMaxKeyCount.get(keyStreamId);
+    if (peerMax === undefined) return room;
+    return Math.min(room, peerMax - (this.manager.peerAvailable(keyStreamId) ?? 0));
+  }
+
   private async runOneRound(keyStreamId: string, room: number, signal: AbortSignal): Promise<void> {
     const stream = this.manager.stream(keyStreamId)!;
     const firstIndex = stream.nextIndex;
@@ -317,36 +431,68 @@ export class ExchangeService {
     const result = await this.simulator.runSenderRound(params, {
       request: async (step, payload) => {
         if (signal.aborted) throw new PeerError('unreachable', 'exchange stopping');
-        const reply = await this.peer.round(
-          stream.peerUrl,
-          { ...params, roundId, roundSeq, committedUpTo: stream.nextIndex, step, payload },
-          this.settings.peerTimeoutMs,
-        );
+        const reply = await this.peer.round(stream.peerUrl, { ...params, roundId, roundSeq, step, payload }, this.settings.peerTimeoutMs);
         this.manager.setPeerAvailable(keyStreamId, reply.available);
         if (reply.stored !== undefined) receiverStored = reply.stored;
         return reply.reply;
       },
     });
-    const count = result.keys.length;
-    if (count > 0) {
-      if (receiverStored !== count) {
-        throw new PeerError('protocol', `receiver stored ${receiverStored ?? 'no'} keys, sender has ${count}: round not committed`);
+    const keys = result.keys;
+    const count = keys.length;
+    try {
+      if (count > 0) {
+        if (receiverStored !== count) {
+          throw new PeerError('protocol', `receiver stored ${receiverStored ?? 'no'} keys, sender has ${count}: round not committed`);
+        }
+        // Durable before the confirmation goes out: if the receiver commits and the answer is lost,
+        // this end still holds the same keys and rolls forward (syncCounter).
+        const put = await this.manager.storeKeys(keyStreamId, firstIndex, keys);
+        if (!put.ok) throw put.error;
+        await this.confirmRound(keyStreamId, roundId, firstIndex, stream.keyLengthBits, keys);
       }
-      const put = await this.manager.storeKeys(keyStreamId, firstIndex, result.keys);
-      if (!put.ok) throw put.error;
-      const committed = await this.manager.commit(keyStreamId, firstIndex + count);
-      if (!committed.ok) throw committed.error;
-      await this.commitAtPeer(keyStreamId);
+    } finally {
+      for (const k of keys) k.fill(0);
     }
+    if (count > 0) this.manager.resume(keyStreamId);
     this.record(keyStreamId, firstIndex, count, result.stats);
   }
 
-  private async commitAtPeer(keyStreamId: string): Promise<void> {
+  /** Key confirmation of a finished round (see keyConfirmation.ts); commits here when both ends agree. */
+  private async confirmRound(keyStreamId: string, roundId: string, firstIndex: number, keyLengthBits: number, keys: Uint8Array[]): Promise<void> {
     const stream = this.manager.stream(keyStreamId)!;
-    const reply = await this.peer.commit(stream.peerUrl, { keyStreamId, committedUpTo: stream.nextIndex }, this.settings.peerTimeoutMs);
+    const seed = randomBytes(32);
+    const context = { keyStreamId, roundId, firstIndex, keyLengthBits };
+    const tag = confirmationTag(seed, 'sender', context, keys).toString('base64');
+    const reply = await this.peer.confirm(stream.peerUrl, { keyStreamId, roundId, firstIndex, count: keys.length, seed: seed.toString('base64'), tag }, this.settings.peerTimeoutMs);
     this.manager.setPeerAvailable(keyStreamId, reply.available);
+    const range = `${firstIndex}..${firstIndex + keys.length - 1}`;
+    if (!reply.match || !tagMatches(confirmationTag(seed, 'receiver', context, keys), reply.tag)) {
+      await this.manager.discardUncommitted(keyStreamId);
+      const reason = reply.match
+        ? `key confirmation failed: the receiver's proof for indices ${range} does not match this module's keys; the round was discarded`
+        : `key confirmation failed: the two ends hold different keys for indices ${range}; the round was discarded at both ends`;
+      this.manager.halt(keyStreamId, reason);
+      throw new ConfirmationFailed(reason);
+    }
+    const committed = await this.manager.commit(keyStreamId, firstIndex + keys.length);
+    if (!committed.ok) throw committed.error;
+  }
+
+  /** Reads the receiver's counter and room; catches up with a round it confirmed (see rollForward). */
+  private async syncCounter(keyStreamId: string): Promise<void> {
+    const stream = this.manager.stream(keyStreamId)!;
+    const reply = await this.peer.counter(stream.peerUrl, { keyStreamId }, this.settings.peerTimeoutMs);
+    this.manager.setPeerAvailable(keyStreamId, reply.available);
+    this.peerMaxKeyCount.set(keyStreamId, reply.maxKeyCount);
     if (reply.nextIndex > stream.nextIndex) {
-      throw new PeerError('refused', `peer committed up to ${reply.nextIndex}, beyond this module's ${stream.nextIndex}`, 'STALE_ROUND');
+      const rolled = await this.manager.rollForward(keyStreamId, reply.nextIndex);
+      if (!rolled.ok) throw rolled.error;
+      if (!rolled.value) {
+        throw new OutOfStep(`the peer committed up to index ${reply.nextIndex}, beyond this module's ${stream.nextIndex}, and this module does not hold those keys (state lost here?): exchange halted`);
+      }
+      this.log.warn({ keyStreamId, nextIndex: reply.nextIndex }, 'the receiver had confirmed the last round: committed here too');
+    } else if (reply.nextIndex < stream.nextIndex) {
+      throw new OutOfStep(`the peer's commit counter ${reply.nextIndex} is behind this module's ${stream.nextIndex} (state lost at the peer?): exchange halted`);
     }
   }
 

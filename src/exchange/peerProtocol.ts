@@ -31,11 +31,7 @@ export interface SyncReply {
 }
 
 /** POST /peer/open and /peer/close: the peer's application opened / closed the stream. */
-export const streamNoticeSchema = z.object({
-  keyStreamId: uuidLike,
-  /** On close from the sending module: its commit counter (repairs a commit notice lost before the close). */
-  committedUpTo: index.optional(),
-});
+export const streamNoticeSchema = z.object({ keyStreamId: uuidLike });
 export type StreamNotice = z.infer<typeof streamNoticeSchema>;
 
 /** POST /start: "keys were retrieved here", with how many committed keys still wait at the caller. */
@@ -53,11 +49,11 @@ export const roundMessageSchema = z.object({
    * abandoned round cannot overwrite the keys of the round that replaced it.
    */
   roundSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  /** Must equal the receiver's commit counter: rounds only ever produce the next keys. */
   firstIndex: index,
   keyLengthBits: z.number().int().positive().multipleOf(8),
-  maxKeys: z.number().int().positive(),
-  /** The sender's commit counter: every index below it is final at the sender. */
-  committedUpTo: index,
+  /** At most the receiver's own room under its module.max_key_count. */
+  maxKeys: z.number().int().positive().max(100_000),
   step: z.string().min(1).max(64),
   payload: z.unknown(),
 });
@@ -70,12 +66,41 @@ export interface RoundReply {
   available: number;
 }
 
-/** POST /peer/commit: the sender committed every index below committedUpTo. */
-export const commitMessageSchema = z.object({ keyStreamId: uuidLike, committedUpTo: index });
-export type CommitMessage = z.infer<typeof commitMessageSchema>;
-export interface CommitReply {
+/**
+ * POST /peer/confirm: key confirmation of a finished round, sender -> receiver. The sender stored the
+ * round's keys (not deliverable yet) and proves it holds the same keys as the receiver: `tag` is
+ * HMAC-SHA256 under the fresh random `seed` over the round's keys (src/exchange/keyConfirmation.ts).
+ * The receiver commits the round only when the tag matches its own keys and answers with its own tag.
+ */
+export const confirmMessageSchema = z.object({
+  keyStreamId: uuidLike,
+  roundId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  firstIndex: index,
+  count: z.number().int().positive().max(100_000),
+  seed: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes of base64'),
+  tag: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes of base64'),
+});
+export type ConfirmMessage = z.infer<typeof confirmMessageSchema>;
+export interface ConfirmReply {
+  /** The receiver's keys match: it committed them (its counter is now firstIndex + count). */
+  match: boolean;
+  /** The receiver's tag over its keys (present when match is true). */
+  tag?: string;
   nextIndex: number;
   available: number;
+}
+
+/**
+ * POST /peer/counter: the sender asks the receiver's commit counter (after a restart or an error, and
+ * after a close). Nothing moves: a receiver's counter moves only when a round is confirmed.
+ */
+export const counterMessageSchema = z.object({ keyStreamId: uuidLike });
+export type CounterMessage = z.infer<typeof counterMessageSchema>;
+export interface CounterReply {
+  nextIndex: number;
+  available: number;
+  /** The receiver's module.max_key_count: rounds never ask for more room than the smaller end has. */
+  maxKeyCount: number;
 }
 
 /** A failed peer call: `unreachable` (transport, timeout), `refused` (the peer answered with an error). */
@@ -98,7 +123,8 @@ export interface PeerClient {
   close(peerUrl: string, notice: StreamNotice, timeoutMs: number): Promise<void>;
   start(peerUrl: string, notice: StartNotice, timeoutMs: number): Promise<void>;
   round(peerUrl: string, msg: RoundMessage, timeoutMs: number): Promise<RoundReply>;
-  commit(peerUrl: string, msg: CommitMessage, timeoutMs: number): Promise<CommitReply>;
+  confirm(peerUrl: string, msg: ConfirmMessage, timeoutMs: number): Promise<ConfirmReply>;
+  counter(peerUrl: string, msg: CounterMessage, timeoutMs: number): Promise<CounterReply>;
   /**
    * A JSON POST to another peer route (for bindings that add peer messages, e.g. ETSI 014 key IDs).
    * Same transport, credentials and error mapping as the calls above.

@@ -18,6 +18,8 @@ export interface HandleStore {
    * Resolves the resulting nextIndex (undefined for an unknown ID).
    */
   advanceIndex(keyStreamId: string, to: number): Promise<number | undefined>;
+  /** Removes the stream (purge of a closed stream); unknown ID: no effect. */
+  delete(keyStreamId: string): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
 }

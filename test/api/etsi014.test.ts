@@ -36,7 +36,8 @@ function routedPeer(side: Side, other: () => Express): PeerClient {
     close: (url, notice) => side.peer.close(url, notice),
     start: (url, notice) => side.peer.start(url, notice),
     round: (url, msg) => side.peer.round(url, msg),
-    commit: (url, msg) => side.peer.commit(url, msg),
+    confirm: (url, msg) => side.peer.confirm(url, msg),
+    counter: (url, msg) => side.peer.counter(url, msg),
     async post(_url, path, body) {
       if (peerDown) throw new PeerError('unreachable', `${path}: peer down (test)`);
       const res = await request(other()).post(path).set('content-type', 'application/json').send(JSON.stringify(body));

@@ -194,7 +194,7 @@ describe('peer and operator routes', () => {
 
   it('when peer messages are not JSON or malformed, then 400', async () => {
     expect((await request(appB).post('/peer/round').set('content-type', '').send("{'a': 1}")).status).toBe(400);
-    expect((await request(appB).post('/peer/commit').send({ keyStreamId: 'x' })).status).toBe(400);
+    expect((await request(appB).post('/peer/counter').send({ keyStreamId: 'x y' })).status).toBe(400);
     expect((await request(appB).post('/peer/open').send({})).status).toBe(400);
     expect((await request(appB).post('/start').send({ Key_stream_ID: 'nope' })).status).toBe(400);
   });

@@ -14,13 +14,17 @@ import { PeerError } from '../../src/exchange/peerProtocol.js';
 import { createLogger } from '../../src/log.js';
 import { createModule, type QkdModule } from '../../src/server.js';
 import type { PyValue } from '../../src/api/codec/pyLiteral.js';
-import { freePort, hexOf, postPy, startModule, tempDir, type RunningModule } from '../support/processes.js';
+import { credentialsEnv } from '../../scripts/lib/linkCredentials.js';
+import { loadLinkCredentials } from '../../src/exchange/auth/linkCredentials.js';
+import { PeerAuthenticator } from '../../src/exchange/auth/peerSessions.js';
+import { freePort, hexOf, postPy, startModule, tempDir, testLinkCredentials, type RunningModule } from '../support/processes.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
 
 let certs: CertSet;
 const modules: QkdModule[] = [];
 let processes: RunningModule[] = [];
 const agents: Agent[] = [];
+const authenticators: PeerAuthenticator[] = [];
 
 beforeAll(() => {
   certs = makeCerts();
@@ -30,6 +34,7 @@ afterEach(async () => {
   await Promise.all(processes.map((p) => p.kill('SIGKILL')));
   processes = [];
   await Promise.all(agents.splice(0).map((a) => a.close()));
+  await Promise.all(authenticators.splice(0).map((a) => a.close()));
 });
 
 /** A module in this process, configured through QKDM_* variables like a real deployment. */
@@ -37,7 +42,8 @@ async function moduleWith(env: Record<string, string>): Promise<{ mod: QkdModule
   const dataDir = tempDir('tls');
   const file = join(dataDir, 'm.yaml');
   writeFileSync(file, 'module:\n  sim: fake\n');
-  const cfg = loadConfig({ file, env: { QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_PORT: '0', QKDM_MODULE_DATA_DIR: dataDir, ...env } });
+  const link = credentialsEnv(await testLinkCredentials(), env.QKDM_MODULE_SENDER === '0' ? 0 : 1);
+  const cfg = loadConfig({ file, env: { QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_PORT: '0', QKDM_MODULE_DATA_DIR: dataDir, ...link, ...env } });
   const mod = await createModule(cfg, { log: createLogger('silent'), requestLog: false });
   modules.push(mod);
   const port = await mod.listen();
@@ -52,14 +58,20 @@ const serverEnv = (name: string, clientCert: 'none' | 'request' | 'require' = 'r
 });
 const clientOf = (name: string, ca = 'ca') => ({ ca: certs.pem(ca, 'crt'), cert: certs.pem(name, 'crt'), key: certs.pem(name, 'key') });
 
-/** A peer client as the composition root builds it, from a peer_tls-shaped set of files. */
-function peerClient(name: string | undefined, ca: string): HttpPeerClient {
-  const env: Record<string, string> = { QKDM_PEER_TLS_CA: certs.path(ca, 'crt') };
+/**
+ * A peer client as the composition root builds it, from a peer_tls-shaped set of files, with the link
+ * credentials of the detector end (the modules of these tests are senders) and the peer's name pinned.
+ */
+async function peerClient(name: string | undefined, ca: string, peerName = 'bob'): Promise<HttpPeerClient> {
+  const env: Record<string, string> = { QKDM_PEER_TLS_CA: certs.path(ca, 'crt'), QKDM_PEER_TLS_PEER_NAME: peerName };
   if (name) Object.assign(env, { QKDM_PEER_TLS_CERT: certs.path(name, 'crt'), QKDM_PEER_TLS_KEY: certs.path(name, 'key') });
-  const material = loadTlsMaterial(loadConfig({ env }), 'peer_tls');
-  const agent = new Agent({ connect: peerClientConnectOptions(material)! });
+  const cfg = loadConfig({ env });
+  const material = loadTlsMaterial(cfg, 'peer_tls');
+  const agent = new Agent({ connect: peerClientConnectOptions(material, cfg.peer_tls.peer_name)! });
   agents.push(agent);
-  return new HttpPeerClient({ fetchInit: () => ({ dispatcher: agent }) });
+  const auth = new PeerAuthenticator(loadLinkCredentials((await testLinkCredentials()).detector, 0));
+  authenticators.push(auth);
+  return new HttpPeerClient({ fetchInit: () => ({ dispatcher: agent }), auth });
 }
 
 const notice = { keyStreamId: '00000000-0000-4000-8000-000000000000' };
@@ -100,15 +112,17 @@ describe('peer channel over mutual TLS', () => {
     QKDM_PEER_TLS_CERT: certs.path('bob', 'crt'),
     QKDM_PEER_TLS_KEY: certs.path('bob', 'key'),
     QKDM_PEER_TLS_CA: certs.path('ca', 'crt'),
+    QKDM_PEER_TLS_PEER_NAME: 'alice',
   });
 
   it('when module.peer_port is set, then peer routes are served only there (mTLS) and app routes only on the main port', async () => {
     const { port, peerPort } = await moduleWith(peerEnv());
     expect(peerPort).toBeGreaterThan(0);
     const client = clientOf('alice');
+    // Reached the peer gate over mutual TLS: refused because it is not sealed in a session.
     const peerAnswer = await httpsCall(peerPort!, 'POST', '/peer/open', client, JSON.stringify(notice));
-    expect(peerAnswer.status).toBe(404);
-    expect(JSON.parse(peerAnswer.body).code).toBe('UNKNOWN_STREAM');
+    expect(peerAnswer.status).toBe(401);
+    expect(JSON.parse(peerAnswer.body).code).toBe('PEER_AUTH_REQUIRED');
     expect((await httpsCall(peerPort!, 'GET', '/health', client)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
     const onMain = await fetch(`http://127.0.0.1:${port}/peer/open`, { method: 'POST', body: JSON.stringify(notice), headers: { 'content-type': 'application/json' } });
@@ -118,8 +132,8 @@ describe('peer channel over mutual TLS', () => {
 
   it('when the peer client presents the right certificate, then its call is answered', async () => {
     const { peerPort } = await moduleWith(peerEnv());
-    const err = await peerClient('alice', 'ca').open(`https://127.0.0.1:${peerPort}`, notice, 2000).catch((e: unknown) => e);
-    // Reached the peer: refused for the unknown stream, not for TLS.
+    const err = await (await peerClient('alice', 'ca')).open(`https://127.0.0.1:${peerPort}`, notice, 10_000).catch((e: unknown) => e);
+    // Reached the peer over mutual TLS and an authenticated session: refused for the unknown stream.
     expect(err).toBeInstanceOf(PeerError);
     expect((err as PeerError).kind).toBe('refused');
     expect((err as PeerError).peerCode).toBe('UNKNOWN_STREAM');
@@ -127,7 +141,7 @@ describe('peer channel over mutual TLS', () => {
 
   it('when the peer client presents no certificate or one from another CA, then the peer listener refuses it', async () => {
     const { peerPort } = await moduleWith(peerEnv());
-    for (const client of [peerClient(undefined, 'ca'), peerClient('other', 'ca')]) {
+    for (const client of [await peerClient(undefined, 'ca'), await peerClient('other', 'ca')]) {
       const err = await client.open(`https://127.0.0.1:${peerPort}`, notice, 2000).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PeerError);
       expect((err as PeerError).kind).toBe('unreachable');
@@ -136,10 +150,25 @@ describe('peer channel over mutual TLS', () => {
 
   it('when the peer shows a certificate from another CA, then the peer client refuses it', async () => {
     const { peerPort } = await moduleWith({ ...peerEnv(), QKDM_PEER_TLS_CERT: certs.path('other', 'crt'), QKDM_PEER_TLS_KEY: certs.path('other', 'key'), QKDM_PEER_TLS_CLIENT_CERT: 'none' });
-    const err = await peerClient('alice', 'ca').open(`https://127.0.0.1:${peerPort}`, notice, 2000).catch((e: unknown) => e);
+    const err = await (await peerClient('alice', 'ca')).open(`https://127.0.0.1:${peerPort}`, notice, 2000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PeerError);
     expect((err as PeerError).kind).toBe('unreachable');
     expect((err as PeerError).message).toMatch(/SELF_SIGNED|CERT|UNABLE/);
+  });
+
+  it('when another certificate of the same CA (an SAE) calls the peer listener, then it is refused as not the peer module', async () => {
+    const { peerPort } = await moduleWith(peerEnv());
+    const answer = await httpsCall(peerPort!, 'POST', '/peer/open', clientOf('sae-a'), JSON.stringify(notice));
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body).code).toBe('PEER_CERTIFICATE');
+  });
+
+  it('when the peer listener shows a certificate of the CA that does not name the configured peer, then the peer client refuses it', async () => {
+    const { peerPort } = await moduleWith(peerEnv());
+    const err = await (await peerClient('alice', 'ca', 'carol')).open(`https://127.0.0.1:${peerPort}`, notice, 2000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerError);
+    expect((err as PeerError).kind).toBe('unreachable');
+    expect((err as PeerError).message).toMatch(/does not name carol/);
   });
 });
 
@@ -165,7 +194,8 @@ describe('bearer token (module.api_token)', () => {
     expect((await fetch(`${url}/api/v1/qkdm/actions/available_keys`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
     expect((await fetch(`${url}/health`)).status).toBe(200);
     const peer = await fetch(`${url}/peer/open`, { method: 'POST', body: JSON.stringify(notice), headers: { 'content-type': 'application/json' } });
-    expect(peer.status).toBe(404); // reached the peer route: unknown stream, not 401
+    expect(peer.status).toBe(401); // the peer gate's answer (a session is needed), not the bearer token's
+    expect(((await peer.json()) as { code: string }).code).toBe('PEER_AUTH_REQUIRED');
   });
 
   it('when no token is set, then the seed API is open as before', async () => {
@@ -188,6 +218,7 @@ describe('two module processes over mutual TLS', () => {
         QKDM_PEER_TLS_CERT: certs.path(certName, 'crt'),
         QKDM_PEER_TLS_KEY_FILE: certs.path(certName, 'key'),
         QKDM_PEER_TLS_CA: certs.path(ca, 'crt'),
+        QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
       },
     });
     processes.push(m);

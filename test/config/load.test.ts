@@ -56,9 +56,14 @@ describe('defaults', () => {
       room_recheck_ms: 5000,
       peer_port: undefined,
       api_token: undefined,
+      max_pending_registrations: 100,
+      pending_registration_ttl_s: 3600,
+      closed_stream_retention_s: 86400,
     });
+    // No credentials and not insecure: valid as a file, but the module refuses to start (test/security).
+    expect(cfg.peer_auth).toEqual({ credentials: undefined, insecure: false });
     expect(cfg.tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'none' });
-    expect(cfg.peer_tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'require' });
+    expect(cfg.peer_tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'require', peer_name: undefined });
     expect(cfg.etsi014).toEqual({
       kme_id: undefined,
       key_size: 256,
@@ -402,7 +407,7 @@ describe('secrets', () => {
 
 describe('TLS, peer listener, API token and ETSI 014', () => {
   it('when a peer listener with a certificate is set, then this_public_IP defaults to https on the peer port', () => {
-    const cfg = load('module:\n  port: 5000\n  peer_port: 6000\npeer_tls:\n  cert: a.crt\n  key: a.key\n  ca: ca.crt\n');
+    const cfg = load('module:\n  port: 5000\n  peer_port: 6000\npeer_tls:\n  cert: a.crt\n  key: a.key\n  ca: ca.crt\n  peer_name: bob\n');
     expect(cfg.module.this_public_IP).toBe('https://127.0.0.1:6000');
     expect(cfg.peer_tls.client_cert).toBe('require');
     expect(load('module:\n  peer_port: 6000\n').module.this_public_IP).toBe('127.0.0.1:6000');
@@ -414,6 +419,9 @@ describe('TLS, peer listener, API token and ETSI 014', () => {
     expect(configError(() => load('peer_tls:\n  key: a.key\n')).message).toContain('peer_tls.cert: required when peer_tls.key is set');
     expect(configError(() => load('tls:\n  cert: a\n  key: b\n  client_cert: require\n')).message).toContain('tls.ca: required when tls.client_cert is require');
     expect(configError(() => load('tls:\n  client_cert: always\n')).message).toContain('tls.client_cert: expected one of none, request, require');
+    // The peer listener either requires the peer's certificate or asks for none; the peer is pinned by name.
+    expect(configError(() => load('peer_tls:\n  client_cert: request\n')).message).toContain('peer_tls.client_cert: expected one of none, require');
+    expect(configError(() => load('peer_tls:\n  cert: a\n  key: b\n  ca: c\n')).message).toContain('peer_tls.peer_name: required when peer_tls.ca is set');
     expect(configError(() => load('module:\n  port: 5000\n  peer_port: 5000\n')).message).toContain('module.peer_port: must differ from module.port');
   });
 

@@ -32,16 +32,13 @@ const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
 };
 
 describe('review findings', () => {
-  it('when a commit notice is lost and the receiver then closes, then the sender repairs the commit and both ends agree', async () => {
+  it('when the answer to a confirmed round is lost and the receiver then closes, then the sender rolls forward and both ends agree', async () => {
     const { alice, bob } = await pair(5);
-    alice.peer.failAfter.set('commit', 1); // the loop's first commit passes, the round's commit is lost
+    alice.peer.loseAnswers.set('confirm', 1); // Bob commits the round; Alice never hears so
     const id = await openBoth(alice, bob);
-    await until(() => alice.manager.stream(id)!.nextIndex === 5);
-    expect(bob.manager.stream(id)!.nextIndex).toBe(0);
-    await bob.manager.close(id);
-    expect(alice.manager.stream(id)!.closed).toBe(true);
-    alice.peer.failAfter.delete('commit');
     await until(() => bob.manager.stream(id)!.nextIndex === 5);
+    await bob.manager.close(id);
+    await until(() => alice.manager.stream(id)!.closed && alice.manager.stream(id)!.nextIndex === 5);
     for (let i = 0; i < 5; i++) {
       const a = await alice.manager.getKey(id, -1, 0);
       const b = await bob.manager.getKey(id, -1, 0);
@@ -49,15 +46,20 @@ describe('review findings', () => {
     }
   });
 
-  it('when a commit notice is lost and the sender closes, then its close notice carries the commit', async () => {
+  it('when the answer to a confirmed round is lost and the sender closes, then it reads the counter after the close and commits too', async () => {
     const { alice, bob } = await pair(5);
-    alice.peer.failAfter.set('commit', 1);
+    alice.peer.failAfter.set('counter', 1); // after the loop's first one, the counter cannot be read before the close
+    alice.peer.loseAnswers.set('confirm', 1);
     const id = await openBoth(alice, bob);
-    await until(() => alice.manager.stream(id)!.nextIndex === 5);
-    expect(bob.manager.stream(id)!.nextIndex).toBe(0);
+    await until(() => bob.manager.stream(id)!.nextIndex === 5);
+    expect(alice.manager.stream(id)!.nextIndex).toBe(0);
+    alice.peer.failAfter.delete('counter');
     await alice.manager.close(id);
     expect(bob.manager.stream(id)!.closed).toBe(true);
-    expect(bob.manager.stream(id)!.nextIndex).toBe(5);
+    await until(() => alice.manager.stream(id)!.nextIndex === 5);
+    const a = await alice.manager.getKey(id, 4, 0);
+    const b = await bob.manager.getKey(id, 4, 0);
+    expect(a.ok && b.ok && a.value && b.value && hex(a.value.key) === hex(b.value.key)).toBe(true);
   });
 
   it('when a waiting GET_KEY is abandoned by its client, then it claims no key', async () => {
@@ -89,20 +91,27 @@ describe('review findings', () => {
     expect(alice.manager.stream(id)!.peerUrl).toBe(bob.address);
   });
 
-  it('when a commit covers indices the receiver never stored, then it is refused and the counter stays', async () => {
+  it('when a confirmation names no finished round, or the counter is asked, then the receiver counter stays', async () => {
     const { alice, bob } = await pair(5);
     const id = await openBoth(alice, bob);
     await until(() => bob.manager.stream(id)!.nextIndex === 5);
-    const r = await bob.exchange.handleCommit({ keyStreamId: id, committedUpTo: 1_000_000 });
+    const seed = Buffer.alloc(32, 1).toString('base64');
+    const r = await bob.exchange.handleConfirm({ keyStreamId: id, roundId: 'r-none', firstIndex: 5, count: 1_000, seed, tag: seed });
     expect(r.ok ? 'ok' : r.error.code).toBe('BAD_REQUEST');
+    const c = bob.exchange.handleCounter({ keyStreamId: id });
+    expect(c.ok && c.value.nextIndex).toBe(5);
     expect(bob.manager.stream(id)!.nextIndex).toBe(5);
+    const atSender = alice.exchange.handleCounter({ keyStreamId: id });
+    expect(atSender.ok ? 'ok' : atSender.error.code).toBe('ROLE_CLASH');
   });
 
   it('when a late message of an abandoned round arrives, then the receiver refuses it', async () => {
     const { alice, bob } = await pair(5);
     const id = await openBoth(alice, bob);
     await until(() => bob.manager.stream(id)!.nextIndex === 5);
-    const base = { keyStreamId: id, firstIndex: 5, keyLengthBits: 128, maxKeys: 1, committedUpTo: 5, step: 'keys' };
+    alice.peer.failCalls.add('round'); // Alice's own next round stays out of this
+    await bob.manager.getKey(id, -1, 0); // room for one more key at Bob
+    const base = { keyStreamId: id, firstIndex: 5, keyLengthBits: 128, maxKeys: 1, step: 'keys' };
     const key = Buffer.alloc(16, 7).toString('base64');
     const newer = await bob.exchange.handleRound({ ...base, roundId: 'r-new', roundSeq: Date.now() * 1000 + 10_000_000, payload: { keys: [key] } });
     expect(newer.ok).toBe(true);

@@ -43,6 +43,7 @@ async function pair(): Promise<{ alice: Kme; bob: Kme }> {
     QKDM_PEER_TLS_CERT: certs.path(name, 'crt'),
     QKDM_PEER_TLS_KEY: certs.path(name, 'key'),
     QKDM_PEER_TLS_CA: certs.path('ca', 'crt'),
+    QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
     QKDM_ETSI014_KEY_SIZE: '256',
     QKDM_ETSI014_MAX_KEY_PER_REQUEST: '8',
   });

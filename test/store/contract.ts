@@ -97,6 +97,18 @@ export function runHandleStoreContract(name: string, factory: HandleStoreFactory
       expect(await store.list()).toEqual([known]);
     });
 
+    it('when a stream is deleted (purge), then it is gone, the others stay, and deleting an unknown ID does nothing', async () => {
+      const a = sampleStream();
+      const b = sampleStream();
+      await store.create(a);
+      await store.create(b);
+      await store.delete(a.keyStreamId);
+      await store.delete(randomUUID());
+      expect(await store.get(a.keyStreamId)).toBeUndefined();
+      expect(await store.list()).toEqual([b]);
+      expect(await store.create(a)).toBe(true);
+    });
+
     it('when IDs differ only in letter case, then they are different streams', async () => {
       const lower = sampleStream({ keyStreamId: 'abcdef-stream' });
       const upper = sampleStream({ keyStreamId: 'ABCDEF-stream', source: 'upper' });

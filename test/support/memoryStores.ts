@@ -21,6 +21,9 @@ export class MemoryHandleStore implements HandleStore {
     const row = this.rows.get(id);
     if (row) Object.assign(row, patch);
   }
+  async delete(id: string): Promise<void> {
+    this.rows.delete(id);
+  }
   async advanceIndex(id: string, to: number): Promise<number | undefined> {
     const row = this.rows.get(id);
     if (!row) return undefined;

@@ -3,6 +3,7 @@
  * Configuration goes through QKDM_* environment variables over a minimal YAML file.
  */
 import type { ChildProcess } from 'node:child_process';
+import { credentialsEnv, writeLinkCredentials, type CredentialFiles } from '../../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../../scripts/lib/moduleProcess.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,18 @@ export interface ModuleSpec {
   dataDir: string;
   maxKeyCount?: number;
   env?: Record<string, string>;
+  /**
+   * Link credentials: default, this test file's pair (every module of the file belongs to one link);
+   * 'insecure' runs the module with peer_auth.insecure (tests of that mode only).
+   */
+  credentials?: CredentialFiles | 'insecure';
+}
+
+let sharedCredentials: Promise<CredentialFiles> | undefined;
+/** One credential pair per test process (a test file), so any sender and detector it starts form a link. */
+export function testLinkCredentials(): Promise<CredentialFiles> {
+  sharedCredentials ??= writeLinkCredentials(tempDir('link'));
+  return sharedCredentials;
 }
 
 export interface RunningModule {
@@ -38,7 +51,10 @@ export interface RunningModule {
 export async function startModule(spec: ModuleSpec): Promise<RunningModule> {
   const configFile = join(spec.dataDir, `${spec.name}.yaml`);
   writeFileSync(configFile, 'module:\n  sim: fake\n');
+  const auth =
+    spec.credentials === 'insecure' ? { QKDM_PEER_AUTH_INSECURE: 'true' } : credentialsEnv(spec.credentials ?? (await testLinkCredentials()), spec.sender);
   const env: Record<string, string> = {
+    ...auth,
     QKDM_MODULE_HOST: '127.0.0.1',
     QKDM_MODULE_PORT: String(spec.port),
     QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${spec.port}`,

@@ -9,7 +9,7 @@ import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../../core/types.js';
 import { QkdmError, type Result } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import type { ExchangeService } from '../../exchange/ExchangeService.js';
-import { commitMessageSchema, roundMessageSchema, streamNoticeSchema, syncRequestSchema } from '../../exchange/peerProtocol.js';
+import { confirmMessageSchema, counterMessageSchema, roundMessageSchema, streamNoticeSchema, syncRequestSchema } from '../../exchange/peerProtocol.js';
 import { BadRequest, decodeBody } from '../wire.js';
 import { keyStreamIdSchema } from '../seedSchemas.js';
 
@@ -116,7 +116,7 @@ export function peerRouter(manager: KeyStreamManager, exchange: ExchangeService)
     '/peer/close',
     jsonHandler(async (req, res) => {
       const notice = validate(streamNoticeSchema, jsonBody(req));
-      sendResult(res, await manager.onPeerClosed(notice.keyStreamId, notice.committedUpTo));
+      sendResult(res, await manager.onPeerClosed(notice.keyStreamId));
     }),
   );
 
@@ -129,10 +129,18 @@ export function peerRouter(manager: KeyStreamManager, exchange: ExchangeService)
   );
 
   router.post(
-    '/peer/commit',
+    '/peer/confirm',
     jsonHandler(async (req, res) => {
-      const msg = validate(commitMessageSchema, jsonBody(req));
-      sendResult(res, await exchange.handleCommit(msg));
+      const msg = validate(confirmMessageSchema, jsonBody(req));
+      sendResult(res, await exchange.handleConfirm(msg));
+    }),
+  );
+
+  router.post(
+    '/peer/counter',
+    jsonHandler(async (req, res) => {
+      const msg = validate(counterMessageSchema, jsonBody(req));
+      sendResult(res, exchange.handleCounter(msg));
     }),
   );
 

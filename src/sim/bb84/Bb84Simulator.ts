@@ -23,7 +23,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ModuleConfig } from '../../config/schema.js';
 import { KeyMaterialError, parseKeyMaterial } from '../../crypto/keys.js';
-import { SCHEME_SIZES, SignaturePool } from '../../crypto/signatures.js';
+import { SCHEME_SIZES, SignaturePool, type SignatureScheme } from '../../crypto/signatures.js';
 import { RoundProtocolError, type ReceiverRound, type ReceiverStepResult, type RoundChannel, type RoundParams, type RoundResult, type RoundStats, type Simulator } from '../Simulator.js';
 import { DEFAULT_PA_HASH_FAMILY, paHash, paSeedLength } from './amplify.js';
 import { BitArray } from './bits.js';
@@ -116,11 +116,18 @@ export class SignatureAuthenticator implements TranscriptAuthenticator {
  * Parses simulator.private_key / public_key for the configured scheme and starts a signature pool. Throws an Error
  * whose one-line message names the field (never its value) when a key is missing or malformed.
  */
-export function authenticatorFromConfig(cfg: ModuleConfig, workers = 2): SignatureAuthenticator {
+export function authenticatorFromConfig(cfg: ModuleConfig, workers = 2, linkKeys?: LinkSigningKeys): SignatureAuthenticator {
+  // The link credentials' keys sign the transcripts unless simulator.private_key / public_key are set.
+  if (linkKeys && !cfg.simulator.private_key && !cfg.simulator.public_key) {
+    return new SignatureAuthenticator(SignaturePool.create(linkKeys.scheme, { workers }), Uint8Array.from(linkKeys.secretKey), Uint8Array.from(linkKeys.peerPublicKey));
+  }
   const scheme = cfg.simulator.signature;
   const parse = (field: 'private_key' | 'public_key', text: string | undefined, what: string): Uint8Array => {
     if (!text) {
-      throw new Error(`simulator.${field}: required when module.sim is bb84 (${what} for ${scheme}, hex or base64; or set QKDM_SIMULATOR_${field.toUpperCase()}_FILE)`);
+      throw new Error(
+        `simulator.${field}: required when module.sim is bb84 and simulator.${field === 'private_key' ? 'public_key' : 'private_key'} is set, or when there are no link credentials `
+          + `(${what} for ${scheme}, hex or base64; or set QKDM_SIMULATOR_${field.toUpperCase()}_FILE; or leave both unset to sign with peer_auth.credentials)`,
+      );
     }
     try {
       return parseKeyMaterial(text, field, scheme);
@@ -135,9 +142,16 @@ export function authenticatorFromConfig(cfg: ModuleConfig, workers = 2): Signatu
 }
 
 /** The simulator configured by `cfg` (module.sim: bb84). */
-export function createBb84Simulator(cfg: ModuleConfig, log?: Logger): Bb84Simulator {
+/** Signing keys of the link credentials (peer_auth.credentials), lent to the BB84 transcript signatures. */
+export interface LinkSigningKeys {
+  scheme: SignatureScheme;
+  secretKey: Uint8Array;
+  peerPublicKey: Uint8Array;
+}
+
+export function createBb84Simulator(cfg: ModuleConfig, log?: Logger, linkKeys?: LinkSigningKeys): Bb84Simulator {
   if (cfg.simulator.cascade_passes > MAX_PASSES) throw new Error(`simulator.cascade_passes: at most ${MAX_PASSES} with module.sim bb84`);
-  return new Bb84Simulator({ settings: bb84SettingsFromConfig(cfg), authenticator: authenticatorFromConfig(cfg), ...(log ? { log } : {}) });
+  return new Bb84Simulator({ settings: bb84SettingsFromConfig(cfg), authenticator: authenticatorFromConfig(cfg, 2, linkKeys), ...(log ? { log } : {}) });
 }
 
 /**

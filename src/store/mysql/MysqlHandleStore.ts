@@ -43,6 +43,7 @@ export class MysqlHandleStore implements HandleStore {
   private readonly pool: Pool;
   private readonly sql: {
     update: string;
+    remove: string;
     insert: string;
     get: string;
     list: string;
@@ -57,6 +58,7 @@ export class MysqlHandleStore implements HandleStore {
     this.tableSql = t;
     this.sql = {
       update: `UPDATE ${t} SET ${PATCH_SET_SQL} WHERE handle = ?`,
+      remove: `DELETE FROM ${t} WHERE handle = ?`,
       insert: `INSERT INTO ${t} (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       get: `SELECT ${HANDLE_COLUMNS} FROM ${t} WHERE handle = ?`,
       list: `SELECT ${HANDLE_COLUMNS} FROM ${t} ORDER BY seq`,
@@ -148,6 +150,14 @@ export class MysqlHandleStore implements HandleStore {
       await this.pool.execute(this.sql.update, [...params, keyStreamId]);
     } catch (err) {
       throw mysqlError(err, 'update');
+    }
+  }
+
+  async delete(keyStreamId: string): Promise<void> {
+    try {
+      await this.pool.execute(this.sql.remove, [keyStreamId]);
+    } catch (err) {
+      throw mysqlError(err, 'delete');
     }
   }
 

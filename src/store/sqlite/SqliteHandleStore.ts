@@ -26,6 +26,7 @@ export class SqliteHandleStore implements HandleStore {
   private readonly selectAll: Statement<[], HandleRowLike>;
   private readonly advance: Statement<[number, number, string], { next_index: number }>;
   private readonly updateStmt: Statement<unknown[], unknown>;
+  private readonly deleteStmt: Statement<[string], unknown>;
   private closed = false;
 
   constructor(db: SqliteDb) {
@@ -38,6 +39,7 @@ export class SqliteHandleStore implements HandleStore {
       this.selectOne = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles WHERE handle = ?`);
       this.selectAll = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles ORDER BY seq`);
       this.updateStmt = db.prepare(`UPDATE handles SET ${PATCH_SET_SQL} WHERE handle = ?`);
+      this.deleteStmt = db.prepare('DELETE FROM handles WHERE handle = ?');
       this.advance = db.prepare(
         'UPDATE handles SET next_index = max(next_index, ?), updated_at = ? WHERE handle = ? RETURNING next_index',
       );
@@ -95,6 +97,14 @@ export class SqliteHandleStore implements HandleStore {
       this.updateStmt.run(...params, keyStreamId);
     } catch (err) {
       throw sqliteError(err, 'update');
+    }
+  }
+
+  async delete(keyStreamId: string): Promise<void> {
+    try {
+      this.deleteStmt.run(keyStreamId);
+    } catch (err) {
+      throw sqliteError(err, 'delete');
     }
   }
 
