@@ -48,12 +48,15 @@ export interface SpawnOptions {
   /** Extra node arguments, e.g. --cpu-prof. */
   nodeArgs?: string[];
   startTimeoutMs?: number;
+  /** Working directory (relative paths in the configuration resolve against it); default this process's. */
+  cwd?: string;
 }
 
 export async function spawnModule(opts: SpawnOptions): Promise<SpawnedModule> {
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MODULE_MAIN, '--config', opts.configFile], {
     env: { PATH: process.env.PATH ?? '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
