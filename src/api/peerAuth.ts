@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { TLSSocket } from 'node:tls';
 import { certificateNameList } from '../config/tls.js';
 import { HandshakeError, HELLO_PATH } from '../exchange/auth/handshake.js';
-import { SEQ_HEADER, SESSION_HEADER, TAG_HEADER, SEALED_CONTENT_TYPE, type PeerAuthenticator } from '../exchange/auth/peerSessions.js';
+import { REQUEST_HEADER, SEQ_HEADER, SESSION_HEADER, TAG_HEADER, SEALED_CONTENT_TYPE, type PeerAuthenticator } from '../exchange/auth/peerSessions.js';
 
 /** Paths the gate covers: every peer route. */
 export const PEER_PATHS = ['/sync', '/start', '/peer'];
@@ -101,10 +101,10 @@ export function peerGate({ auth, peerCertName, log }: PeerGateOptions): RequestH
       refuse(res, 401, 'PEER_AUTH_REQUIRED', 'peer messages must be sealed in an authenticated session (POST /peer/hello first)');
       return;
     }
-    const opened = auth.openRequest(header(req, SESSION_HEADER), header(req, SEQ_HEADER), header(req, TAG_HEADER), req.method, req.originalUrl, body);
+    const opened = auth.openRequest(header(req, SESSION_HEADER), header(req, SEQ_HEADER), header(req, TAG_HEADER), req.method, req.originalUrl, body, header(req, REQUEST_HEADER));
     if (!opened.ok) {
-      warnings.warn(opened.code, { path }, 'unauthenticated peer message refused');
-      refuse(res, 401, opened.code, opened.message);
+      warnings.warn(opened.code, { path }, opened.code === 'PEER_DUPLICATE' ? 'a peer call received twice was refused' : 'unauthenticated peer message refused');
+      refuse(res, opened.code === 'PEER_DUPLICATE' ? 409 : 401, opened.code, opened.message);
       return;
     }
     req.body = opened.plaintext.toString('utf8');

@@ -4,6 +4,7 @@
  * the peer's error code. Bodies are JSON (never Python literals: that format is for legacy
  * applications only).
  */
+import { randomBytes } from 'node:crypto';
 import type { ErrorCode } from '../core/errors.js';
 import { HELLO_PATH } from './auth/handshake.js';
 import { TAG_HEADER, type PeerAuthenticator } from './auth/peerSessions.js';
@@ -84,6 +85,12 @@ export class HttpPeerClient implements PeerClient {
     return this.call(peerUrl, path, 'POST', body, timeoutMs);
   }
 
+  /**
+   * One call. When the peer answers that it does not know the session (it restarted), the call is sent
+   * once more in a new session with the same request ID: that answer cannot be authenticated, and an
+   * attacker on the path could forge it after the peer ran the call, but the peer runs a request ID at
+   * most once (PEER_DUPLICATE), so the call never runs twice.
+   */
   private async call(peerUrl: string, path: string, method: 'GET' | 'POST', body: unknown, timeoutMs: number): Promise<unknown> {
     const route = path.split('?')[0]!;
     const json = body !== undefined ? Buffer.from(JSON.stringify(body), 'utf8') : undefined;
@@ -103,10 +110,11 @@ export class HttpPeerClient implements PeerClient {
       if (answer === undefined) throw new PeerError('unreachable', 'handshake: the peer answered with a non-JSON body');
       return answer;
     };
+    const requestId = randomBytes(16).toString('base64url');
     for (let attempt = 0; ; attempt++) {
       let sealed;
       try {
-        sealed = await auth.sealRequest(peerUrl, method, path, json, postHello);
+        sealed = await auth.sealRequest(peerUrl, method, path, json, postHello, requestId);
       } catch (err) {
         if (err instanceof PeerError) throw err;
         // A handshake answer that does not verify: not the peer (or wrong credentials at one end).

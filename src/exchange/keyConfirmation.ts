@@ -15,6 +15,9 @@ export interface ConfirmationContext {
 }
 
 export function confirmationTag(seed: Uint8Array, role: 'sender' | 'receiver', ctx: ConfirmationContext, keys: readonly Uint8Array[]): Buffer {
+  // Every key has the stream's length (hashed below), so the concatenation of the keys is unambiguous.
+  const bytes = ctx.keyLengthBits / 8;
+  if (keys.some((k) => k.length !== bytes)) throw new RangeError(`every key must be ${bytes} bytes`);
   const mac = createHmac('sha256', seed);
   mac.update(`qkdm/key-confirmation/v1\0${role}\0${ctx.keyStreamId}\0${ctx.roundId}\0${ctx.firstIndex}\0${keys.length}\0${ctx.keyLengthBits}\0`, 'utf8');
   for (const key of keys) mac.update(key);

@@ -159,11 +159,14 @@ export class HandshakeResponder {
     this.forgetOldNonces(now);
     if (this.seenNonces.has(nonceKey)) throw new HandshakeError('hello replayed (nonce already seen)');
     if (!this.takeToken(now)) throw new HandshakeError('too many handshakes; try again later', 429);
+    // Reserved before the (asynchronous) verification, so copies of one hello in flight together are
+    // refused too; released again when the signature does not verify (a forgery does not burn a nonce).
+    this.seenNonces.set(nonceKey, h.time);
     const hDigest = helloDigest(h);
     if (!(await this.pool.verify(h.signature, hDigest, this.creds.peerPublicKey))) {
+      this.seenNonces.delete(nonceKey);
       throw new HandshakeError('hello signature does not verify with peer_module.public_key');
     }
-    this.seenNonces.set(nonceKey, h.time);
     const { cipherText, sharedSecret } = ml_kem768.encapsulate(h.kem);
     try {
       const sessionId = randomBytes(16).toString('base64url');

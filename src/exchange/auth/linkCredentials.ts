@@ -49,6 +49,9 @@ export interface LinkCredentials {
   peerFingerprint: string;
 }
 
+/** What a file path in the configuration looks like (anything else is never echoed in an error). */
+const PATH_LIKE = /^[A-Za-z0-9._~\/-][A-Za-z0-9 ._~\/-]{0,254}$/;
+
 export class CredentialsError extends Error {
   override readonly name = 'CredentialsError';
 }
@@ -63,19 +66,22 @@ export function keyFingerprint(publicKey: Uint8Array): string {
  */
 export function loadLinkCredentials(value: string, expectedSender: 0 | 1, field = 'peer_auth.credentials'): LinkCredentials {
   let text: string;
-  if (value.trimStart().startsWith('{')) {
+  if (value.trimStart().replace(/^\uFEFF/, '').startsWith('{')) {
     text = value;
   } else {
     try {
       text = readFileSync(value, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // The value is echoed only when it looks like a path: a mistyped setting may hold key material.
+      const shown = PATH_LIKE.test(value) && !/^[0-9a-fA-F]{32,}$/.test(value) ? value : '(the value, not shown: it is neither a JSON credentials document nor a path)';
       throw new CredentialsError(
-        `${field}: cannot read ${value}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'read error')} `
+        `${field}: cannot read ${shown}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'read error')} `
           + `(create a link's credentials with: npm run keygen -- --pair DIR, then give each module its own file)`,
       );
     }
   }
+  text = text.replace(/^\uFEFF/, ''); // a byte-order mark some editors write
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -6,6 +6,7 @@
  *
  * HTTP framing of a sealed message (both ways):
  *   qkdm-session: <session id>    qkdm-seq: <sequence number>    qkdm-tag: <GCM tag, base64url>
+ *   qkdm-request: <call id, 16 random bytes base64url; the same when the call is re-sent>
  *   Content-Type: application/qkdm-sealed, body = ciphertext of the JSON message (none for GET)
  */
 import { SignaturePool } from '../../crypto/signatures.js';
@@ -17,6 +18,13 @@ export const SEALED_CONTENT_TYPE = 'application/qkdm-sealed';
 export const SESSION_HEADER = 'qkdm-session';
 export const SEQ_HEADER = 'qkdm-seq';
 export const TAG_HEADER = 'qkdm-tag';
+/** Names one call across sessions: a call sent again in a new session keeps it, and runs at most once. */
+export const REQUEST_HEADER = 'qkdm-request';
+const REQUEST_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/** How long, and how many, executed request IDs the server remembers (a call is re-sent within seconds). */
+export const EXECUTED_REQUEST_MEMORY_MS = 15 * 60_000;
+export const EXECUTED_REQUEST_MEMORY_MAX = 200_000;
 
 /** A client opens a new session after this long or this many messages (keys are not used forever). */
 export const SESSION_MAX_AGE_MS = 12 * 3600_000;
@@ -26,7 +34,7 @@ export const SERVER_SESSION_IDLE_MS = 24 * 3600_000;
 export const SERVER_MAX_SESSIONS = 64;
 
 /** Error codes of the authentication layer (answered unsealed: a client never changes state on them). */
-export type PeerAuthCode = 'PEER_SESSION_UNKNOWN' | 'PEER_AUTH_FAILED' | 'PEER_AUTH_REQUIRED' | 'PEER_HANDSHAKE_REFUSED';
+export type PeerAuthCode = 'PEER_SESSION_UNKNOWN' | 'PEER_AUTH_FAILED' | 'PEER_AUTH_REQUIRED' | 'PEER_HANDSHAKE_REFUSED' | 'PEER_DUPLICATE';
 
 interface ClientSession {
   keys: SessionKeys;
@@ -41,10 +49,16 @@ export class PeerAuthenticator {
   private readonly clientSessions = new Map<string, ClientSession>();
   private readonly handshakes = new Map<string, Promise<ClientSession>>();
   private readonly serverSessions = new Map<string, ServerSession>();
+  /** Request IDs of calls received (server side), with when: a call re-sent in a new session is refused. */
+  private readonly executed = new Map<string, number>();
 
-  constructor(readonly credentials: LinkCredentials, pool?: SignaturePool) {
+  readonly credentials: LinkCredentials;
+
+  constructor(credentials: LinkCredentials, pool?: SignaturePool) {
+    // Its own copy of the secret key: close() zeroes it without touching the caller's.
+    this.credentials = { ...credentials, secretKey: Uint8Array.from(credentials.secretKey) };
     this.pool = pool ?? SignaturePool.create(credentials.scheme, { workers: 1 });
-    this.responder = new HandshakeResponder(credentials, this.pool);
+    this.responder = new HandshakeResponder(this.credentials, this.pool);
   }
 
   // ------------------------------------------------------------------ client side
@@ -59,15 +73,17 @@ export class PeerAuthenticator {
     pathAndQuery: string,
     body: Buffer | undefined,
     postHello: (hello: unknown) => Promise<unknown>,
+    requestId?: string,
   ): Promise<{ headers: Record<string, string>; body: Buffer | undefined; session: ClientSession; seq: number }> {
     const session = await this.clientSession(peerUrl, postHello);
     const seq = ++session.seq;
-    const sealed = seal(session.keys.request, 'request', seq, requestAad(session.keys.sessionId, seq, method, pathAndQuery), body ?? Buffer.alloc(0));
+    const sealed = seal(session.keys.request, 'request', seq, requestAad(session.keys.sessionId, seq, method, pathAndQuery, requestId), body ?? Buffer.alloc(0));
     return {
       headers: {
         [SESSION_HEADER]: session.keys.sessionId,
         [SEQ_HEADER]: String(seq),
         [TAG_HEADER]: sealed.tag.toString('base64url'),
+        ...(requestId !== undefined ? { [REQUEST_HEADER]: requestId } : {}),
         ...(body !== undefined ? { 'content-type': SEALED_CONTENT_TYPE } : {}),
       },
       body: body !== undefined ? sealed.ciphertext : undefined,
@@ -84,6 +100,7 @@ export class PeerAuthenticator {
 
   /** Forgets the session (the peer no longer knows it, e.g. after a restart); the next call opens a new one. */
   dropSession(peerUrl: string, session: ClientSession): void {
+    // Not zeroed here: requests of this session still in flight must be able to open their answers.
     if (this.clientSessions.get(peerUrl) === session) this.clientSessions.delete(peerUrl);
   }
 
@@ -125,6 +142,7 @@ export class PeerAuthenticator {
     method: string,
     pathAndQuery: string,
     body: Buffer,
+    requestId?: string,
   ): { ok: true; plaintext: Buffer; sealAnswer: (httpStatus: number, plaintext: Buffer) => Sealed } | { ok: false; code: PeerAuthCode; message: string } {
     if (!sessionId || !seqText || !tag) return { ok: false, code: 'PEER_AUTH_REQUIRED', message: 'peer messages must be sealed in an authenticated session (POST /peer/hello first)' };
     const session = this.serverSessions.get(sessionId);
@@ -134,9 +152,19 @@ export class PeerAuthenticator {
     }
     const seq = /^[1-9][0-9]{0,15}$/.test(seqText) ? Number(seqText) : NaN;
     if (!session.window.check(seq)) return { ok: false, code: 'PEER_AUTH_FAILED', message: 'sequence number replayed or out of range' };
-    const plaintext = open(session.keys.request, 'request', seq, requestAad(sessionId, seq, method, pathAndQuery), { ciphertext: body, tag: Buffer.from(tag, 'base64url') });
+    if (requestId !== undefined && !REQUEST_ID.test(requestId)) return { ok: false, code: 'PEER_AUTH_FAILED', message: 'malformed request id' };
+    const plaintext = open(session.keys.request, 'request', seq, requestAad(sessionId, seq, method, pathAndQuery, requestId), { ciphertext: body, tag: Buffer.from(tag, 'base64url') });
     if (!plaintext) return { ok: false, code: 'PEER_AUTH_FAILED', message: 'message does not authenticate' };
     session.window.accept(seq);
+    if (requestId !== undefined) {
+      // A call re-sent in a new session (after an unauthenticated "unknown session" answer, which an
+      // attacker could forge after this module ran it) runs at most once.
+      if (this.executed.has(requestId)) {
+        plaintext.fill(0);
+        return { ok: false, code: 'PEER_DUPLICATE', message: 'this call was already received' };
+      }
+      this.rememberExecuted(requestId);
+    }
     session.lastUsed = Date.now();
     // LRU order: the most recently used session goes last.
     this.serverSessions.delete(sessionId);
@@ -146,6 +174,15 @@ export class PeerAuthenticator {
       plaintext,
       sealAnswer: (httpStatus, answer) => seal(session.keys.answer, 'answer', seq, answerAad(sessionId, seq, httpStatus), answer),
     };
+  }
+
+  private rememberExecuted(requestId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.executed) {
+      if (now - at <= EXECUTED_REQUEST_MEMORY_MS && this.executed.size < EXECUTED_REQUEST_MEMORY_MAX) break;
+      this.executed.delete(id); // oldest first (insertion order)
+    }
+    this.executed.set(requestId, now);
   }
 
   private evictSessions(): void {

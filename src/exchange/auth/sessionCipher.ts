@@ -20,8 +20,9 @@ function nonce(direction: Direction, seq: number): Buffer {
   return iv;
 }
 
-export function requestAad(sessionId: string, seq: number, method: string, pathAndQuery: string): Buffer {
-  return Buffer.from(`qkdm/peer/v1/request\0${sessionId}\0${seq}\0${method.toUpperCase()}\0${pathAndQuery}`, 'utf8');
+/** `requestId` names the call across sessions (the same when a call is sent again in a new session). */
+export function requestAad(sessionId: string, seq: number, method: string, pathAndQuery: string, requestId = ''): Buffer {
+  return Buffer.from(`qkdm/peer/v1/request\0${sessionId}\0${seq}\0${method.toUpperCase()}\0${pathAndQuery}\0${requestId}`, 'utf8');
 }
 
 export function answerAad(sessionId: string, seq: number, httpStatus: number): Buffer {

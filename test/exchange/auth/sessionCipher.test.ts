@@ -166,6 +166,8 @@ describe('ReplayWindow', () => {
     const w = new ReplayWindow(16);
     expect(take(w, 100)).toBe(true);
     expect(w.check(84)).toBe(false); // 100 - 84 = 16 >= size
+    expect(w.check(83)).toBe(false); // never seen, 17 below: outside the window
+    expect(w.check(50)).toBe(false);
     expect(w.check(85)).toBe(true); // 15 below: in the window, never seen
     expect(take(w, 85)).toBe(true);
     expect(take(w, 85)).toBe(false);
