@@ -22,6 +22,28 @@ export class BadRequest extends Error {
   override readonly name = 'BadRequest';
 }
 
+/** Path segments that are our own field names are shown; anything else (a key the caller invented) is not. */
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * One validation issue as `path: problem`, never repeating request content: unknown field names are
+ * counted, not listed, and path segments that are not field names of ours are shown as `<key>`.
+ */
+export function describeIssue(issue: z.core.$ZodIssue, fallback = 'body'): string {
+  const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' || (typeof p === 'string' && FIELD_NAME.test(p)) ? String(p) : '<key>')).join('.') : fallback;
+  if (issue.code === 'unrecognized_keys') {
+    const n = issue.keys.length;
+    return `${path}: ${n} unknown field${n === 1 ? '' : 's'} (names not repeated)`;
+  }
+  return `${path}: ${issue.message}`;
+}
+
+/** A JSON syntax error as a message: Node's own quotes the input, so only the position is kept. */
+export function jsonSyntaxMessage(err: unknown): string {
+  const position = /position (\d+)/.exec((err as Error).message)?.[1];
+  return `body is not valid JSON${position ? ` (at position ${position})` : ''}`;
+}
+
 /** Decodes the raw body; `undefined` for an empty body. Throws BadRequest for malformed input. */
 export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
   const raw = typeof req.body === 'string' ? req.body : '';
@@ -33,8 +55,7 @@ export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
       value = JSON.parse(raw);
     } catch (err) {
       // Node's message quotes the input, which may hold key material: report the position only.
-      const position = /position (\d+)/.exec((err as Error).message)?.[1];
-      throw new BadRequest(`body is not valid JSON${position ? ` (at position ${position})` : ''}`);
+      throw new BadRequest(jsonSyntaxMessage(err));
     }
   } else {
     try {
@@ -67,9 +88,7 @@ export function parseFields<S extends z.ZodType>(value: unknown, names: readonly
   }
   const parsed = schema.safeParse(fields);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.length ? issue.path.join('.') : 'body';
-    throw new BadRequest(`${path}: ${issue.message}`);
+    throw new BadRequest(describeIssue(parsed.error.issues[0]!));
   }
   return parsed.data;
 }

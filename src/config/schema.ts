@@ -211,8 +211,13 @@ const vaultSection = z.strictObject({
   port: z.preprocess(toNumber, intBetween(1, 65535).optional()),
   token: secretText(false),
   mount: z.preprocess(toText(false), text({ re: VAULT_PATH, expected: 'a Vault mount path such as "secret"' }).default('secret')),
-  scheme: oneOf(['http', 'https'] as const, 'http'),
+  /** https by default: the Vault token and every key cross this connection. */
+  scheme: oneOf(['http', 'https'] as const, 'https'),
   path_prefix: z.preprocess(toText(false), text({ re: VAULT_PATH, expected: 'a path such as "qkdm" or "qkdm/site-a"' }).default('qkdm')),
+  /** CA (PEM text or path) that vouches for the Vault server's certificate, in addition to the system's. */
+  ca: z.preprocess(toText(false), text().optional()),
+  /** INSECURE: allows scheme http to a host that is not loopback (token and keys in clear on the network). */
+  allow_plain_http: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)),
 }, MAPPING);
 
 const channelSection = z.strictObject({
@@ -350,6 +355,13 @@ export const configSchema = z
         }
       }
     }
+    if (cfg.vault?.host && cfg.vault.scheme === 'http' && !isLoopbackHost(cfg.vault.host) && !cfg.vault.allow_plain_http) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vault', 'scheme'],
+        message: `http sends the Vault token and the keys in clear to ${cfg.vault.host}, which is not this host: use https (set vault.ca for a private CA), or set vault.allow_plain_http: true (INSECURE)`,
+      });
+    }
     if (cfg.vault?.host && !cfg.vault.token) {
       ctx.addIssue({ code: 'custom', path: ['vault', 'token'], message: 'required when vault.host is set (or set QKDM_VAULT_TOKEN_FILE)' });
     }
@@ -472,6 +484,12 @@ export function storeMode(cfg: ModuleConfig): StoreMode {
     handles: cfg.internal_db.host || cfg.internal_db.socket ? 'mysql' : 'sqlite',
     keys: cfg.vault.host ? 'vault' : 'sqlite',
   };
+}
+
+/** localhost, 127.0.0.0/8 and ::1: addresses that never leave this host. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** `scheme://host:port` of the Vault server (port 8200 unless set; IPv6 addresses get brackets). */

@@ -39,6 +39,12 @@ function pem(section: string, field: string, value: string | undefined): Buffer 
   return data;
 }
 
+/** PEM text as-is, or the contents of the file `value` names; errors name `field`, never PEM text. */
+export function readPemOrPath(field: string, value: string): Buffer {
+  const dot = field.indexOf('.');
+  return pem(field.slice(0, dot), field.slice(dot + 1), value)!;
+}
+
 export function loadTlsMaterial(cfg: ModuleConfig, section: 'tls' | 'peer_tls'): TlsMaterial {
   const t = cfg[section];
   const material: TlsMaterial = { clientCert: t.client_cert };
@@ -50,6 +56,21 @@ export function loadTlsMaterial(cfg: ModuleConfig, section: 'tls' | 'peer_tls'):
   if (ca) material.ca = ca;
   return material;
 }
+
+/**
+ * TLS 1.3, and TLS 1.2 with forward-secret AEAD suites only (no CBC, no SHA-1 MACs, no static RSA):
+ * what every listener and client of the module accepts.
+ */
+export const TLS12_AEAD_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+export const TLS13_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256';
+export const TLS_CLIENT_HYGIENE = { minVersion: 'TLSv1.2' as const, ciphers: `${TLS13_CIPHERSUITES}:${TLS12_AEAD_CIPHERS}` };
 
 /** True when a listener with this material serves HTTPS. */
 export function servesHttps(m: TlsMaterial): boolean {
@@ -68,7 +89,8 @@ export function httpsServerOptions(m: TlsMaterial): SecureContextOptions & { req
     ...(m.ca ? { ca: m.ca } : {}),
     requestCert: m.clientCert !== 'none',
     rejectUnauthorized: m.clientCert === 'require',
-    minVersion: 'TLSv1.2',
+    ...TLS_CLIENT_HYGIENE,
+    honorCipherOrder: true,
   };
 }
 
@@ -91,12 +113,12 @@ export function certificateNameList(cert: PeerCertificate | undefined): string[]
 export function peerClientConnectOptions(
   m: TlsMaterial,
   peerName?: string,
-): { ca?: Buffer; cert?: Buffer; key?: Buffer; minVersion: 'TLSv1.2'; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } | undefined {
+): { ca?: Buffer; cert?: Buffer; key?: Buffer; minVersion: 'TLSv1.2'; ciphers: string; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } | undefined {
   if (!m.ca && !servesHttps(m)) return undefined;
   return {
     ...(m.ca ? { ca: m.ca } : {}),
     ...(servesHttps(m) ? { cert: m.cert, key: m.key } : {}),
-    minVersion: 'TLSv1.2',
+    ...TLS_CLIENT_HYGIENE,
     ...(peerName !== undefined
       ? {
           checkServerIdentity: (_host: string, cert: PeerCertificate) =>

@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
-import { storeMode, vaultEndpoint, type ModuleConfig } from '../config/schema.js';
+import { isLoopbackHost, storeMode, vaultEndpoint, type ModuleConfig } from '../config/schema.js';
+import { readPemOrPath } from '../config/tls.js';
 import type { HandleStore } from './HandleStore.js';
 import type { KeyStore } from './KeyStore.js';
 import { MysqlHandleStore } from './mysql/MysqlHandleStore.js';
@@ -45,11 +46,16 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
 
   let keys: KeyStore;
   if (mode.keys === 'vault') {
+    const ca = cfg.vault.ca ? readPemOrPath('vault.ca', cfg.vault.ca) : undefined;
+    if (cfg.vault.scheme === 'http' && !isLoopbackHost(cfg.vault.host!)) {
+      log.warn({ host: cfg.vault.host }, 'INSECURE: vault.allow_plain_http: the Vault token and the keys cross the network in clear');
+    }
     keys = new VaultKeyStore({
       endpoint: vaultEndpoint(cfg),
       token: cfg.vault.token ?? '',
       mount: cfg.vault.mount,
       pathPrefix: cfg.vault.path_prefix,
+      ...(ca ? { ca } : {}),
     });
   } else {
     keys = new SqliteKeyStore(embedded());

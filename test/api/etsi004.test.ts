@@ -306,7 +306,7 @@ describe('ETSI 004 malformed bodies', () => {
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Key_chunk_size: '32' }) }, /^QoS\.Key_chunk_size: must be a number of bytes/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ TTL: 2 ** 32 }) }, /^QoS\.TTL: must be at most 4294967295/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: { Key_chunk_size: 32 } }, /^QoS\.Timeout: /],
-      ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ ttl: 5 }) }, /^QoS: .*"ttl"/],
+      ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ ttl: 5 }) }, /^QoS: 1 unknown field \(names not repeated\)$/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos(), Key_stream_ID: 'nope' }, /^Key_stream_ID: must be a UUID/],
       ['get_key', { Key_stream_ID: 'nope' }, /^Key_stream_ID: must be a UUID/],
       ['get_key', { Key_stream_ID: UNKNOWN_ID, index: -2 }, /^index: must be -1 or a key index/],

@@ -75,7 +75,7 @@ describe('defaults', () => {
       saes: [],
       identities: [],
     });
-    expect(cfg.vault).toMatchObject({ mount: 'secret', scheme: 'http', path_prefix: 'qkdm' });
+    expect(cfg.vault).toMatchObject({ mount: 'secret', scheme: 'https', path_prefix: 'qkdm', allow_plain_http: false });
     expect(cfg.vault.host).toBeUndefined();
     expect(cfg.vault.token).toBeUndefined();
     expect(cfg.internal_db.host).toBeUndefined();
@@ -454,9 +454,15 @@ describe('derived helpers', () => {
   });
 
   it('when vault is configured, then vaultEndpoint is scheme://host:port with 8200 by default', () => {
-    expect(vaultEndpoint(load('vault:\n  host: vault.local\n  token: t\n'))).toBe('http://vault.local:8200');
+    expect(vaultEndpoint(load('vault:\n  host: vault.local\n  token: t\n'))).toBe('https://vault.local:8200');
     expect(vaultEndpoint(load('vault:\n  host: 10.0.0.5\n  port: 8300\n  scheme: https\n  token: t\n'))).toBe('https://10.0.0.5:8300');
-    expect(vaultEndpoint(load('vault:\n  host: "::1"\n  token: t\n'))).toBe('http://[::1]:8200');
+    expect(vaultEndpoint(load('vault:\n  host: "::1"\n  scheme: http\n  token: t\n'))).toBe('http://[::1]:8200');
+  });
+
+  it('when vault uses plain http to a host that is not loopback, then it is refused unless allow_plain_http says so explicitly', () => {
+    expect(configError(() => load('vault:\n  host: vault.example\n  scheme: http\n  token: t\n')).message).toMatch(/vault\.scheme: http sends the Vault token and the keys in clear to vault\.example.*allow_plain_http: true \(INSECURE\)/);
+    expect(load('vault:\n  host: vault.example\n  scheme: http\n  token: t\n  allow_plain_http: true\n').vault.allow_plain_http).toBe(true);
+    for (const host of ['127.0.0.1', 'localhost', '"::1"']) expect(load(`vault:\n  host: ${host}\n  scheme: http\n  token: t\n`).vault.scheme).toBe('http');
   });
 
   it('when vault.host contains a scheme, then it is rejected', () => {

@@ -18,7 +18,7 @@ export interface PyDict {
   [key: string]: PyValue;
 }
 
-/** Bad input. `offset` is a UTF-16 index into the text; the message never quotes more than a few characters. */
+/** Bad input. `offset` is a UTF-16 index into the text; the message never quotes the input. */
 export class PyLiteralError extends Error {
   readonly offset: number;
 
@@ -63,20 +63,20 @@ function isNameChar(c: number): boolean {
   return isNameStart(c) || isDigit(c);
 }
 
-/** Quote a single character for an error message without dumping raw control characters. */
+/**
+ * Messages never repeat request content (a malformed body may hold key bytes): they say what kind of
+ * thing was found and where (the offset), not what it was.
+ */
 function showChar(ch: string): string {
   const c = ch.charCodeAt(0);
-  if (c < 0x20 || c === 0x7f) return `'\\x${c.toString(16).padStart(2, '0')}'`;
-  if (c >= 0xd800 && c <= 0xdfff) return `U+${c.toString(16).toUpperCase()}`; // lone surrogate half
-  if (ch === "'") return `"'"`;
-  return `'${ch}'`;
+  if (c < 0x20 || c === 0x7f) return 'control character';
+  if (c >= 0x80) return 'non-ASCII character';
+  if (isNameChar(c)) return 'letter or digit';
+  return 'punctuation character';
 }
 
-/** Error context is capped so that a message never carries a meaningful slice of the (possibly secret) input. */
-const MAX_CONTEXT_CHARS = 20;
-
 function showName(name: string): string {
-  return name.length > MAX_CONTEXT_CHARS ? `'${name.slice(0, MAX_CONTEXT_CHARS)}...'` : `'${name}'`;
+  return `of ${name.length} character${name.length === 1 ? '' : 's'}`;
 }
 
 // Simple (single character) escapes shared by str and bytes literals, mapped to their code.
@@ -131,7 +131,7 @@ class Parser {
       while (end < text.length && isNameChar(text.charCodeAt(end))) end++;
       return new PyLiteralError(`unexpected name ${showName(text.slice(pos, end))} (expected ${expected})`, pos);
     }
-    return new PyLiteralError(`unexpected character ${showChar(text[pos])} (expected ${expected})`, pos);
+    return new PyLiteralError(`unexpected ${showChar(text[pos])} (expected ${expected})`, pos);
   }
 
   // --- lexical helpers ----------------------------------------------------
@@ -390,8 +390,7 @@ class Parser {
     }
     if (!isBytes && e === 'N') throw this.fail('named unicode escapes (\\N{...}) are not supported', escStart);
     const where = isBytes ? 'bytes literal' : 'string literal';
-    const shown = c > 0x20 && c < 0x7f ? `'\\${e}'` : `(backslash followed by ${showChar(e)})`;
-    throw this.fail(`invalid escape sequence ${shown} in ${where}`, escStart);
+    throw this.fail(`invalid escape sequence (backslash followed by a ${showChar(e)}) in ${where}`, escStart);
   }
 
   private readHex(count: number, escStart: number, name: string): number {

@@ -24,7 +24,7 @@ import {
   type Etsi004OpenConnectAnswer,
   type Etsi004Qos,
 } from '../etsi004Schemas.js';
-import { BadRequest } from '../wire.js';
+import { BadRequest, describeIssue, jsonSyntaxMessage } from '../wire.js';
 
 /** Where the binding is mounted (app.ts). */
 export const ETSI004_PREFIX = '/etsi004/v2.1.1';
@@ -51,12 +51,11 @@ function parseJson<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new BadRequest(`body is not valid JSON (${(err as Error).message.slice(0, 80)})`);
+    throw new BadRequest(jsonSyntaxMessage(err));
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new BadRequest(`${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
+    throw new BadRequest(describeIssue(parsed.error.issues[0]!));
   }
   return parsed.data;
 }

@@ -24,6 +24,7 @@ import {
   type Etsi014KeyRequest,
 } from '../etsi014Schemas.js';
 import type { SaeIdentifier } from '../saeIdentity.js';
+import { describeIssue } from '../wire.js';
 
 class Etsi014BadRequest extends Error {}
 
@@ -38,8 +39,7 @@ function sendFailure(res: Response, f: Etsi014Failure): void {
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Etsi014BadRequest(`${issue.path.length ? issue.path.join('.') : what}: ${issue.message}`);
+    throw new Etsi014BadRequest(describeIssue(parsed.error.issues[0]!, what));
   }
   return parsed.data;
 }

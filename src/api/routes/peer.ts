@@ -10,7 +10,7 @@ import { QkdmError, type Result } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import type { ExchangeService } from '../../exchange/ExchangeService.js';
 import { confirmMessageSchema, counterMessageSchema, roundMessageSchema, streamNoticeSchema, syncRequestSchema } from '../../exchange/peerProtocol.js';
-import { BadRequest, decodeBody } from '../wire.js';
+import { BadRequest, decodeBody, describeIssue } from '../wire.js';
 import { keyStreamIdSchema } from '../seedSchemas.js';
 
 export const syncQuerySchema = z.object({
@@ -29,8 +29,7 @@ export const startBodySchema = z.object({ Key_stream_ID: keyStreamIdSchema, avai
 function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new BadRequest(`${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`);
+    throw new BadRequest(describeIssue(parsed.error.issues[0]!));
   }
   return parsed.data;
 }

@@ -109,6 +109,9 @@ function configure(db: SqliteDb, inMemory: boolean): void {
   db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   db.pragma('secure_delete = ON');
   applySchema(db);
+  // A crash (SIGKILL) can leave page images of delivered or replaced keys in the -wal file: fold it into
+  // the main file (where secure_delete zeroed them) and truncate it before the module serves anything.
+  if (!inMemory) db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 /**

@@ -21,7 +21,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import nodeVault from 'node-vault';
+import { TLS_CLIENT_HYGIENE } from '../../config/tls.js';
 import type { KeyStore } from '../KeyStore.js';
+import { createVaultTransport } from './vaultTransport.js';
 import { StoreError } from '../errors.js';
 
 export interface VaultKeyStoreOptions {
@@ -35,6 +37,8 @@ export interface VaultKeyStoreOptions {
   pathPrefix?: string;
   /** Use `GET ?list=1` instead of the LIST verb (needed with Node-based test servers). */
   noCustomHTTPVerbs?: boolean;
+  /** CA certificates (PEM) that vouch for the Vault server, in addition to the system's. */
+  ca?: Buffer;
   /** Per-request timeout in ms, default {@link DEFAULT_VAULT_TIMEOUT_MS}. */
   requestTimeoutMs?: number;
 }
@@ -127,7 +131,7 @@ export class VaultKeyStore implements KeyStore {
     this.dataBase = `${mount}/data/${prefix}`;
     this.metadataBase = `${mount}/metadata/${prefix}`;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2, ...TLS_CLIENT_HYGIENE, ...(options.ca ? { ca: options.ca } : {}) });
     this.client = nodeVault({
       apiVersion: 'v1',
       endpoint: options.endpoint,
@@ -135,12 +139,9 @@ export class VaultKeyStore implements KeyStore {
       noCustomHTTPVerbs: options.noCustomHTTPVerbs ?? false,
       // node-vault's default debug logger prints written data (key bytes) when DEBUG=node-vault.
       debug: () => undefined,
-      requestOptions: {
-        timeout: options.requestTimeoutMs ?? DEFAULT_VAULT_TIMEOUT_MS,
-        httpAgent: this.httpAgent,
-        httpsAgent: this.httpsAgent,
-      },
-    });
+      // Our transport: no proxy from the environment, no redirects (vaultTransport.ts).
+      'request-promise': createVaultTransport({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent, timeoutMs: options.requestTimeoutMs ?? DEFAULT_VAULT_TIMEOUT_MS }),
+    } as nodeVault.VaultOptions);
     // node-vault falls back to $VAULT_PREFIX when no prefix is configured; our paths are complete.
     (this.client as unknown as { pathPrefix: string }).pathPrefix = '';
   }
