@@ -90,7 +90,7 @@ async function getKeyRun(mode: 'embedded' | 'mysql'): Promise<LoadSummary & { ke
   const id = randomUUID();
   await stores.handles.create({
     keyStreamId: id, source: 'bench', destination: '127.0.0.1:1', peerUrl: 'http://127.0.0.1:1', keyLengthBits: 256, timeoutMs: 0,
-    localOpen: true, peerOpen: true, closed: true, nextIndex: KEYS, createdAt: Date.now(), ttlSeconds: 0,
+    localOpen: true, peerOpen: true, closed: true, nextIndex: KEYS, createdAt: Date.now(), ttlSeconds: 0, owner: 'local',
   });
   for (let first = 0; first < KEYS; first += 10_000) {
     await stores.keys.putMany(id, first, Array.from({ length: 10_000 }, () => new Uint8Array(randomBytes(32))));

@@ -89,6 +89,9 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       maxPendingRegistrations: cfg.module.max_pending_registrations,
       pendingRegistrationTtlMs: cfg.module.pending_registration_ttl_s * 1000,
       closedStreamRetentionMs: cfg.module.closed_stream_retention_s * 1000,
+      maxStreamsPerOwner: cfg.module.max_streams_per_application,
+      maxWaitsPerOwner: cfg.module.max_waiting_get_key_per_application,
+      maxWaits: cfg.module.max_waiting_get_key,
     },
     log,
   );
@@ -129,7 +132,9 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     exchange,
     log,
     requestLog: options.requestLog ?? true,
-    ...(cfg.module.api_token ? { apiToken: cfg.module.api_token } : {}),
+    // module.api_token (the single token of earlier versions) is the application `default`.
+    applications: [...cfg.applications, ...(cfg.module.api_token ? [{ id: 'default', token: cfg.module.api_token }] : [])],
+    ...(cfg.module.operator_token ? { operatorToken: cfg.module.operator_token } : {}),
     ...(etsi014 ? { etsi014 } : {}),
     identifySae: createSaeIdentifier({ identities: cfg.etsi014.identities, allowHeaderIdentity: cfg.etsi014.allow_header_identity }),
     peerGate: peerGateHandler,

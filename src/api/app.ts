@@ -14,9 +14,11 @@
  *   ETSI GS QKD 004 (/etsi004/v2.1.1):          POST /open_connect  POST /get_key  POST /close
  *
  * `routes` picks what one listener serves: 'app' (applications, SAEs, operators), 'peer' (the peer
- * module) or 'all' (one listener, as without module.peer_port). With module.api_token set, the seed
- * API (and what follows it) needs `Authorization: Bearer <token>`; peer, operator and ETSI 014 routes
- * do not (peers authenticate through the peer gate, SAEs with their client certificate).
+ * module) or 'all' (one listener, as without module.peer_port). The seed API and ETSI 004 know their
+ * caller (appIdentity.ts: an application's token or certificate, or `local` on a module without
+ * configured applications, which then serves loopback callers only); operator routes need
+ * module.operator_token or a loopback caller; peers authenticate through the peer gate, SAEs with
+ * their client certificate.
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { IncomingMessage } from 'node:http';
@@ -26,7 +28,7 @@ import type { Etsi014Service } from '../core/Etsi014Service.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
 import type { ExchangeService } from '../exchange/ExchangeService.js';
 import { SEALED_CONTENT_TYPE } from '../exchange/auth/peerSessions.js';
-import { bearerToken } from './auth.js';
+import { applicationGate, operatorGate, type ApplicationEntry } from './appIdentity.js';
 import { PEER_PATHS } from './peerAuth.js';
 import { ETSI004_PREFIX, etsi004Router } from './routes/etsi004.js';
 import { etsi014PeerRouter, etsi014Router } from './routes/etsi014.js';
@@ -47,8 +49,10 @@ export interface AppDeps {
   requestLog?: boolean;
   /** Which routes this listener serves (default 'all'). */
   routes?: 'all' | 'app' | 'peer';
-  /** module.api_token: required by the application routes when set. */
-  apiToken?: string;
+  /** Application identities (config `applications`, plus module.api_token as `default`); none: loopback callers only. */
+  applications?: readonly ApplicationEntry[];
+  /** module.operator_token: required by the operator routes when set (else: loopback callers only). */
+  operatorToken?: string;
   /** ETSI GS QKD 014 (absent: its routes answer 503). */
   etsi014?: Etsi014Service;
   /** The calling SAE's ID (client certificate); absent: no caller is identified (401). */
@@ -57,7 +61,8 @@ export interface AppDeps {
   peerGate?: RequestHandler;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', apiToken, etsi014, identifySae, peerGate }: AppDeps): express.Express {
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate }: AppDeps): express.Express {
+  const identities = { applications, operatorToken };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -89,11 +94,12 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
     if (etsi014) app.use('/', etsi014PeerRouter(etsi014));
   }
   if (routes !== 'peer') {
-    app.use('/', infoRouter(manager, exchange));
+    app.use('/', infoRouter(manager, exchange, operatorGate(identities)));
     app.use('/', openApiRouter());
     app.use('/api/v1/keys', etsi014Router(etsi014, identifySae ?? (() => undefined)));
-    // Application routes: every route mounted below this line requires module.api_token when it is set.
-    app.use(bearerToken(apiToken));
+    // Application routes: every route mounted below this line knows its caller (appIdentity.ts), and
+    // every stream it touches is bound to that caller.
+    app.use(applicationGate(identities));
     const seed = seedRouter(manager);
     app.use('/', seed);
     app.use('/api/v1/qkdm/actions', seed);

@@ -179,6 +179,13 @@ const moduleSection = z.strictObject({
   pending_registration_ttl_s: z.preprocess(toNumber, intBetween(1, 31_536_000).default(3600)),
   /** A closed stream, with any keys it still holds, is purged this many seconds after its close (0: at once). */
   closed_stream_retention_s: z.preprocess(toNumber, intBetween(0, 31_536_000).default(86_400)),
+  /** Bearer token of the operator routes (/streams, stats); unset: they serve this host only. */
+  operator_token: secretText(false),
+  /** Open streams one application may own at most. */
+  max_streams_per_application: z.preprocess(toNumber, intBetween(1, 100_000).default(100)),
+  /** GET_KEY calls waiting for a key at once, per application and in all. */
+  max_waiting_get_key_per_application: z.preprocess(toNumber, intBetween(1, 100_000).default(64)),
+  max_waiting_get_key: z.preprocess(toNumber, intBetween(1, 1_000_000).default(1024)),
 }, MAPPING);
 
 /**
@@ -315,6 +322,17 @@ const etsiIdentitySchema = z
 
 const keyBits = (fallback: number) => num('a multiple of 8 between 8 and 65536 (bits)', (n) => Number.isInteger(n) && n >= 8 && n <= 65536 && n % 8 === 0).default(fallback);
 
+/** One application identity (docs/security.md, "Applications"): a bearer token and/or a client certificate name. */
+const applicationSchema = z
+  .strictObject({
+    id: text({ re: /^[A-Za-z0-9._-]{1,64}$/, expected: 'an ID of 1 to 64 characters A-Z a-z 0-9 . _ -' }).refine((id) => id !== 'local' && id !== 'etsi014', {
+      error: '"local" and "etsi014" are reserved',
+    }),
+    token: z.preprocess(toText(true), text().min(16, { error: 'expected at least 16 characters' }).optional()),
+    cert_name: text().min(1).max(253).optional(),
+  }, { error: 'expected a mapping {id, token?, cert_name?}' })
+  .refine((a) => a.token !== undefined || a.cert_name !== undefined, { error: 'set token or cert_name' });
+
 /** ETSI GS QKD 014 key delivery (docs/etsi014.md). Unset kme_id: the routes answer 503. */
 const etsi014Section = z.strictObject({
   kme_id: z.preprocess(toText(false), etsiId().optional()),
@@ -342,6 +360,7 @@ export const configSchema = z
     vault: z.preprocess(toSection, vaultSection.prefault({})),
     simulator: z.preprocess(toSection, simulatorSection.prefault({})),
     peer_auth: z.preprocess(toSection, peerAuthSection.prefault({})),
+    applications: z.preprocess(toList, z.array(applicationSchema, LIST).max(10_000).default([])),
     tls: z.preprocess(toSection, tlsSection.prefault({})),
     peer_tls: z.preprocess(toSection, peerTlsSection.prefault({})),
     etsi014: z.preprocess(toSection, etsi014Section.prefault({})),
@@ -378,6 +397,11 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: [section, 'ca'], message: `required when ${section}.client_cert is ${t.client_cert} (the CA that signs client certificates)` });
       }
     }
+    const appIds = new Set<string>();
+    (cfg.applications ?? []).forEach((a, i) => {
+      if (appIds.has(a.id)) ctx.addIssue({ code: 'custom', path: ['applications', i, 'id'], message: `the application ${a.id} is listed twice` });
+      appIds.add(a.id);
+    });
     const pt = cfg.peer_tls;
     if (pt && pt.ca && !pt.peer_name) {
       ctx.addIssue({ code: 'custom', path: ['peer_tls', 'peer_name'], message: 'required when peer_tls.ca is set: the CN or DNS name the peer module\'s certificate carries (any other certificate of the CA, e.g. an SAE\'s, is refused)' });

@@ -17,6 +17,7 @@
  * The service returns values (Etsi014Result); the api layer maps them to HTTP 400 / 401 / 503.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { ETSI014_OWNER } from './types.js';
 import type { Logger } from 'pino';
 import type { Etsi014KeyIdStore, IssuedKeyRecord } from '../store/Etsi014KeyIdStore.js';
 import {
@@ -478,6 +479,8 @@ export class Etsi014Service {
       keyLengthBits: this.settings.keySize,
       timeoutMs: this.settings.peerTimeoutMs,
       keyStreamId: ps.keyStreamId,
+      // Owned by the ETSI 014 binding: no seed or ETSI 004 caller can reach a pair's stream.
+      owner: ETSI014_OWNER,
     });
     if (!result.ok) {
       if (this.manager.summary(ps.keyStreamId)?.localOpen) return true;

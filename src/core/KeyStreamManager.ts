@@ -24,7 +24,7 @@ import { fail, ok, QkdmError, type Result } from './errors.js';
 import { IndexSet } from './indexSet.js';
 import { KeyBatches } from './keyBatches.js';
 import { KeyedMutex } from './keyedMutex.js';
-import type { KeyStream, KeyStreamPatch } from './types.js';
+import { ETSI014_OWNER, LOCAL_OWNER, type KeyStream, type KeyStreamPatch } from './types.js';
 import { Wakeup } from './wakeup.js';
 
 /** Defaults of the peer-facing limits (module.max_pending_registrations, ...; see ManagerSettings). */
@@ -49,7 +49,16 @@ export interface ManagerSettings {
   pendingRegistrationTtlMs?: number;
   /** A closed stream (and any key it still holds) is purged this long after its close. */
   closedStreamRetentionMs?: number;
+  /** Open streams one identity may own at most. */
+  maxStreamsPerOwner?: number;
+  /** GET_KEY calls waiting for a key at once: per identity, and in all. */
+  maxWaitsPerOwner?: number;
+  maxWaits?: number;
 }
+
+export const DEFAULT_MAX_STREAMS_PER_OWNER = 100;
+export const DEFAULT_MAX_WAITS_PER_OWNER = 64;
+export const DEFAULT_MAX_WAITS = 1024;
 
 export interface OpenConnectRequest {
   source: string;
@@ -61,6 +70,8 @@ export interface OpenConnectRequest {
   peerAddress?: string;
   /** QoS TTL in seconds; 0 or absent: none. */
   ttlSeconds?: number;
+  /** The calling identity (docs/security.md, "Applications"); default LOCAL_OWNER. */
+  owner?: string;
   /**
    * ETSI 004: OPEN_CONNECT repeated by the same application (same source and destination) for a stream
    * it already opened succeeds again, changing nothing. Without it (the seed API) a repeat is STREAM_IN_USE.
@@ -104,6 +115,8 @@ export interface DeliverOptions {
   signal?: AbortSignal;
   /** Before the peer's application opened the stream: wait like for any key (default), or answer at once. */
   peerNotConnected?: 'wait' | 'report';
+  /** The calling identity: another identity's stream answers exactly as an unknown one. Absent: not checked (internal callers). */
+  caller?: string;
   /**
    * Called with the chosen key's index, synchronously, before the key is taken from the store; returning
    * false leaves the key deliverable (e.g. the caller's metadata buffer is too small for it).
@@ -176,6 +189,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    */
   private readonly registering = new Map<string, { peerUrl: string; keyLengthBits: number; peerJoined: boolean }>();
   private stopped = false;
+  /** GET_KEY calls waiting for a key, per identity and in all (bounded: DEFAULT_MAX_WAITS...). */
+  private readonly waitsByOwner = new Map<string, number>();
+  private waitsTotal = 0;
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private housekeepingAt = Number.POSITIVE_INFINITY;
 
@@ -230,16 +246,22 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const peerUrl = normalizePeerAddress(req.peerAddress ?? req.destination);
     if (!peerUrl) return fail('BAD_REQUEST', 'destination must be the peer module as host:port or an http(s) URL');
     const keyStreamId = req.keyStreamId ?? randomUUID();
+    const owner = req.owner ?? LOCAL_OWNER;
     return this.mutex.run(keyStreamId, async () => {
       const existing = this.states.get(keyStreamId);
+      if (existing?.stream.localOpen) return this.joinStream(existing, req);
+      const cap = this.settings.maxStreamsPerOwner ?? DEFAULT_MAX_STREAMS_PER_OWNER;
+      if (owner !== ETSI014_OWNER && this.openStreamsOf(owner) >= cap) {
+        return fail('LIMIT_REACHED', `this application has ${cap} open streams (module.max_streams_per_application): close some first`);
+      }
       if (existing) return this.joinStream(existing, req);
       return this.registerStream(keyStreamId, peerUrl, req);
     });
   }
 
   /** CLOSE: stops the exchange at both ends; stored keys stay retrievable. Closing twice is fine. */
-  async close(keyStreamId: string): Promise<Result<void>> {
-    const state = this.states.get(keyStreamId);
+  async close(keyStreamId: string, caller?: string): Promise<Result<void>> {
+    const state = this.owned(keyStreamId, caller);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     const wasClosed = state.stream.closed;
     await this.mutex.run(keyStreamId, () => this.markClosed(state));
@@ -258,15 +280,19 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    * GET_KEY: index -1 = the lowest committed key not yet delivered here; otherwise that index.
    * Waits up to the stream's timeout for the key to be committed; resolves null when none came.
    */
-  async getKey(keyStreamId: string, index: number, timeoutMs?: number, signal?: AbortSignal): Promise<Result<DeliveredKey | null>> {
-    const result = await this.deliverKey(keyStreamId, index, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(signal ? { signal } : {}) });
+  async getKey(keyStreamId: string, index: number, timeoutMs?: number, signal?: AbortSignal, caller?: string): Promise<Result<DeliveredKey | null>> {
+    const result = await this.deliverKey(keyStreamId, index, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(signal ? { signal } : {}),
+      ...(caller === undefined ? {} : { caller }),
+    });
     if (!result.ok) return result;
     return ok(result.value.kind === 'key' ? result.value.delivered : null);
   }
 
   /** GET_KEY telling why no key came (the ETSI 004 binding maps the reasons to its statuses). */
   async deliverKey(keyStreamId: string, index: number, options: DeliverOptions = {}): Promise<Result<KeyDelivery>> {
-    const state = this.states.get(keyStreamId);
+    const state = this.owned(keyStreamId, options.caller);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     if (!state.stream.localOpen) return fail('STREAM_NOT_OPEN', `Key_stream_ID ${keyStreamId} was not opened by an application on this module`);
     const none = (reason: NoKeyReason, at = index): Result<KeyDelivery> => ok({ kind: 'none', reason, index: at });
@@ -308,20 +334,59 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       if (!state.stream.peerOpen && options.peerNotConnected === 'report') return none('peer_not_connected');
       const left = deadline - Date.now();
       if (left <= 0) return none(waited ? 'timeout' : 'unavailable');
+      const owner = options.caller ?? state.stream.owner;
+      if (!this.startWaiting(owner)) {
+        return fail('LIMIT_REACHED', 'too many GET_KEY calls are waiting for keys (module.max_waiting_get_key_per_application / module.max_waiting_get_key): retry later');
+      }
       waited = true;
-      await state.arrived.wait(left, options.signal);
+      try {
+        await state.arrived.wait(left, options.signal);
+      } finally {
+        this.stopWaiting(owner);
+      }
     }
   }
 
+  private startWaiting(owner: string): boolean {
+    const mine = this.waitsByOwner.get(owner) ?? 0;
+    if (mine >= (this.settings.maxWaitsPerOwner ?? DEFAULT_MAX_WAITS_PER_OWNER) || this.waitsTotal >= (this.settings.maxWaits ?? DEFAULT_MAX_WAITS)) return false;
+    this.waitsByOwner.set(owner, mine + 1);
+    this.waitsTotal++;
+    return true;
+  }
+
+  private stopWaiting(owner: string): void {
+    const mine = (this.waitsByOwner.get(owner) ?? 1) - 1;
+    if (mine <= 0) this.waitsByOwner.delete(owner);
+    else this.waitsByOwner.set(owner, mine);
+    this.waitsTotal--;
+  }
+
+  /** The stream when `caller` may use it (its owner, or no caller given); undefined otherwise. */
+  private owned(keyStreamId: string, caller: string | undefined): StreamState | undefined {
+    const state = this.states.get(keyStreamId);
+    if (!state) return undefined;
+    if (caller !== undefined && (!state.stream.localOpen || state.stream.owner !== caller)) return undefined;
+    return state;
+  }
+
+  private openStreamsOf(owner: string): number {
+    let n = 0;
+    for (const s of this.states.values()) if (s.stream.owner === owner && s.stream.localOpen && !s.stream.closed) n++;
+    return n;
+  }
+
   /** Committed, undelivered keys of one stream, or the total over open streams. */
-  availableKeys(keyStreamId?: string): Result<number> {
+  availableKeys(keyStreamId?: string, caller?: string): Result<number> {
     if (keyStreamId !== undefined) {
-      const state = this.states.get(keyStreamId);
+      const state = this.owned(keyStreamId, caller);
       if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
       return ok(countAvailable(state));
     }
     let total = 0;
-    for (const state of this.states.values()) if (!state.stream.closed && state.stream.localOpen) total += countAvailable(state);
+    for (const state of this.states.values()) {
+      if (!state.stream.closed && state.stream.localOpen && (caller === undefined || state.stream.owner === caller)) total += countAvailable(state);
+    }
     return ok(total);
   }
 
@@ -375,6 +440,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           nextIndex: 0,
           createdAt: Date.now(),
           ttlSeconds: 0,
+          owner: '',
         });
         this.scheduleHousekeeping();
         return ok({ status: 0 as const, joined: false });
@@ -697,6 +763,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       nextIndex: 0,
       createdAt: Date.now(),
       ttlSeconds: req.ttlSeconds ?? 0,
+      owner: req.owner ?? LOCAL_OWNER,
     };
     await this.createStream(stream);
     this.log.info({ keyStreamId, peer: peerUrl, joined: reply.joined }, 'key stream registered at peer');
@@ -706,6 +773,16 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
 
   private async joinStream(state: StreamState, req: OpenConnectRequest): Promise<Result<OpenedStream>> {
     const s = state.stream;
+    const owner = req.owner ?? LOCAL_OWNER;
+    if (s.localOpen && s.owner !== owner) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is already open on this module`);
+    if (!s.localOpen) {
+      // Who may join a stream the peer registered: the application the opener named in its destination
+      // (qkd://<application>@host:port), when it named one and callers are identified; else any caller.
+      const named = namedApplication(s.destination);
+      if (named !== undefined && owner !== LOCAL_OWNER && owner !== named) {
+        return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} was opened for another application`);
+      }
+    }
     if (s.localOpen && req.repeatable) {
       const sameApplication = s.source === req.source && s.destination === req.destination && s.keyLengthBits === req.keyLengthBits;
       if (!sameApplication) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is bound to other endpoints or another key size on this module`);
@@ -722,7 +799,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     } catch (err) {
       return peerFailure(err, s.peerUrl);
     }
-    await this.patch(state, { localOpen: true, source: req.source, destination: req.destination, timeoutMs: req.timeoutMs, ttlSeconds: req.ttlSeconds ?? 0 });
+    await this.patch(state, { localOpen: true, source: req.source, destination: req.destination, timeoutMs: req.timeoutMs, ttlSeconds: req.ttlSeconds ?? 0, owner });
     this.log.info({ keyStreamId: s.keyStreamId, peer: s.peerUrl }, 'key stream joined');
     if (isReady(s)) this.emit('ready', s.keyStreamId);
     return ok({ keyStreamId: s.keyStreamId, peerConnected: s.peerOpen });
@@ -832,6 +909,12 @@ function newState(stream: KeyStream, indices: Iterable<number>): StreamState {
     closedAt: undefined,
     halted: undefined,
   };
+}
+
+/** The application an ETSI 004 destination `qkd://<application>@host:port` names, if any. */
+function namedApplication(destination: string): string | undefined {
+  const m = /^qkd:\/\/([^@/?#]+)@/i.exec(destination.trim());
+  return m ? decodeURIComponent(m[1]!) : undefined;
 }
 
 function isReady(s: KeyStream): boolean {

@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'STALE_ROUND'
   | 'STORE_UNAVAILABLE'
   | 'REGISTRATION_LIMIT'
+  | 'LIMIT_REACHED'
   | 'UNAUTHORIZED';
 
 export interface ErrorDefinition {
@@ -66,6 +67,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorDefinition>> = {
   STALE_ROUND: { httpStatus: 409, description: 'a key-exchange round for indices already committed here (the peer lost state)' },
   STORE_UNAVAILABLE: { httpStatus: 503, description: 'the handle store or key store failed; nothing was delivered' },
   REGISTRATION_LIMIT: { httpStatus: 429, seedStatus: SeedStatus.NO_QKD_CONNECTION_AVAILABLE, etsi004Status: Etsi004Status.NO_QKD_CONNECTION_AVAILABLE, description: 'the peer has registered module.max_pending_registrations streams that no application here opened yet' },
+  LIMIT_REACHED: { httpStatus: 429, description: 'a per-application or module limit was reached (open streams, waiting GET_KEY calls); retry later' },
   UNAUTHORIZED: { httpStatus: 401, description: 'missing or wrong credentials' },
 };
 

@@ -40,12 +40,23 @@ export interface KeyStream {
    * older than this, delivered or not. 0 = no TTL. Set by the local application's OPEN_CONNECT.
    */
   ttlSeconds: number;
+  /**
+   * The identity at this end that opened the stream (an application ID from configuration, `local` when
+   * no applications are configured, `etsi014` for the streams of ETSI 014 SAE pairs); '' until a local
+   * application opened it. Only this identity can use the stream (docs/security.md, "Applications").
+   */
+  owner: string;
 }
 
 /** Fields of a {@link KeyStream} that may change after creation (nextIndex moves only via advanceIndex). */
 export type KeyStreamPatch = Partial<
-  Pick<KeyStream, 'source' | 'destination' | 'peerUrl' | 'keyLengthBits' | 'timeoutMs' | 'localOpen' | 'peerOpen' | 'closed' | 'ttlSeconds'>
+  Pick<KeyStream, 'source' | 'destination' | 'peerUrl' | 'keyLengthBits' | 'timeoutMs' | 'localOpen' | 'peerOpen' | 'closed' | 'ttlSeconds' | 'owner'>
 >;
+
+/** The identity of every caller when no applications are configured (the application API is then loopback-only). */
+export const LOCAL_OWNER = 'local';
+/** The identity of the ETSI 014 binding: its SAE pairs' streams are reachable through ETSI 014 only. */
+export const ETSI014_OWNER = 'etsi014';
 
 /** Largest key size a stream may ask for, in bits (a named, documented limit). */
 export const MAX_KEY_LENGTH_BITS = 8192;

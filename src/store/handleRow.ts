@@ -6,7 +6,7 @@
 import type { KeyStream, KeyStreamPatch } from '../core/types.js';
 
 export const HANDLE_COLUMNS =
-  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl';
+  'handle, source, destination, peer_url, length, timeout, local_open, synchronized, closed, next_index, created_at, ttl, owner';
 
 /** Patch field -> column. */
 export const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
@@ -19,6 +19,7 @@ export const PATCH_COLUMNS: Readonly<Record<keyof KeyStreamPatch, string>> = {
   peerOpen: 'synchronized',
   closed: 'closed',
   ttlSeconds: 'ttl',
+  owner: 'owner',
 };
 
 /** A patch value as stored: booleans as 0/1. */
@@ -44,6 +45,7 @@ export function rowToStream(r: HandleRowLike): KeyStream {
     nextIndex: Number(r.next_index),
     createdAt: Number(r.created_at),
     ttlSeconds: Number(r.ttl),
+    owner: String(r.owner ?? ''),
   };
 }
 

@@ -59,7 +59,12 @@ describe('defaults', () => {
       max_pending_registrations: 100,
       pending_registration_ttl_s: 3600,
       closed_stream_retention_s: 86400,
+      operator_token: undefined,
+      max_streams_per_application: 100,
+      max_waiting_get_key_per_application: 64,
+      max_waiting_get_key: 1024,
     });
+    expect(cfg.applications).toEqual([]);
     // No credentials and not insecure: valid as a file, but the module refuses to start (test/security).
     expect(cfg.peer_auth).toEqual({ credentials: undefined, insecure: false });
     expect(cfg.tls).toEqual({ cert: undefined, key: undefined, ca: undefined, client_cert: 'none' });

@@ -33,6 +33,7 @@ export function sampleStream(overrides: Partial<KeyStream> = {}): KeyStream {
     nextIndex: 0,
     createdAt: 1_700_000_000_000,
     ttlSeconds: 0,
+    owner: 'local',
     ...overrides,
   };
 }

@@ -97,7 +97,7 @@ const db = openSqliteDatabase(dataDir);
 const keys = new SqliteKeyStore(db);
 const handles = new SqliteHandleStore(db);
 await handles.create({ keyStreamId: 'durable-stream', source: 's', destination: 'd', peerUrl: 'http://127.0.0.1:1',
-  keyLengthBits: 256, timeoutMs: 1000, localOpen: true, peerOpen: true, closed: false, nextIndex: 0, createdAt: 1, ttlSeconds: 0 });
+  keyLengthBits: 256, timeoutMs: 1000, localOpen: true, peerOpen: true, closed: false, nextIndex: 0, createdAt: 1, ttlSeconds: 0, owner: 'local' });
 const batch = Array.from({ length: 64 }, (_, k) => Uint8Array.from({ length: 32 }, (_, i) => (k * 31 + i * 7 + 1) & 0xff));
 await keys.putMany('durable-stream', 0, batch);
 await handles.advanceIndex('durable-stream', 64);

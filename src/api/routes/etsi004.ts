@@ -25,6 +25,7 @@ import {
   type Etsi004Qos,
 } from '../etsi004Schemas.js';
 import { BadRequest, describeIssue, jsonSyntaxMessage } from '../wire.js';
+import { callerOf } from '../appIdentity.js';
 
 /** Where the binding is mounted (app.ts). */
 export const ETSI004_PREFIX = '/etsi004/v2.1.1';
@@ -104,7 +105,10 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
     handle(async (req, res) => {
       const body = parseJson(req, etsi004OpenConnectSchema);
       const requestedId = body.Key_stream_ID ?? null;
-      const existing = requestedId ? manager.stream(requestedId) : undefined;
+      const caller = callerOf(res);
+      // Another application's stream is never described to this caller (no QoS counter-proposal from it).
+      const found = requestedId ? manager.stream(requestedId) : undefined;
+      const existing = found && (!found.localOpen || found.owner === caller) ? found : undefined;
       const verdict = negotiateQos(body.QoS, (bits) => exchange.linkCapability(bits), existing);
       const answer = (status: Etsi004StatusCode, id: string | null, qos: Etsi004Qos, message?: string): void => {
         const out: Etsi004OpenConnectAnswer = { Key_stream_ID: id, QoS: qos, status, ...(message ? { message } : {}) };
@@ -123,6 +127,7 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
         ttlSeconds: body.QoS.TTL,
         keyStreamId: requestedId,
         repeatable: true,
+        owner: caller,
       });
       if (!result.ok) {
         const status = statusOf(result.error);
@@ -147,6 +152,7 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
       let metadata: string | undefined;
       let metadataBytes = 0;
       const result = await manager.deliverKey(id, body.index, {
+        caller: callerOf(res),
         peerNotConnected: 'report',
         signal: clientGone(res),
         // The metadata is built before the key leaves the store, so a too-small buffer costs no key.
@@ -201,7 +207,7 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
     '/close',
     handle(async (req, res) => {
       const body = parseJson(req, etsi004CloseSchema);
-      const result = await manager.close(body.Key_stream_ID);
+      const result = await manager.close(body.Key_stream_ID, callerOf(res));
       let out: Etsi004CloseAnswer = { status: Etsi004Status.SUCCESSFUL };
       if (!result.ok) {
         const status = statusOf(result.error);

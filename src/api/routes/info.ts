@@ -1,15 +1,18 @@
 /** Operator routes: health and the state of key streams (never key material). */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import type { ExchangeService } from '../../exchange/ExchangeService.js';
 import { keyStreamIdSchema } from '../seedSchemas.js';
 
-export function infoRouter(manager: KeyStreamManager, exchange: ExchangeService): Router {
+export function infoRouter(manager: KeyStreamManager, exchange: ExchangeService, operatorOnly: RequestHandler): Router {
   const router = Router();
 
   router.get('/health', (_req, res) => {
-    res.json({ status: 'ok', sender: manager.settings.sender, sim: manager.settings.sim, streams: manager.summaries().length });
+    res.json({ status: 'ok', sender: manager.settings.sender, sim: manager.settings.sim });
   });
+
+  // Everything below lists streams, applications and counts: operators only.
+  router.use('/streams', operatorOnly);
 
   router.get('/streams', (_req, res) => {
     res.json({ streams: manager.summaries().map((s) => ({ ...s, exchangeRunning: exchange.isRunning(s.keyStreamId) })) });

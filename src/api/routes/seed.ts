@@ -8,6 +8,7 @@
 import { Router, type Request, type Response } from 'express';
 import { QkdmError, SeedStatus, type SeedStatusCode } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
+import { callerOf } from '../appIdentity.js';
 import { clientGone } from '../clientGone.js';
 import { BadRequest, decodeBody, parseFields, sendAnswer, type WireContext } from '../wire.js';
 import {
@@ -100,6 +101,7 @@ export function seedRouter(manager: KeyStreamManager): Router {
         keyLengthBits: body.qos.length,
         timeoutMs: body.qos.timeout,
         keyStreamId: body.Key_stream_ID ?? null,
+        owner: callerOf(res),
       });
       if (!result.ok) throw result.error;
       const id = result.value.keyStreamId;
@@ -114,7 +116,7 @@ export function seedRouter(manager: KeyStreamManager): Router {
       if (Array.isArray(raw)) setInfo(raw[1]);
       const body = parseFields(raw, getKeyNames, 2, getKeySchema);
       setInfo(body.index);
-      const result = await manager.getKey(body.Key_stream_ID, body.index, undefined, clientGone(res));
+      const result = await manager.getKey(body.Key_stream_ID, body.index, undefined, clientGone(res), callerOf(res));
       if (!result.ok) throw result.error;
       if (!result.value) {
         const status = SeedStatus.INSUFFICIENT_KEY_AVAILABLE;
@@ -132,7 +134,7 @@ export function seedRouter(manager: KeyStreamManager): Router {
       const raw = decodedOf(req);
       // The original clients send [Key_stream_ID]; a bare string is accepted too.
       const body = typeof raw === 'string' ? { Key_stream_ID: parseId(raw) } : parseFields(raw, closeNames, 1, closeSchema);
-      const result = await manager.close(body.Key_stream_ID);
+      const result = await manager.close(body.Key_stream_ID, callerOf(res));
       if (!result.ok) throw result.error;
       sendAnswer(res, ctx, 200, SeedStatus.SUCCESSFUL, { status: SeedStatus.SUCCESSFUL });
     }),
@@ -145,7 +147,7 @@ export function seedRouter(manager: KeyStreamManager): Router {
     if (fromQuery !== undefined) id = parseId(fromQuery, 'handle');
     else if (typeof raw === 'string') id = parseId(raw);
     else if (raw !== undefined) id = parseFields(raw, availableKeysNames, 0, availableKeysSchema).Key_stream_ID;
-    const result = manager.availableKeys(id);
+    const result = manager.availableKeys(id, callerOf(res));
     if (!result.ok) throw result.error;
     sendAnswer(res, ctx, 200, [result.value], { available_keys: result.value });
   });

@@ -59,7 +59,7 @@ export class MysqlHandleStore implements HandleStore {
     this.sql = {
       update: `UPDATE ${t} SET ${PATCH_SET_SQL} WHERE handle = ?`,
       remove: `DELETE FROM ${t} WHERE handle = ?`,
-      insert: `INSERT INTO ${t} (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      insert: `INSERT INTO ${t} (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       get: `SELECT ${HANDLE_COLUMNS} FROM ${t} WHERE handle = ?`,
       list: `SELECT ${HANDLE_COLUMNS} FROM ${t} ORDER BY seq`,
       advance: `UPDATE ${t} SET next_index = GREATEST(next_index, ?), updated_at = ? WHERE handle = ?`,
@@ -116,6 +116,7 @@ export class MysqlHandleStore implements HandleStore {
         stream.nextIndex,
         stream.createdAt,
         stream.ttlSeconds,
+        stream.owner,
         Date.now(),
       ]);
       return true;

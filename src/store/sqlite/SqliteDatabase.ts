@@ -66,6 +66,8 @@ const SCHEMA_STEPS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // 3: QoS TTL in seconds per key stream (ETSI GS QKD 004), 0 = none. Same column as sql/002_ttl.sql.
   `ALTER TABLE handles ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;`,
+  // 4: the identity that opened the stream here (docs/security.md, "Applications"). Same as sql/003_owner.sql.
+  `ALTER TABLE handles ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';`,
 ];
 export const SQLITE_SCHEMA_VERSION = SCHEMA_STEPS.length;
 

@@ -33,7 +33,7 @@ export class SqliteHandleStore implements HandleStore {
     this.db = db;
     try {
       this.insert = db.prepare(
-        `INSERT INTO handles (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO handles (${HANDLE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (handle) DO NOTHING`,
       );
       this.selectOne = db.prepare(`SELECT ${HANDLE_COLUMNS} FROM handles WHERE handle = ?`);
@@ -65,6 +65,7 @@ export class SqliteHandleStore implements HandleStore {
         stream.nextIndex,
         stream.createdAt,
         stream.ttlSeconds,
+        stream.owner,
         Date.now(),
       );
       return info.changes === 1;
