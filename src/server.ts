@@ -120,11 +120,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   }
   const separatePeer = cfg.module.peer_port !== undefined;
   if (separatePeer && !servesHttps(peerTls)) {
-    log.warn(
-      peerAuth
-        ? 'the peer listener (module.peer_port) is plain HTTP: peer messages are authenticated and encrypted with the link credentials, but the transport is not TLS (set peer_tls for TLS as well)'
-        : 'the peer listener (module.peer_port) is plain HTTP and the peer channel is unauthenticated (peer_auth.insecure)',
-    );
+    if (peerAuth) log.info('the peer listener (module.peer_port) is plain HTTP: peer messages are authenticated and encrypted with the link credentials (set peer_tls for TLS underneath as well)');
+    else log.warn('the peer listener (module.peer_port) is plain HTTP and the peer channel is unauthenticated (peer_auth.insecure)');
   }
   const peerGateHandler = peerGate({ ...(peerAuth ? { auth: peerAuth } : {}), ...(cfg.peer_tls.peer_name && peerTls.clientCert === 'require' ? { peerCertName: cfg.peer_tls.peer_name } : {}), log });
   const appDeps = {
@@ -155,9 +152,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     etsi014,
     async listen() {
       server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls);
-      if (peerApp) peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.host, peerTls);
+      if (peerApp) peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.peer_host, peerTls);
       const port = server.port;
-      if (!peerAuth) warnInsecure(log);
       exchange.start();
       etsi014?.start();
       log.info(

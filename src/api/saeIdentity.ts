@@ -7,7 +7,7 @@
  * - Over plain HTTP, and only with etsi014.allow_header_identity: the `X-SAE-ID` header. Development
  *   only: anyone who can reach the port can claim any SAE. Over TLS the header is ignored.
  */
-import { X509Certificate } from 'node:crypto';
+import { certificateNameList } from '../config/tls.js';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Request } from 'express';
@@ -16,6 +16,7 @@ export interface SaeIdentityEntry {
   sae_id: string;
   cert_subject?: string;
   cert_sha256?: string;
+  cert_name?: string;
 }
 
 export interface SaeIdentityOptions {
@@ -30,15 +31,19 @@ const HEADER_VALUE = /^[A-Za-z0-9._~:-]{1,128}$/;
 
 const normFingerprint = (fp: string): string => fp.replace(/:/g, '').toUpperCase();
 
-/** "CN=sae-a, O=QKD dev" or "O=QKD dev\nCN=sae-a" -> "CN=sae-a\nO=QKD dev" (sorted attributes). */
+/**
+ * A configured subject ("CN=sae-a, O=QKD dev") as sorted `KEY=value` lines. Only `,` and `+` separate
+ * attributes (RFC 4514; a backslash escapes them); `/` and line breaks are characters of a value, so a
+ * certificate whose CN is "sae-b/O=QKD dev" can never pass for CN=sae-b.
+ */
 export function normalizeSubject(subject: string): string {
   const parts: string[] = [];
   let current = '';
   for (let i = 0; i < subject.length; i++) {
     const c = subject[i]!;
     if (c === '\\' && i + 1 < subject.length) {
-      current += c + subject[++i];
-    } else if (c === ',' || c === '\n' || c === '/' || c === '+') {
+      current += subject[++i];
+    } else if (c === ',' || c === '+') {
       parts.push(current);
       current = '';
     } else {
@@ -57,14 +62,26 @@ export function normalizeSubject(subject: string): string {
     .join('\n');
 }
 
+/** The subject of a parsed certificate (Node's field object) in the same form: one line per attribute value. */
+export function certificateSubject(subject: Record<string, string | string[]> | undefined): string {
+  if (!subject) return '';
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(subject)) {
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${key.toUpperCase()}=${v}`);
+  }
+  return lines.sort().join('\n');
+}
+
 const isTls = (socket: Socket): socket is TLSSocket => (socket as TLSSocket).encrypted === true;
 
 export function createSaeIdentifier(options: SaeIdentityOptions): SaeIdentifier {
   const byFingerprint = new Map<string, string>();
   const bySubject = new Map<string, string>();
+  const byName = new Map<string, string>();
   for (const e of options.identities) {
     if (e.cert_sha256) byFingerprint.set(normFingerprint(e.cert_sha256), e.sae_id);
     if (e.cert_subject) bySubject.set(normalizeSubject(e.cert_subject), e.sae_id);
+    if (e.cert_name) byName.set(e.cert_name, e.sae_id);
   }
   /** One lookup per TLS connection (keep-alive requests reuse it). */
   const cache = new WeakMap<TLSSocket, string | null>();
@@ -76,8 +93,15 @@ export function createSaeIdentifier(options: SaeIdentityOptions): SaeIdentifier 
     let found: string | undefined;
     const peer = socket.getPeerCertificate();
     if (peer && peer.raw) {
+      // Parsed fields only: the fingerprint, the subject's attributes, the CN and DNS names.
       found = byFingerprint.get(normFingerprint(peer.fingerprint256 ?? ''));
-      if (found === undefined && bySubject.size > 0) found = bySubject.get(normalizeSubject(new X509Certificate(peer.raw).subject));
+      if (found === undefined && bySubject.size > 0) found = bySubject.get(certificateSubject(peer.subject as unknown as Record<string, string | string[]>));
+      if (found === undefined && byName.size > 0) {
+        for (const name of certificateNameList(peer)) {
+          found = byName.get(name);
+          if (found !== undefined) break;
+        }
+      }
     }
     cache.set(socket, found ?? null);
     return found;

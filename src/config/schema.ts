@@ -149,7 +149,10 @@ function isBareHost(s: string): boolean {
 // ---------------------------------------------------------------------------------------------
 
 const moduleSection = z.strictObject({
-  host: z.preprocess(toText(false), text().default('0.0.0.0')),
+  /** The application listener: loopback unless applications are configured (docs/security.md). */
+  host: z.preprocess(toText(false), text().default('127.0.0.1')),
+  /** The peer listener's address (with module.peer_port): reachable by the peer module. */
+  peer_host: z.preprocess(toText(false), text().default('0.0.0.0')),
   port: z.preprocess(toNumber, intBetween(0, 65535).default(5000)),
   /** Unset: `127.0.0.1:<port>` (filled in after validation). */
   this_public_IP: z.preprocess(
@@ -317,8 +320,10 @@ const etsiIdentitySchema = z
     sae_id: etsiId(),
     cert_subject: text().min(3, { error: 'expected a subject such as "CN=sae-a,O=QKD dev"' }).optional(),
     cert_sha256: text({ re: SHA256_FINGERPRINT, expected: 'a SHA-256 fingerprint (64 hex digits, colons allowed)' }).optional(),
-  }, { error: 'expected a mapping {sae_id, cert_subject?, cert_sha256?}' })
-  .refine((i) => i.cert_subject !== undefined || i.cert_sha256 !== undefined, { error: 'set cert_subject or cert_sha256' });
+    /** The certificate's exact CN or one of its DNS subject alternative names. */
+    cert_name: text().min(1).max(253).optional(),
+  }, { error: 'expected a mapping {sae_id, cert_subject?, cert_sha256?, cert_name?}' })
+  .refine((i) => i.cert_subject !== undefined || i.cert_sha256 !== undefined || i.cert_name !== undefined, { error: 'set cert_subject, cert_sha256 or cert_name' });
 
 const keyBits = (fallback: number) => num('a multiple of 8 between 8 and 65536 (bits)', (n) => Number.isInteger(n) && n >= 8 && n <= 65536 && n % 8 === 0).default(fallback);
 
@@ -396,6 +401,15 @@ export const configSchema = z
       if (t.cert && t.client_cert !== 'none' && !t.ca) {
         ctx.addIssue({ code: 'custom', path: [section, 'ca'], message: `required when ${section}.client_cert is ${t.client_cert} (the CA that signs client certificates)` });
       }
+    }
+    if (m && typeof m.host === 'string' && !isLoopbackHost(m.host) && (cfg.applications ?? []).length === 0 && !m.api_token) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['module', 'host'],
+        message:
+          `${m.host} would serve the application API to other hosts without application credentials: keep module.host on 127.0.0.1 `
+          + '(and give the peer channel its own listener: module.peer_port, module.peer_host), or configure applications (tokens or client certificates)',
+      });
     }
     const appIds = new Set<string>();
     (cfg.applications ?? []).forEach((a, i) => {

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { HandleStore } from '../store/HandleStore.js';
 import type { KeyStore } from '../store/KeyStore.js';
 import { PeerError, normalizePeerAddress, type PeerClient, type SyncReply, type SyncRequest } from '../exchange/peerProtocol.js';
-import { fail, ok, QkdmError, type Result } from './errors.js';
+import { ERROR_CATALOGUE, fail, ok, QkdmError, type Result } from './errors.js';
 import { IndexSet } from './indexSet.js';
 import { KeyBatches } from './keyBatches.js';
 import { KeyedMutex } from './keyedMutex.js';
@@ -748,7 +748,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         peerCallTimeout(req.timeoutMs, this.settings.peerTimeoutMs),
       );
     } catch (err) {
-      return peerFailure(err, peerUrl);
+      return peerFailure(err, peerUrl, this.log);
     }
     const stream: KeyStream = {
       keyStreamId,
@@ -797,7 +797,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     try {
       await this.peer.open(s.peerUrl, { keyStreamId: s.keyStreamId }, peerCallTimeout(req.timeoutMs, this.settings.peerTimeoutMs));
     } catch (err) {
-      return peerFailure(err, s.peerUrl);
+      return peerFailure(err, s.peerUrl, this.log);
     }
     await this.patch(state, { localOpen: true, source: req.source, destination: req.destination, timeoutMs: req.timeoutMs, ttlSeconds: req.ttlSeconds ?? 0, owner });
     this.log.info({ keyStreamId: s.keyStreamId, peer: s.peerUrl }, 'key stream joined');
@@ -949,12 +949,19 @@ function peerCallTimeout(appTimeoutMs: number, peerTimeoutMs: number): number {
   return appTimeoutMs > 0 ? Math.min(appTimeoutMs, peerTimeoutMs) : peerTimeoutMs;
 }
 
-function peerFailure<T>(err: unknown, peerUrl: string): Result<T> {
+/**
+ * An application's view of a failed call to the peer module. Refusals from the peer (an answer in the
+ * module's own error vocabulary) keep their reason; everything else - no answer, a TLS or handshake
+ * failure, something that is not a module of this link - is one and the same answer, so OPEN_CONNECT
+ * cannot be used to tell a closed port from a database from another service. The detail goes to the log.
+ */
+function peerFailure<T>(err: unknown, peerUrl: string, log: Logger): Result<T> {
   if (err instanceof PeerError) {
     if (err.kind === 'refused' && err.peerCode === 'ROLE_CLASH') return fail('ROLE_CLASH', `peer ${peerUrl} refused: ${err.message}`);
     if (err.kind === 'refused' && err.peerCode === 'STREAM_IN_USE') return fail('STREAM_IN_USE', `peer ${peerUrl} refused: ${err.message}`);
-    if (err.kind === 'refused') return fail('PEER_REFUSED', `peer ${peerUrl} refused: ${err.message}`);
-    return fail('PEER_UNREACHABLE', `peer ${peerUrl} unreachable: ${err.message}`);
+    if (err.kind === 'refused' && err.peerCode !== undefined && err.peerCode in ERROR_CATALOGUE) return fail('PEER_REFUSED', `peer ${peerUrl} refused: ${err.message}`);
+    log.warn({ peer: peerUrl, kind: err.kind, err: err.message }, 'peer module not reached');
+    return fail('PEER_UNREACHABLE', `no QKD connection to a peer module at ${peerUrl}`);
   }
   throw err;
 }

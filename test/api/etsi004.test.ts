@@ -73,7 +73,7 @@ describe('ETSI 004 OPEN_CONNECT', () => {
     alice.peer.down = true;
     const res = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos() });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ Key_stream_ID: null, status: 4, message: expect.stringMatching(/unreachable/) });
+    expect(res.body).toMatchObject({ Key_stream_ID: null, status: 4, message: expect.stringMatching(/no QKD connection to a peer module at/) });
     expect(alice.manager.summaries()).toHaveLength(0);
   });
 

@@ -131,7 +131,7 @@ describe('seed API, Python-literal wire format', () => {
     alice.peer.down = true;
     const res = await py(appA, '/open_connect', "[None, '127.0.0.1:5001', {'timeout': 100, 'length': 128}, None]");
     expect(res.status).toBe(200);
-    expect(pyValue(res.body)).toEqual([null, 2, expect.stringMatching(/unreachable/)]);
+    expect(pyValue(res.body)).toEqual([null, 2, expect.stringMatching(/no QKD connection to a peer module at/)]);
   });
 
   it('when no key arrives within the timeout, then get_key answers status 1', async () => {

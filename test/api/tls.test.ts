@@ -248,7 +248,7 @@ describe('two module processes over mutual TLS', () => {
     const [id, status, message] = a.value as [null, number, string];
     expect(id).toBeNull();
     expect(status).toBe(2);
-    expect(message).toMatch(/unreachable/);
+    expect(message).toMatch(/no QKD connection to a peer module at/);
     const m = await postPy(mallory.m.url, '/open_connect', [null, alice.peer, { timeout: 3000, length: 256 }, null]);
     expect((m.value as PyValue[])[1]).toBe(2);
   });

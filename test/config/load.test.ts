@@ -41,7 +41,8 @@ describe('defaults', () => {
   it('when the file is empty, then every field has its default and the stores are embedded', () => {
     const cfg = load('');
     expect(cfg.module).toEqual({
-      host: '0.0.0.0',
+      host: '127.0.0.1',
+      peer_host: '0.0.0.0',
       port: 5000,
       this_public_IP: '127.0.0.1:5000',
       sender: 1,
@@ -131,16 +132,17 @@ describe('defaults', () => {
 });
 
 describe('shipped files', () => {
-  it('when configM.yaml is loaded, then it is a sender on port 5000 with embedded stores in ./data/alice', () => {
+  it('when configM.yaml is loaded, then it is a sender with the application API on 127.0.0.1:5000, the peer listener on 0.0.0.0:6000 and embedded stores in ./data/alice', () => {
     const cfg = loadConfig({ file: join(ROOT, 'configM.yaml'), env: {} });
-    expect(cfg.module).toMatchObject({ port: 5000, sender: 1, sim: 'fake', this_public_IP: '127.0.0.1:5000', data_dir: './data/alice' });
+    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5000, peer_host: '0.0.0.0', peer_port: 6000, sender: 1, sim: 'fake', this_public_IP: '127.0.0.1:6000', data_dir: './data/alice' });
+    expect(cfg.peer_auth).toEqual({ credentials: './credentials/dev/alice.json', insecure: false });
     expect(storeMode(cfg)).toEqual({ handles: 'sqlite', keys: 'sqlite' });
     expect(cfg.simulator.eve).toBe(0);
   });
 
-  it('when config/bob.yaml is loaded, then it is a receiver on port 5001 in ./data/bob', () => {
+  it('when config/bob.yaml is loaded, then it is a receiver on 127.0.0.1:5001, its peer listener on 6001, in ./data/bob', () => {
     const cfg = loadConfig({ file: join(ROOT, 'config', 'bob.yaml'), env: {} });
-    expect(cfg.module).toMatchObject({ port: 5001, sender: 0, this_public_IP: '127.0.0.1:5001', data_dir: './data/bob' });
+    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5001, peer_port: 6001, sender: 0, this_public_IP: '127.0.0.1:6001', data_dir: './data/bob' });
     expect(storeMode(cfg)).toEqual({ handles: 'sqlite', keys: 'sqlite' });
   });
 
@@ -437,7 +439,7 @@ describe('TLS, peer listener, API token and ETSI 014', () => {
     expect(cfg.etsi014.identities).toEqual([{ sae_id: 'sae-a', cert_subject: 'CN=sae-a' }]);
     expect(configError(() => load('', { QKDM_ETSI014_SAES: pairs })).message).toContain('etsi014.kme_id: required when etsi014.saes is set');
     expect(configError(() => load('', { QKDM_ETSI014_SAES: 'sae-a' })).message).toContain('etsi014.saes: expected a list (in the environment: a JSON array)');
-    expect(configError(() => load('etsi014:\n  identities:\n    - sae_id: x\n')).message).toContain('etsi014.identities.0: set cert_subject or cert_sha256');
+    expect(configError(() => load('etsi014:\n  identities:\n    - sae_id: x\n')).message).toContain('etsi014.identities.0: set cert_subject, cert_sha256 or cert_name');
     expect(configError(() => load('etsi014:\n  key_size: 100\n')).message).toContain('etsi014.key_size: expected a multiple of 8');
     expect(configError(() => load('etsi014:\n  min_key_size: 512\n')).message).toContain('etsi014.key_size: must be between');
     expect(configError(() => load('etsi014:\n  max_key_count: 21\n')).message).toContain('etsi014.max_key_count: must not exceed module.max_key_count (20)');

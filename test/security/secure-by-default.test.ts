@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnModule } from '../../scripts/lib/moduleProcess.js';
 import { freePort, ROOT, startModule, tempDir, type RunningModule } from '../support/processes.js';
-import { getKey, openStream } from './support.js';
+import { getKey, openStream, until } from './support.js';
 
 const KEYGEN = join(ROOT, 'dist', 'scripts', 'keygen.js');
 const keygen = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
@@ -41,11 +41,11 @@ describe('secure by default: the peer channel needs link credentials', () => {
     const spec = { name: 'alice', sender: 1 as const, port: await freePort(), dataDir: tempDir('insecure'), credentials: 'insecure' as const };
     const first = await startModule(spec);
     running.push(first);
-    expect(first.output()).toMatch(/INSECURE: peer_auth\.insecure is set/);
+    await until(() => /INSECURE: peer_auth\.insecure is set/.test(first.output()), 5000, 'the INSECURE warning');
     await first.kill('SIGTERM');
     const second = await startModule(spec);
     running.push(second);
-    expect(second.output()).toMatch(/INSECURE: peer_auth\.insecure is set/);
+    await until(() => /INSECURE: peer_auth\.insecure is set/.test(second.output()), 5000, 'the INSECURE warning');
   });
 
   it('when keygen --pair writes a link, then each file is private, says whom it is for, and the other end refuses it', async () => {
@@ -79,27 +79,28 @@ describe('secure by default: the peer channel needs link credentials', () => {
 
   it('when the shipped configM.yaml and config/bob.yaml start with the development credentials, then they form an authenticated pair', async () => {
     if (!existsSync(join(ROOT, 'credentials', 'dev', 'alice.json'))) expect((await keygen(['--pair', 'credentials/dev', '--if-missing'])).code).toBe(0);
-    const [pa, pb] = [await freePort(), await freePort()];
-    const start = async (name: 'alice' | 'bob', config: string, port: number): Promise<RunningModule> => {
+    const start = async (name: 'alice' | 'bob', config: string): Promise<RunningModule> => {
+      // Only the ports move (the shipped ones may be taken here): the rest is the shipped file.
+      const [port, peerPort] = [await freePort(), await freePort()];
       const dataDir = tempDir(`shipped-${name}`);
       const { proc, output } = await spawnModule({
         name,
         configFile: join(ROOT, config),
-        env: { QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_PORT: String(port), QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${port}`, QKDM_MODULE_DATA_DIR: dataDir },
+        env: { QKDM_MODULE_PORT: String(port), QKDM_MODULE_PEER_PORT: String(peerPort), QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}`, QKDM_MODULE_DATA_DIR: dataDir },
         cwd: ROOT,
       });
       procs.push(proc);
       return {
         spec: { name, sender: name === 'alice' ? 1 : 0, port, dataDir },
         url: `http://127.0.0.1:${port}`,
-        address: `127.0.0.1:${port}`,
+        address: `127.0.0.1:${peerPort}`,
         proc,
         output,
         kill: async () => void proc.kill('SIGKILL'),
       };
     };
-    const alice = await start('alice', 'configM.yaml', pa);
-    const bob = await start('bob', 'config/bob.yaml', pb);
+    const alice = await start('alice', 'configM.yaml');
+    const bob = await start('bob', 'config/bob.yaml');
     expect(alice.output()).not.toMatch(/INSECURE/);
     const id = await openStream({ alice, bob });
     const [a, b] = await Promise.all([getKey(alice, id), getKey(bob, id)]);

@@ -64,7 +64,7 @@ describe('Why 1: a third party floods /peer/round at Bob while applications cons
   it('when an attacker on the path of an insecure-mode link alters the keys of rounds, then key confirmation discards them at both ends, halts the stream, and it resumes identical once the path is clean', async () => {
     const pair = await startPair({ credentials: 'insecure' });
     pairs.push(pair);
-    expect(pair.alice.output()).toMatch(/INSECURE/);
+    await until(() => /INSECURE/.test(pair.alice.output()), 5000, 'the INSECURE warning');
     // The attacker's relay between Alice and Bob: Alice is told to reach Bob through it.
     let tamper = true;
     let altered = 0;

@@ -11,7 +11,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, postPy, startModule, tempDir, type RunningModule } from '../support/processes.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
-import { getKey } from './support.js';
+import { getKey, until } from './support.js';
 
 let certs: CertSet;
 let running: RunningModule[] = [];
@@ -68,11 +68,11 @@ describe('Why 4: peer mutual TLS accepted an SAE certificate; client_cert reques
     await expect(tlsModule('bob', 0, { QKDM_PEER_TLS_PEER_NAME: '' })).rejects.toThrow(/peer_tls\.peer_name: required when peer_tls\.ca is set/);
   });
 
-  it('when peer_port is set without peer_tls, then the start warns that the peer listener is plain HTTP and callers without a session are still refused', async () => {
+  it('when peer_port is set without peer_tls, then the start says the peer listener is plain HTTP and callers without a session are still refused', async () => {
     const [port, peerPort] = [await freePort(), await freePort()];
-    const m = await startModule({ name: 'bob', sender: 0, port, dataDir: tempDir('why4-plain'), env: { QKDM_MODULE_PEER_PORT: String(peerPort) } });
+    const m = await startModule({ name: 'bob', sender: 0, port, dataDir: tempDir('why4-plain'), env: { QKDM_MODULE_PEER_PORT: String(peerPort), QKDM_MODULE_LOG_LEVEL: 'info' } });
     running.push(m);
-    expect(m.output()).toMatch(/peer listener \(module\.peer_port\) is plain HTTP/);
+    await until(() => /peer listener \(module\.peer_port\) is plain HTTP: peer messages are authenticated and encrypted/.test(m.output()), 5000, 'the start-up line');
     const res = await fetch(`http://127.0.0.1:${peerPort}/peer/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"keyStreamId":"x"}' });
     expect(res.status).toBe(401);
   });
