@@ -5,7 +5,7 @@
  * not the link credentials).
  */
 import { readFileSync } from 'node:fs';
-import type { PyValue } from '../../src/api/codec/pyLiteral.js';
+import { parsePyLiteral, toPyLiteral, type PyValue } from '../../src/api/codec/pyLiteral.js';
 import { freePort, getJson, hexOf, postPy, startModule, tempDir, type ModuleSpec, type RunningModule } from '../support/processes.js';
 
 export interface Pair {
@@ -91,3 +91,28 @@ export function cpuMs(pid: number): number {
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
+
+/** An application's call with its bearer token (or none): Python-literal body, as the seed API's clients send. */
+export async function appPy(m: RunningModule, path: string, value: PyValue | undefined, token?: string): Promise<{ status: number; value: PyValue }> {
+  const res = await fetch(`${m.url}${path}`, { method: 'POST', body: value === undefined ? '' : toPyLiteral(value), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await res.text();
+  let parsed: PyValue = text;
+  try {
+    parsed = parsePyLiteral(text);
+  } catch {
+    /* a JSON error body (401/403) */
+  }
+  return { status: res.status, value: parsed };
+}
+
+/** An ETSI 004 call (JSON) with a bearer token. */
+export async function app004(m: RunningModule, route: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${m.url}/etsi004/v2.1.1/${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+export const hexOfValue = (v: unknown): string => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : `not bytes: ${JSON.stringify(v)}`);
