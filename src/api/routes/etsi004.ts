@@ -77,6 +77,8 @@ function handle(work: (req: Request, res: Response) => Promise<void>) {
         return;
       }
       if (err instanceof QkdmError) {
+        // A caller over a limit gets its connection closed too: refused calls must not pile up sockets.
+        if (err.code === 'LIMIT_REACHED') res.set('Connection', 'close');
         res.status(err.definition.httpStatus).json({ code: err.code, message: err.message });
         return;
       }

@@ -60,6 +60,8 @@ function sendFailure(res: Response, ctx: WireContext, shape: FailureShape, err: 
     message = err.message;
   } else if (err instanceof QkdmError) {
     httpStatus = err.definition.httpStatus;
+    // A caller over a limit gets its connection closed too: refused calls must not pile up sockets.
+    if (err.code === 'LIMIT_REACHED') res.set('Connection', 'close');
     status = err.definition.seedStatus ?? shape.status;
     message = err.message;
   } else {
