@@ -13,11 +13,13 @@ export interface Pair {
   bob: RunningModule;
 }
 
-export async function startPair(opts: { maxKeyCount?: number; env?: Record<string, string>; credentials?: ModuleSpec['credentials'] } = {}): Promise<Pair> {
+export async function startPair(
+  opts: { maxKeyCount?: number; env?: Record<string, string>; bobEnv?: Record<string, string>; credentials?: ModuleSpec['credentials'] } = {},
+): Promise<Pair> {
   const [pa, pb] = [await freePort(), await freePort()];
-  const common = { maxKeyCount: opts.maxKeyCount ?? 20, env: opts.env ?? {}, ...(opts.credentials ? { credentials: opts.credentials } : {}) };
-  const alice = await startModule({ name: 'alice', sender: 1, port: pa, dataDir: tempDir('sec-alice'), ...common });
-  const bob = await startModule({ name: 'bob', sender: 0, port: pb, dataDir: tempDir('sec-bob'), ...common });
+  const common = { maxKeyCount: opts.maxKeyCount ?? 20, ...(opts.credentials ? { credentials: opts.credentials } : {}) };
+  const alice = await startModule({ name: 'alice', sender: 1, port: pa, dataDir: tempDir('sec-alice'), ...common, env: opts.env ?? {} });
+  const bob = await startModule({ name: 'bob', sender: 0, port: pb, dataDir: tempDir('sec-bob'), ...common, env: { ...opts.env, ...opts.bobEnv } });
   return { alice, bob };
 }
 
