@@ -139,6 +139,26 @@ function isPublicAddress(s: string): boolean {
   return url.pathname === '/' || url.pathname === '';
 }
 
+/**
+ * Ports the Fetch standard forbids (fetch in Node refuses them with "bad port"): a peer listener on one of
+ * them could never be reached by the other module's client.
+ */
+const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123,
+  135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995,
+  1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+function fetchBlocksPort(address: string): number | undefined {
+  try {
+    const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    return FETCH_BAD_PORTS.has(port) ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A bare host name or IP address: the scheme and the port have their own fields. */
 function isBareHost(s: string): boolean {
   return s.trim() === s && !/[\s/@?#]/.test(s) && !s.includes('://');
@@ -440,6 +460,17 @@ export const configSchema = z
     }
     if (m && m.peer_port !== undefined && m.peer_port !== 0 && m.peer_port === m.port) {
       ctx.addIssue({ code: 'custom', path: ['module', 'peer_port'], message: 'must differ from module.port (unset it to serve the peer routes on module.port)' });
+    }
+  })
+  .superRefine((cfg, ctx) => {
+    const address = cfg.module.this_public_IP ?? defaultPublicAddress(cfg);
+    const bad = fetchBlocksPort(address);
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['module', cfg.module.this_public_IP ? 'this_public_IP' : cfg.module.peer_port !== undefined ? 'peer_port' : 'port'],
+        message: `port ${bad} is one the Fetch standard blocks (the peer module's client cannot call it): choose another port for the peer listener`,
+      });
     }
   })
   .transform((cfg) => ({

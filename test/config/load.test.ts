@@ -132,17 +132,17 @@ describe('defaults', () => {
 });
 
 describe('shipped files', () => {
-  it('when configM.yaml is loaded, then it is a sender with the application API on 127.0.0.1:5000, the peer listener on 0.0.0.0:6000 and embedded stores in ./data/alice', () => {
+  it('when configM.yaml is loaded, then it is a sender with the application API on 127.0.0.1:5000, the peer listener on 0.0.0.0:7000 and embedded stores in ./data/alice', () => {
     const cfg = loadConfig({ file: join(ROOT, 'configM.yaml'), env: {} });
-    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5000, peer_host: '0.0.0.0', peer_port: 6000, sender: 1, sim: 'fake', this_public_IP: '127.0.0.1:6000', data_dir: './data/alice' });
+    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5000, peer_host: '0.0.0.0', peer_port: 7000, sender: 1, sim: 'fake', this_public_IP: '127.0.0.1:7000', data_dir: './data/alice' });
     expect(cfg.peer_auth).toEqual({ credentials: './credentials/dev/alice.json', insecure: false });
     expect(storeMode(cfg)).toEqual({ handles: 'sqlite', keys: 'sqlite' });
     expect(cfg.simulator.eve).toBe(0);
   });
 
-  it('when config/bob.yaml is loaded, then it is a receiver on 127.0.0.1:5001, its peer listener on 6001, in ./data/bob', () => {
+  it('when config/bob.yaml is loaded, then it is a receiver on 127.0.0.1:5001, its peer listener on 7001, in ./data/bob', () => {
     const cfg = loadConfig({ file: join(ROOT, 'config', 'bob.yaml'), env: {} });
-    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5001, peer_port: 6001, sender: 0, this_public_IP: '127.0.0.1:6001', data_dir: './data/bob' });
+    expect(cfg.module).toMatchObject({ host: '127.0.0.1', port: 5001, peer_port: 7001, sender: 0, this_public_IP: '127.0.0.1:7001', data_dir: './data/bob' });
     expect(storeMode(cfg)).toEqual({ handles: 'sqlite', keys: 'sqlite' });
   });
 
@@ -191,7 +191,7 @@ describe('environment overrides', () => {
   });
 
   it('when --port is given, then it wins over the environment', () => {
-    expect(load('', { QKDM_MODULE_PORT: '5001' }, 6000).module.port).toBe(6000);
+    expect(load('', { QKDM_MODULE_PORT: '5001' }, 6100).module.port).toBe(6100);
     expect(load('', {}, 0).module.port).toBe(0);
   });
 
@@ -414,11 +414,16 @@ describe('secrets', () => {
 
 describe('TLS, peer listener, API token and ETSI 014', () => {
   it('when a peer listener with a certificate is set, then this_public_IP defaults to https on the peer port', () => {
-    const cfg = load('module:\n  port: 5000\n  peer_port: 6000\npeer_tls:\n  cert: a.crt\n  key: a.key\n  ca: ca.crt\n  peer_name: bob\n');
-    expect(cfg.module.this_public_IP).toBe('https://127.0.0.1:6000');
+    const cfg = load('module:\n  port: 5000\n  peer_port: 7000\npeer_tls:\n  cert: a.crt\n  key: a.key\n  ca: ca.crt\n  peer_name: bob\n');
+    expect(cfg.module.this_public_IP).toBe('https://127.0.0.1:7000');
     expect(cfg.peer_tls.client_cert).toBe('require');
-    expect(load('module:\n  peer_port: 6000\n').module.this_public_IP).toBe('127.0.0.1:6000');
+    expect(load('module:\n  peer_port: 7000\n').module.this_public_IP).toBe('127.0.0.1:7000');
     expect(load('tls:\n  cert: a.crt\n  key: a.key\n').module.this_public_IP).toBe('https://127.0.0.1:5000');
+  });
+
+  it('when the peer listener would be on a port fetch blocks (6000, X11), then the field is named', () => {
+    expect(configError(() => load('module:\n  peer_port: 6000\n')).message).toContain('module.peer_port: port 6000 is one the Fetch standard blocks');
+    expect(configError(() => load('module:\n  this_public_IP: 10.0.0.2:6667\n')).message).toContain('module.this_public_IP: port 6667');
   });
 
   it('when TLS settings are incomplete, then the missing field is named', () => {
@@ -433,9 +438,9 @@ describe('TLS, peer listener, API token and ETSI 014', () => {
   });
 
   it('when ETSI 014 pairs come from the environment, then a JSON array is accepted and checked', () => {
-    const pairs = JSON.stringify([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:6001', peer_kme_id: 'KME-B' }]);
+    const pairs = JSON.stringify([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:7001', peer_kme_id: 'KME-B' }]);
     const cfg = load('', { QKDM_ETSI014_KME_ID: 'KME-A', QKDM_ETSI014_SAES: pairs, QKDM_ETSI014_IDENTITIES: '[{"sae_id":"sae-a","cert_subject":"CN=sae-a"}]' });
-    expect(cfg.etsi014.saes).toEqual([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:6001', peer_kme_id: 'KME-B' }]);
+    expect(cfg.etsi014.saes).toEqual([{ sae_id: 'sae-a', peer_sae_id: 'sae-b', peer_module: '127.0.0.1:7001', peer_kme_id: 'KME-B' }]);
     expect(cfg.etsi014.identities).toEqual([{ sae_id: 'sae-a', cert_subject: 'CN=sae-a' }]);
     expect(configError(() => load('', { QKDM_ETSI014_SAES: pairs })).message).toContain('etsi014.kme_id: required when etsi014.saes is set');
     expect(configError(() => load('', { QKDM_ETSI014_SAES: 'sae-a' })).message).toContain('etsi014.saes: expected a list (in the environment: a JSON array)');
