@@ -231,6 +231,11 @@ export class ExchangeService {
     return this.receiverMutex.run(msg.keyStreamId, async () => {
       const stream = this.manager.stream(msg.keyStreamId);
       if (!stream) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${msg.keyStreamId}`);
+      if (stream.closed) {
+        // A round finished as the stream closed: neither end commits it.
+        this.dropPending(msg.keyStreamId);
+        return fail('STREAM_CLOSED', `Key_stream_ID ${msg.keyStreamId} is closed`);
+      }
       const round = this.pending.get(msg.keyStreamId);
       if (!round || round.roundId !== msg.roundId || round.firstIndex !== msg.firstIndex || round.keys.length !== msg.count || msg.firstIndex !== stream.nextIndex) {
         return fail('BAD_REQUEST', `no finished round ${msg.roundId} of ${msg.count} keys at index ${msg.firstIndex} waits for confirmation here`);
