@@ -37,7 +37,7 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
 /** True for a connection from this host (127.0.0.0/8, ::1, IPv4-mapped loopback). */
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (!address) return false;
-  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
   if (a === '::1') return true;
   return isIP(a) === 4 && a.startsWith('127.');
 }

@@ -58,8 +58,14 @@ export function normalizeSubject(subject: string): string {
       const eq = p.indexOf('=');
       return eq < 0 ? p : `${p.slice(0, eq).trim().toUpperCase()}=${p.slice(eq + 1).trim()}`;
     })
+    .map(escapeLine)
     .sort()
     .join('\n');
+}
+
+/** Backslashes and line breaks inside an attribute are escaped, so a value can never fake the separator. */
+function escapeLine(line: string): string {
+  return line.replace(/\\/g, '\\\\').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
 }
 
 /** The subject of a parsed certificate (Node's field object) in the same form: one line per attribute value. */
@@ -67,7 +73,7 @@ export function certificateSubject(subject: Record<string, string | string[]> | 
   if (!subject) return '';
   const lines: string[] = [];
   for (const [key, value] of Object.entries(subject)) {
-    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${key.toUpperCase()}=${v}`);
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(escapeLine(`${key.toUpperCase()}=${v}`));
   }
   return lines.sort().join('\n');
 }

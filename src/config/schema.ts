@@ -432,9 +432,15 @@ export const configSchema = z
       });
     }
     const appIds = new Set<string>();
+    const tokens = new Set<string>();
+    const certNames = new Set<string>();
     (cfg.applications ?? []).forEach((a, i) => {
       if (appIds.has(a.id)) ctx.addIssue({ code: 'custom', path: ['applications', i, 'id'], message: `the application ${a.id} is listed twice` });
       appIds.add(a.id);
+      if (a.token !== undefined && tokens.has(a.token)) ctx.addIssue({ code: 'custom', path: ['applications', i, 'token'], message: 'another application has the same token' });
+      if (a.token !== undefined) tokens.add(a.token);
+      if (a.cert_name !== undefined && certNames.has(a.cert_name)) ctx.addIssue({ code: 'custom', path: ['applications', i, 'cert_name'], message: 'another application has the same cert_name' });
+      if (a.cert_name !== undefined) certNames.add(a.cert_name);
     });
     const pt = cfg.peer_tls;
     if (pt && pt.ca && !pt.peer_name) {
