@@ -69,7 +69,10 @@ describe('Why 1: a third party floods /peer/round at Bob while applications cons
     let tamper = true;
     let altered = 0;
     const relayPort = await freePort();
-    const relay = createServer(async (req: IncomingMessage, res) => {
+    const relay = createServer((req: IncomingMessage, res) => {
+      relayOne(req, res).catch(() => res.destroy()); // a module going away mid-request (end of the test)
+    });
+    const relayOne = async (req: IncomingMessage, res: import('node:http').ServerResponse): Promise<void> => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       let body: Buffer | undefined = chunks.length ? Buffer.concat(chunks) : undefined;
@@ -88,9 +91,10 @@ describe('Why 1: a third party floods /peer/round at Bob while applications cons
         headers: { 'content-type': String(req.headers['content-type'] ?? 'application/json') },
         ...(body ? { body } : {}),
       });
+      const body2 = Buffer.from(await answer.arrayBuffer());
       res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
-    });
+      res.end(body2);
+    };
     await new Promise<void>((r) => relay.listen(relayPort, '127.0.0.1', () => r()));
     servers.push(relay);
 
