@@ -5,7 +5,29 @@
  */
 import type { KeyStream } from '../core/types.js';
 import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../core/types.js';
-import { METADATA_MIMETYPE, type Etsi004Qos } from './etsi004Schemas.js';
+import { METADATA_MIMETYPE, type Etsi004Qos, type Etsi004QosRequest } from './etsi004Schemas.js';
+
+/** What the KM fills in for a new stream when the application leaves a field null or out (6.1 NOTE). */
+export const DEFAULT_KEY_CHUNK_BYTES = 32;
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/**
+ * The QoS of a request with every field the application left null or out filled in (ETSI GS QKD 004
+ * v2.1.1, 6.1 NOTE): from the stream when it exists here (joining: 6.2.2), else the module's defaults.
+ */
+export function fillQos(requested: Etsi004QosRequest | undefined, existing?: Readonly<KeyStream>): Etsi004Qos {
+  const r = requested ?? {};
+  return {
+    Key_chunk_size: r.Key_chunk_size ?? (existing ? existing.keyLengthBits / 8 : DEFAULT_KEY_CHUNK_BYTES),
+    Max_bps: r.Max_bps ?? 0,
+    Min_bps: r.Min_bps ?? 0,
+    Jitter: r.Jitter ?? 0,
+    Priority: r.Priority ?? 0,
+    Timeout: r.Timeout ?? (existing ? existing.timeoutMs : DEFAULT_TIMEOUT_MS),
+    TTL: r.TTL ?? (existing?.localOpen ? existing.ttlSeconds : 0),
+    Metadata_mimetype: r.Metadata_mimetype ?? METADATA_MIMETYPE,
+  };
+}
 
 /** Key_chunk_size range in bytes (a stream's key length is 8..MAX_KEY_LENGTH_BITS bits). */
 export const MIN_KEY_CHUNK_BYTES = 1;
@@ -31,9 +53,9 @@ export function negotiateQos(
   const qos: Etsi004Qos = { ...requested };
   const problems: string[] = [];
 
-  if (existing && qos.Key_chunk_size !== existing.keyLengthBits / 8) {
+  if (existing) {
+    // Joining (or repeating): the stream's key size is filled in; another value is not an error (6.1 NOTE).
     qos.Key_chunk_size = existing.keyLengthBits / 8;
-    problems.push(`Key_chunk_size: the stream delivers ${qos.Key_chunk_size}-byte keys`);
   } else if (qos.Key_chunk_size < MIN_KEY_CHUNK_BYTES || qos.Key_chunk_size > MAX_KEY_CHUNK_BYTES) {
     qos.Key_chunk_size = Math.min(Math.max(qos.Key_chunk_size, MIN_KEY_CHUNK_BYTES), MAX_KEY_CHUNK_BYTES);
     problems.push(`Key_chunk_size: must be ${MIN_KEY_CHUNK_BYTES} to ${MAX_KEY_CHUNK_BYTES} bytes`);
@@ -50,7 +72,8 @@ export function negotiateQos(
     problems.push(`TTL: the stream was opened with TTL ${existing.ttlSeconds} s`);
   }
 
-  if (mediaType(qos.Metadata_mimetype) !== METADATA_MIMETYPE) {
+  // Empty: the application wants no metadata (answered with none); anything else must be JSON.
+  if (qos.Metadata_mimetype !== '' && mediaType(qos.Metadata_mimetype) !== METADATA_MIMETYPE) {
     qos.Metadata_mimetype = METADATA_MIMETYPE;
     problems.push(`Metadata_mimetype: only ${METADATA_MIMETYPE}`);
   }

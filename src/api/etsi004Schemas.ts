@@ -44,6 +44,28 @@ export function peerAddressOf(destination: string): string | undefined {
   return normalizePeerAddress(text) ? text : undefined;
 }
 
+/** A QoS field the KM may fill (6.1 NOTE): null or absent in a request. */
+const fillable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
+
+/**
+ * QoS as an application may send it (ETSI GS QKD 004 v2.1.1, 6.1 NOTE: the KM fills the fields left null
+ * or out; 6.2.2: the peer application may join without QoS). The route fills it (fillQos in etsi004Qos.ts).
+ */
+export const etsi004QosRequestSchema = fieldsObject({
+  Key_chunk_size: fillable(uint32('a number of bytes')).describe("key size in bytes; null or absent: the stream's (joining) or 32"),
+  Max_bps: fillable(uint32('bits per second')).describe('largest key rate wanted, bit/s; 0 or null: no maximum (echoed; the module does not throttle)'),
+  Min_bps: fillable(uint32('bits per second')).describe("smallest key rate needed, bit/s; above the link's expected secret-key rate: status 7"),
+  Jitter: fillable(uint32('a number')).describe('accepted and echoed; not enforced'),
+  Priority: fillable(uint32('a number')).describe('accepted and echoed; not enforced'),
+  Timeout: fillable(uint32('a number of milliseconds')).describe("how long GET_KEY waits for a key, ms (at most 600000); null or absent: the stream's or 5000"),
+  TTL: fillable(uint32('a number of seconds')).describe('keys of the stream are erased at this module once older, s; 0 or null: no TTL'),
+  Metadata_mimetype: fillable(z.string({ error: 'must be a media type string' }).max(255, { error: 'must be at most 255 characters' })).describe(
+    `media type of GET_KEY metadata: ${METADATA_MIMETYPE}; empty: report no metadata; null or absent: ${METADATA_MIMETYPE}`,
+  ),
+});
+export type Etsi004QosRequest = z.output<typeof etsi004QosRequestSchema>;
+
+/** The QoS of a stream as the module answers it: every field filled. */
 export const etsi004QosSchema = fieldsObject({
   Key_chunk_size: uint32('a number of bytes').describe('key size in bytes; the stream delivers keys of Key_chunk_size × 8 bits'),
   Max_bps: uint32('bits per second').default(0).describe('largest key rate wanted, bit/s; 0: no maximum (accepted and echoed; the module does not throttle)'),
@@ -73,7 +95,7 @@ export const etsi004OpenConnectSchema = fieldsObject({
       error: 'must be the peer module as host:port, an http(s) URL or qkd://<application>@<host>:<port>',
     })
     .describe('the peer module: host:port, http(s)://host:port or qkd://<application>@<host>:<port>'),
-  QoS: etsi004QosSchema,
+  QoS: etsi004QosRequestSchema.optional().describe('absent when joining: the stream\'s QoS (6.2.2)'),
   Key_stream_ID: keyStreamIdSchema.nullable().optional().describe('UUID of the stream to join; null or absent: allocate one'),
 });
 
@@ -87,7 +109,7 @@ export const etsi004GetKeySchema = fieldsObject({
     .default(-1)
     .describe('key index; -1 or absent: the lowest undelivered key'),
   Metadata: fieldsObject({
-    Metadata_size: uint32('a number of bytes').describe('room for the metadata, bytes; too small: status 8 with the size needed'),
+    Metadata_size: uint32('a number of bytes').describe('room for the metadata, bytes; 0: no metadata wanted; too small: status 8 with the size needed'),
     Metadata_buffer: z.unknown().optional().describe('ignored in requests'),
   })
     .optional()
@@ -126,6 +148,8 @@ export type Etsi004CloseAnswer = z.infer<typeof etsi004CloseAnswerSchema>;
 
 /** The metadata document (Metadata_mimetype application/json) of a delivered key. */
 export const etsi004KeyMetadataSchema = z.object({
+  age: z.number().int().min(0).nullable().describe('ETSI GS QKD 004 Table 3 "age": time since this module stored the key, ms; null when unknown'),
+  hops: z.number().int().min(1).describe('ETSI GS QKD 004 Table 3 "hops": QKD links the key crossed; 1 (a key of this link)'),
   age_ms: z.number().int().min(0).nullable().describe('time since this module stored the key, ms; null when unknown (stored before a restart)'),
   qber: z.number().nullable().describe("estimated QBER of the key's block; null when not known (fake simulator, round no longer in memory)"),
   secret_fraction: z

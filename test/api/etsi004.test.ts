@@ -124,14 +124,51 @@ describe('ETSI 004 OPEN_CONNECT', () => {
     expect(fits.body.status).toBe(1);
   });
 
-  it('when the peer application joins with another Key_chunk_size or the opener repeats with another TTL, then status 7 with the stream values', async () => {
+  it('6.1 NOTE: when the peer application joins with another Key_chunk_size, then success with the stream\'s QoS filled in; the opener repeating with another TTL gets 7', async () => {
     const { appA, appB } = await setup();
     const a = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ TTL: 60 }) });
     const id = a.body.Key_stream_ID as string;
     const b = await post(appB, 'open_connect', { source: APP_B, destination: APP_A, QoS: qos({ Key_chunk_size: 16 }), Key_stream_ID: id });
-    expect(b.body).toMatchObject({ Key_stream_ID: id, status: 7, QoS: { Key_chunk_size: 32 } });
+    expect(b.body).toMatchObject({ Key_stream_ID: id, status: 0, QoS: { Key_chunk_size: 32 } });
     const repeat = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ TTL: 5 }), Key_stream_ID: id });
     expect(repeat.body).toMatchObject({ status: 7, QoS: { TTL: 60 }, message: expect.stringMatching(/TTL/) });
+  });
+});
+
+describe('ETSI GS QKD 004 v2.1.1 conformance: QoS the KM fills', () => {
+  it('6.1 NOTE: when QoS fields are null, then the KM fills them and the answer carries the values it uses', async () => {
+    const { appA } = await setup();
+    const res = await post(appA, 'open_connect', {
+      source: APP_A, destination: APP_B,
+      QoS: { Key_chunk_size: null, Max_bps: null, Min_bps: null, Jitter: null, Priority: null, Timeout: null, TTL: null, Metadata_mimetype: null },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 1, QoS: { Key_chunk_size: 32, Max_bps: 0, Min_bps: 0, Jitter: 0, Priority: 0, Timeout: 5000, TTL: 0, Metadata_mimetype: 'application/json' } });
+  });
+
+  it('6.2.2: when the peer application joins a registered Key_stream_ID without QoS, or with {}, then it joins with the stream\'s QoS', async () => {
+    for (const joinQos of [undefined, {}]) {
+      const { appA, appB } = await setup();
+      const a = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Key_chunk_size: 64, Timeout: 1500 }) });
+      const id = a.body.Key_stream_ID as string;
+      const b = await post(appB, 'open_connect', { source: APP_B, destination: APP_A, ...(joinQos ? { QoS: joinQos } : {}), Key_stream_ID: id });
+      expect(b.body, JSON.stringify(joinQos)).toMatchObject({ Key_stream_ID: id, status: 0, QoS: { Key_chunk_size: 64, Timeout: 1500 } });
+      const [ka, kb] = [await post(appA, 'get_key', { Key_stream_ID: id }), await post(appB, 'get_key', { Key_stream_ID: id })];
+      expect(Buffer.from(ka.body.Key_buffer as string, 'base64')).toHaveLength(64);
+      expect(kb.body.Key_buffer).toBe(ka.body.Key_buffer);
+    }
+  });
+
+  it('6.1: when Metadata_mimetype is empty, then OPEN_CONNECT succeeds and GET_KEY reports no metadata even when a buffer is offered', async () => {
+    const { appA, appB } = await setup();
+    const a = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Metadata_mimetype: '' }) });
+    expect(a.body).toMatchObject({ status: 1, QoS: { Metadata_mimetype: '' } });
+    const id = a.body.Key_stream_ID as string;
+    await post(appB, 'open_connect', { source: APP_B, destination: APP_A, QoS: qos(), Key_stream_ID: id });
+    const k = await post(appA, 'get_key', { Key_stream_ID: id, Metadata: { Metadata_size: 1024 } });
+    expect(k.body).toMatchObject({ status: 0, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
+    const other = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Metadata_mimetype: 'text/plain' }) });
+    expect(other.body).toMatchObject({ status: 7, QoS: { Metadata_mimetype: 'application/json' } });
   });
 });
 
@@ -155,7 +192,8 @@ describe('ETSI 004 GET_KEY and CLOSE', () => {
     expect(Buffer.from(ka.body.Key_buffer, 'base64')).toHaveLength(32);
     expect(kb.body).toEqual({ status: 0, Key_buffer: ka.body.Key_buffer, index: 0, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
     const meta = JSON.parse(ka.body.Metadata.Metadata_buffer as string);
-    expect(meta).toEqual({ age_ms: expect.any(Number), qber: null, secret_fraction: null });
+    // Table 3's names (age in ms, hops), and this module's extras.
+    expect(meta).toEqual({ age: expect.any(Number), hops: 1, age_ms: meta.age, qber: null, secret_fraction: null });
     expect(meta.age_ms).toBeGreaterThanOrEqual(0);
     expect(ka.body.Metadata.Metadata_size).toBe(Buffer.byteLength(ka.body.Metadata.Metadata_buffer));
   });
@@ -170,8 +208,9 @@ describe('ETSI 004 GET_KEY and CLOSE', () => {
     expect(needed).toBeGreaterThan(10);
     const enough = await post(appA, 'get_key', { Key_stream_ID: id, index: -1, Metadata: { Metadata_size: needed + 8 } });
     expect(enough.body).toMatchObject({ status: 0, index: 0 });
+    // 6.3 (GET_KEY): Metadata_size 0 asks for no metadata: the key, with none.
     const zero = await post(appA, 'get_key', { Key_stream_ID: id, Metadata: { Metadata_size: 0 } });
-    expect(zero.body).toMatchObject({ status: 8, index: 1 });
+    expect(zero.body).toMatchObject({ status: 0, index: 1, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
   });
 
   it('when the asked key was already delivered, then status 2 at once', async () => {
@@ -297,7 +336,6 @@ describe('ETSI 004 malformed bodies', () => {
     const cases: Array<[string, unknown, RegExp]> = [
       ['open_connect', '{"source": ', /not valid JSON/],
       ['open_connect', [APP_A, APP_B, qos(), null], /^body: expected a JSON object with fields source, destination, QoS, Key_stream_ID/],
-      ['open_connect', { source: APP_A, destination: APP_B }, /^QoS: /],
       ['open_connect', { destination: APP_B, QoS: qos() }, /^source: /],
       ['open_connect', { source: APP_A, destination: 'ftp://h:1', QoS: qos() }, /^destination: must be the peer module/],
       ['open_connect', { source: APP_A, destination: 'qkd://app@host', QoS: qos() }, /^destination: /],
@@ -305,7 +343,6 @@ describe('ETSI 004 malformed bodies', () => {
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Key_chunk_size: 1.5 }) }, /^QoS\.Key_chunk_size: must be an integer/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Key_chunk_size: '32' }) }, /^QoS\.Key_chunk_size: must be a number of bytes/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ TTL: 2 ** 32 }) }, /^QoS\.TTL: must be at most 4294967295/],
-      ['open_connect', { source: APP_A, destination: APP_B, QoS: { Key_chunk_size: 32 } }, /^QoS\.Timeout: /],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos({ ttl: 5 }) }, /^QoS: 1 unknown field \(names not repeated\)$/],
       ['open_connect', { source: APP_A, destination: APP_B, QoS: qos(), Key_stream_ID: 'nope' }, /^Key_stream_ID: must be a UUID/],
       ['get_key', { Key_stream_ID: 'nope' }, /^Key_stream_ID: must be a UUID/],

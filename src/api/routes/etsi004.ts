@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import { Etsi004Status, QkdmError, type Etsi004StatusCode } from '../../core/errors.js';
 import type { KeyDelivery, KeyStreamManager, NoKeyReason } from '../../core/KeyStreamManager.js';
 import type { ExchangeService, RoundRecord } from '../../exchange/ExchangeService.js';
-import { negotiateQos } from '../etsi004Qos.js';
+import { fillQos, negotiateQos } from '../etsi004Qos.js';
 import {
   etsi004CloseSchema,
   etsi004GetKeySchema,
@@ -101,6 +101,8 @@ export function blockFigures(rounds: readonly RoundRecord[], index: number): Pic
 
 export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeService): Router {
   const router = Router();
+  /** Streams opened here with an empty Metadata_mimetype (kept in memory: after a restart they report metadata again). */
+  const noMetadata = new Set<string>();
 
   router.post(
     '/open_connect',
@@ -111,7 +113,8 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
       // Another application's stream is never described to this caller (no QoS counter-proposal from it).
       const found = requestedId ? manager.stream(requestedId) : undefined;
       const existing = found && (!found.localOpen || found.owner === caller) ? found : undefined;
-      const verdict = negotiateQos(body.QoS, (bits) => exchange.linkCapability(bits), existing);
+      const requested = fillQos(body.QoS, existing);
+      const verdict = negotiateQos(requested, (bits) => exchange.linkCapability(bits), existing);
       const answer = (status: Etsi004StatusCode, id: string | null, qos: Etsi004Qos, message?: string): void => {
         const out: Etsi004OpenConnectAnswer = { Key_stream_ID: id, QoS: qos, status, ...(message ? { message } : {}) };
         res.status(200).json(out);
@@ -124,9 +127,9 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
         source: body.source,
         destination: body.destination,
         peerAddress: peerAddressOf(body.destination)!,
-        keyLengthBits: body.QoS.Key_chunk_size * 8,
-        timeoutMs: body.QoS.Timeout,
-        ttlSeconds: body.QoS.TTL,
+        keyLengthBits: verdict.qos.Key_chunk_size * 8,
+        timeoutMs: verdict.qos.Timeout,
+        ttlSeconds: verdict.qos.TTL,
         keyStreamId: requestedId,
         repeatable: true,
         owner: caller,
@@ -134,12 +137,15 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
       if (!result.ok) {
         const status = statusOf(result.error);
         if (status === undefined) throw result.error;
-        answer(status, requestedId, body.QoS, result.error.message);
+        answer(status, requestedId, verdict.qos, result.error.message);
         return;
       }
       const id = result.value.keyStreamId;
       const stream = manager.stream(id);
-      const qos: Etsi004Qos = stream ? { ...body.QoS, Key_chunk_size: stream.keyLengthBits / 8, Timeout: stream.timeoutMs, TTL: stream.ttlSeconds } : body.QoS;
+      const qos: Etsi004Qos = stream ? { ...verdict.qos, Key_chunk_size: stream.keyLengthBits / 8, Timeout: stream.timeoutMs, TTL: stream.ttlSeconds } : verdict.qos;
+      // An empty Metadata_mimetype asks for no metadata (6.1): GET_KEY on this stream then reports none.
+      if (verdict.qos.Metadata_mimetype === '') noMetadata.add(id);
+      else noMetadata.delete(id);
       if (result.value.peerConnected) answer(Etsi004Status.SUCCESSFUL, id, qos);
       else answer(Etsi004Status.PEER_NOT_CONNECTED, id, qos, 'connected; the peer application has not opened this Key_stream_ID yet');
     }),
@@ -150,7 +156,9 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
     handle(async (req, res) => {
       const body = parseJson(req, etsi004GetKeySchema);
       const id = body.Key_stream_ID;
-      const room = body.Metadata?.Metadata_size;
+      // Metadata_size 0, or a stream opened with an empty Metadata_mimetype: the key without metadata.
+      const asked = body.Metadata?.Metadata_size;
+      const room = asked === 0 || noMetadata.has(id) ? undefined : asked;
       let metadata: string | undefined;
       let metadataBytes = 0;
       const result = await manager.deliverKey(id, body.index, {
@@ -161,8 +169,11 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
         ...(room !== undefined
           ? {
               accept: (index: number, storedAt: number | undefined): boolean => {
+                const age = storedAt === undefined ? null : Math.max(0, Date.now() - storedAt);
                 const doc: Etsi004KeyMetadata = {
-                  age_ms: storedAt === undefined ? null : Math.max(0, Date.now() - storedAt),
+                  age,
+                  hops: 1,
+                  age_ms: age,
                   ...blockFigures(exchange.roundHistory(id), index),
                 };
                 metadata = JSON.stringify(doc);
