@@ -86,6 +86,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       publicAddress,
       maxKeyCount: cfg.module.max_key_count,
       peerTimeoutMs: cfg.module.peer_timeout_ms,
+      peerScheme: peerConnect ? 'https' : 'http',
       maxPendingRegistrations: cfg.module.max_pending_registrations,
       pendingRegistrationTtlMs: cfg.module.pending_registration_ttl_s * 1000,
       closedStreamRetentionMs: cfg.module.closed_stream_retention_s * 1000,

@@ -43,6 +43,11 @@ export interface ManagerSettings {
   maxKeyCount: number;
   /** Upper bound for one peer call made on behalf of an application. */
   peerTimeoutMs: number;
+  /**
+   * Scheme of a peer address given without one (`host:port`, `qkd://app@host:port`): https when the peer
+   * channel is configured for TLS, so such a destination is never dialled in clear. Default http.
+   */
+  peerScheme?: 'http' | 'https';
   /** Streams the peer registered (/sync) that no local application opened yet, at most. */
   maxPendingRegistrations?: number;
   /** Such a stream is dropped after this long. */
@@ -243,7 +248,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
 
   /** OPEN_CONNECT: a null ID allocates one and registers it at the peer; a given ID joins (or registers) it. */
   async openConnect(req: OpenConnectRequest): Promise<Result<OpenedStream>> {
-    const peerUrl = normalizePeerAddress(req.peerAddress ?? req.destination);
+    const peerUrl = normalizePeerAddress(req.peerAddress ?? req.destination, this.settings.peerScheme);
     if (!peerUrl) return fail('BAD_REQUEST', 'destination must be the peer module as host:port or an http(s) URL');
     const keyStreamId = req.keyStreamId ?? randomUUID();
     const owner = req.owner ?? LOCAL_OWNER;
@@ -409,7 +414,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     if (req.sim !== this.settings.sim) {
       return fail('ROLE_CLASH', `simulator mismatch: peer runs '${req.sim}', this module runs '${this.settings.sim}'`);
     }
-    const peerUrl = normalizePeerAddress(req.peerAddress);
+    const peerUrl = normalizePeerAddress(req.peerAddress, this.settings.peerScheme);
     if (!peerUrl) return fail('BAD_REQUEST', 'peerAddress must be host:port or an http(s) URL');
     const registering = this.registering.get(req.keyStreamId);
     if (registering && !this.states.has(req.keyStreamId)) {

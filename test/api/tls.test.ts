@@ -241,6 +241,22 @@ describe('two module processes over mutual TLS', () => {
     }
   });
 
+  it('ETSI 004 6.1: when the destination is qkd://<application>@host:port and the peer channel is TLS, then it is dialled over https and keys flow', async () => {
+    const alice = await start('alice', 1, 'alice');
+    const bob = await start('bob', 0, 'bob');
+    const hostPort = (url: string) => url.replace(/^https:\/\//, '');
+    const post004 = async (m: RunningModule, route: string, body: unknown) =>
+      (await fetch(`${m.url}/etsi004/v2.1.1/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
+    const qos = { Key_chunk_size: 32, Timeout: 5000 };
+    const a = await post004(alice.m, 'open_connect', { source: 'qkd://app-a@alice', destination: `qkd://app-b@${hostPort(bob.peer)}`, QoS: qos });
+    expect(a.status).toBe(1);
+    const b = await post004(bob.m, 'open_connect', { source: 'qkd://app-b@bob', destination: `qkd://app-a@${hostPort(alice.peer)}`, QoS: qos, Key_stream_ID: a.Key_stream_ID });
+    expect(b.status).toBe(0);
+    const [ka, kb] = await Promise.all([post004(alice.m, 'get_key', { Key_stream_ID: a.Key_stream_ID }), post004(bob.m, 'get_key', { Key_stream_ID: a.Key_stream_ID })]);
+    expect([ka.status, kb.status]).toEqual([0, 0]);
+    expect(kb.Key_buffer).toBe(ka.Key_buffer);
+  });
+
   it('when the peer holds a certificate from another CA, then no stream can be opened with it', async () => {
     const alice = await start('alice', 1, 'alice');
     const mallory = await start('bob', 0, 'other', 'other-ca');
