@@ -200,7 +200,7 @@ export class Etsi014Service {
       stored_key_count: stored,
       max_key_count: this.settings.maxKeyCount,
       max_key_per_request: this.settings.maxKeyPerRequest,
-      max_key_size: this.settings.maxKeySize,
+      max_key_size: this.servableMaxKeySize(),
       min_key_size: this.settings.minKeySize,
       max_SAE_ID_count: MAX_SAE_ID_COUNT,
     });
@@ -217,7 +217,8 @@ export class Etsi014Service {
       const names = req.extension_mandatory.flatMap((e) => Object.keys(e));
       return badRequest(ETSI014_MESSAGES.EXTENSION_MANDATORY_UNSUPPORTED, names.map((name) => ({ extension_mandatory: name, reason: 'not supported' })));
     }
-    const { keySize, maxKeyPerRequest, minKeySize, maxKeySize } = this.settings;
+    const { keySize, maxKeyPerRequest, minKeySize, maxKeyCount } = this.settings;
+    const maxKeySize = this.servableMaxKeySize();
     const number = req.number ?? 1;
     if (!Number.isSafeInteger(number) || number < 1 || number > maxKeyPerRequest) {
       return badRequest(`number: must be an integer between 1 and ${maxKeyPerRequest} (max_key_per_request)`);
@@ -226,6 +227,14 @@ export class Etsi014Service {
     if (!Number.isSafeInteger(size) || size <= 0 || size % 8 !== 0) return badRequest(ETSI014_MESSAGES.SIZE_NOT_MULTIPLE_OF_8);
     if (size < minKeySize || size > maxKeySize) {
       return badRequest(`size: must be between ${minKeySize} and ${maxKeySize} bits (min_key_size, max_key_size)`);
+    }
+    // A request the pair can never hold at once is refused before any key is taken (it would otherwise
+    // wait for keys that cannot come, and take keys from the pool for nothing).
+    const needed = number * Math.ceil(size / keySize);
+    if (needed > maxKeyCount) {
+      return badRequest(
+        `number × size: ${number} key(s) of ${size} bits need ${needed} stream keys of ${keySize} bits, and this pair holds at most ${maxKeyCount} (max_key_count): ask for fewer or smaller keys`,
+      );
     }
     if (!this.isOpen(ps)) {
       void this.ensure(ps);
@@ -266,6 +275,15 @@ export class Etsi014Service {
     }
     this.log.debug({ keyStreamId: ps.keyStreamId, count: number, size }, 'etsi014: keys delivered to master SAE');
     return done(issued);
+  }
+
+  /**
+   * The largest key this pair can serve, as Status advertises it: max_key_size, but never more than
+   * max_key_count stream keys (a key is assembled from stream keys held at once).
+   */
+  private servableMaxKeySize(): number {
+    const { keySize, maxKeySize, maxKeyCount } = this.settings;
+    return Math.min(maxKeySize, keySize * maxKeyCount);
   }
 
   /** Get key with key IDs: called by the slave SAE with the master SAE's ID. */
