@@ -164,7 +164,7 @@ function seedRoutes(prefix: string): RouteDoc[] {
       path: at('/close'),
       tag: 'seed',
       auth: 'apiToken',
-      summary: 'CLOSE (original-compatible): stop the exchange of a stream at both ends; stored keys stay retrievable',
+      summary: "CLOSE (original-compatible): stop the exchange of a stream at both ends; this end's unused keys are erased",
       description: 'The body may also be the bare Key_stream_ID string. A successful list-shaped request is answered by the bare status 0.',
       body: { schema: closeSchema, example: { Key_stream_ID: EXAMPLE_ID }, positional: { names: closeNames, minItems: 1 } },
       responses: {

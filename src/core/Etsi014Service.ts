@@ -295,7 +295,7 @@ export class Etsi014Service {
     if (ids.length === 0) return badRequest('key_IDs: at least one key_ID is required');
     if (ids.length > this.settings.maxKeyPerRequest) return badRequest(`key_IDs: at most ${this.settings.maxKeyPerRequest} per request (max_key_per_request)`);
     // A key_ID listed twice names a key that cannot be delivered twice: the standard's "not found" answer
-    // (ETSI GS QKD 014 v1.1.1, 6.4), whether the key exists or not.
+    // (ETSI GS QKD 014 v1.1.1, Get key with key IDs), whether the key exists or not.
     if (new Set(ids).size !== ids.length) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND);
 
     let records: IssuedKeyRecord[];

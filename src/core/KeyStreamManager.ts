@@ -264,12 +264,19 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     });
   }
 
-  /** CLOSE: stops the exchange at both ends; stored keys stay retrievable. Closing twice is fine. */
+  /**
+   * CLOSE by the local application: the exchange stops at both ends, and this end's unused keys are
+   * discarded (the application said it is done with them; ETSI GS QKD 004 CLOSE). The peer's close
+   * notice stops the exchange only: the peer application may still take its keys until it closes too.
+   */
   async close(keyStreamId: string, caller?: string): Promise<Result<void>> {
     const state = this.owned(keyStreamId, caller);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     const wasClosed = state.stream.closed;
-    await this.mutex.run(keyStreamId, () => this.markClosed(state));
+    await this.mutex.run(keyStreamId, async () => {
+      await this.markClosed(state);
+      await this.discardAll(state);
+    });
     if (!wasClosed) {
       try {
         await this.peer.close(state.stream.peerUrl, { keyStreamId }, this.settings.peerTimeoutMs);
@@ -888,6 +895,22 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       );
     }, delay);
     state.ttlTimer.unref();
+  }
+
+  /** Erases every key of the stream here; they are never delivered from now on, even if the store fails. */
+  private async discardAll(state: StreamState): Promise<void> {
+    const keyStreamId = state.stream.keyStreamId;
+    const count = state.keys.countBelow(Number.MAX_SAFE_INTEGER);
+    if (count === 0) return;
+    state.keys = new IndexSet([]);
+    state.arrived.notify();
+    try {
+      await this.keyStore.deleteStream(keyStreamId);
+      this.log.info({ keyStreamId, discarded: count }, 'unused keys discarded at CLOSE');
+    } catch (err) {
+      // Not deliverable any more; the purge after closed_stream_retention_s erases them again.
+      this.log.error({ keyStreamId, err: (err as Error).message }, 'could not erase the unused keys at CLOSE (key store down?); they will not be delivered');
+    }
   }
 
   private async markClosed(state: StreamState): Promise<void> {

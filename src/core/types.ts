@@ -25,7 +25,7 @@ export interface KeyStream {
   localOpen: boolean;
   /** The peer module's application has opened the stream (known from /sync or a peer notice). */
   peerOpen: boolean;
-  /** CLOSE was called (here or at the peer): no more exchange; stored keys stay retrievable. */
+  /** CLOSE was called (here or at the peer): no more exchange. A local CLOSE also erased this end's unused keys. */
   closed: boolean;
   /**
    * Commit counter: every key with index < nextIndex is final at this end and may be delivered.

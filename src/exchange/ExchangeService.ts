@@ -397,10 +397,8 @@ export class ExchangeService {
         await this.syncCounter(keyStreamId);
         return;
       } catch (err) {
-        if (err instanceof OutOfStep) {
-          this.manager.halt(keyStreamId, err.message);
-          return;
-        }
+        // Keys discarded by a local CLOSE cannot be rolled forward, and need not be: nothing to settle.
+        if (err instanceof OutOfStep) return;
         if (err instanceof PeerError && err.kind === 'refused') return; // it answered: nothing more to settle
         await sleep(backoff);
         backoff = Math.min(backoff * 2, this.settings.retryMaxMs);

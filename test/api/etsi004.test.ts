@@ -159,7 +159,7 @@ describe('ETSI GS QKD 004 v2.1.1 conformance: QoS the KM fills', () => {
     }
   });
 
-  it('6.1: when Metadata_mimetype is empty, then OPEN_CONNECT succeeds and GET_KEY reports no metadata even when a buffer is offered', async () => {
+  it('OPEN_CONNECT QoS Metadata_mimetype: when it is empty, then OPEN_CONNECT succeeds and GET_KEY reports no metadata even when a buffer is offered', async () => {
     const { appA, appB } = await setup();
     const a = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Metadata_mimetype: '' }) });
     expect(a.body).toMatchObject({ status: 1, QoS: { Metadata_mimetype: '' } });
@@ -169,6 +169,23 @@ describe('ETSI GS QKD 004 v2.1.1 conformance: QoS the KM fills', () => {
     expect(k.body).toMatchObject({ status: 0, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
     const other = await post(appA, 'open_connect', { source: APP_A, destination: APP_B, QoS: qos({ Metadata_mimetype: 'text/plain' }) });
     expect(other.body).toMatchObject({ status: 7, QoS: { Metadata_mimetype: 'application/json' } });
+  });
+});
+
+describe('ETSI GS QKD 004 v2.1.1 conformance: CLOSE', () => {
+  it('CLOSE: when both applications closed the stream, then GET_KEY hands out no key at either end and the unused keys are erased', async () => {
+    const { alice, bob, appA, appB } = await setup();
+    const id = await openBoth(appA, appB);
+    await expect.poll(() => bob.manager.available(id), { timeout: 3000 }).toBeGreaterThan(0);
+    expect((await post(appA, 'close', { Key_stream_ID: id })).body).toEqual({ status: 0 });
+    expect((await post(appB, 'close', { Key_stream_ID: id })).body).toEqual({ status: 0 });
+    for (const app of [appA, appB]) {
+      const k = await post(app, 'get_key', { Key_stream_ID: id });
+      expect(k.body.Key_buffer).toBeNull();
+      expect(k.body.status).not.toBe(0);
+    }
+    expect(alice.keys.keys.get(id)?.size ?? 0).toBe(0);
+    expect(bob.keys.keys.get(id)?.size ?? 0).toBe(0);
   });
 });
 
@@ -208,7 +225,7 @@ describe('ETSI 004 GET_KEY and CLOSE', () => {
     expect(needed).toBeGreaterThan(10);
     const enough = await post(appA, 'get_key', { Key_stream_ID: id, index: -1, Metadata: { Metadata_size: needed + 8 } });
     expect(enough.body).toMatchObject({ status: 0, index: 0 });
-    // 6.3 (GET_KEY): Metadata_size 0 asks for no metadata: the key, with none.
+    // GET_KEY: Metadata_size 0 asks for no metadata: the key, with none.
     const zero = await post(appA, 'get_key', { Key_stream_ID: id, Metadata: { Metadata_size: 0 } });
     expect(zero.body).toMatchObject({ status: 0, index: 1, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
   });

@@ -328,7 +328,7 @@ describe('errors with the standard messages (400)', () => {
     const empty = await request(bob.app).post('/api/v1/keys/sae-a/dec_keys').set('x-sae-id', 'sae-b').send('');
     expect(empty.status).toBe(400);
     const dup = await decKeys(bob, 'sae-b', 'sae-a', ['00000000-0000-4000-8000-000000000000', '00000000-0000-4000-8000-000000000000']);
-    // ETSI GS QKD 014 v1.1.1 6.4: a key listed twice cannot be delivered twice: the standard's not-found answer.
+    // ETSI GS QKD 014 v1.1.1, Get key with key IDs: a key listed twice cannot be delivered twice: the standard's not-found answer.
     expect(dup.status).toBe(400);
     expect(dup.body.message).toBe('one or more keys specified are not found on KME');
     const noQuery = await request(bob.app).get('/api/v1/keys/sae-a/dec_keys').set('x-sae-id', 'sae-b');

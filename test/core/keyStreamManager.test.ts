@@ -93,15 +93,19 @@ describe('KeyStreamManager with the fake exchange', () => {
     expect(bob.manager.summaries()).toHaveLength(0);
   });
 
-  it('when a stream is closed, then the exchange stops at both ends and stored keys stay retrievable', async () => {
+  it('when a stream is closed, then the exchange stops at both ends, the closing end discards its unused keys and the other keeps them', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 4 });
     const id = await openBoth(alice, bob);
     await new Promise((r) => setTimeout(r, 100));
+    expect(hex((await take(alice, id))!.key)).toBe(hex((await take(bob, id))!.key));
     const closed = await bob.manager.close(id);
     expect(closed.ok).toBe(true);
     expect(alice.manager.stream(id)!.closed).toBe(true);
-    expect(alice.exchange.isRunning(id)).toBe(false);
-    for (let i = 0; i < 4; i++) expect(hex((await take(alice, id))!.key)).toBe(hex((await take(bob, id))!.key));
+    await expect.poll(() => alice.exchange.isRunning(id), { timeout: 1000 }).toBe(false);
+    expect(bob.manager.available(id)).toBe(0);
+    expect(bob.keys.keys.get(id)?.size ?? 0).toBe(0); // erased from the store, not only hidden
+    expect(await take(bob, id, -1, 0)).toBeNull();
+    for (let i = 1; i < 4; i++) expect((await take(alice, id))!.index).toBe(i);
     // Nothing more will come: no waiting on a closed stream.
     const t0 = Date.now();
     expect(await take(alice, id, -1, 5000)).toBeNull();

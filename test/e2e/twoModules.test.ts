@@ -56,17 +56,25 @@ describe('two modules over loopback', () => {
     );
   });
 
-  it('when a stream is closed at one end, then both ends stop and keep their keys retrievable', async () => {
+  it('when a stream is closed at one end, then both ends stop; the closing end discards its unused keys, the other keeps them until its application closes too', async () => {
     const { alice, bob } = await pairOfModules(5);
     const id = await openStream(alice, bob);
     await expect.poll(async () => (await getJson(bob.url, `/streams/${id}`)).body.available, { timeout: 5000 }).toBe(5);
+    for (let i = 0; i < 2; i++) expect((await getKey(alice, id)).key).toBe((await getKey(bob, id)).key);
     const closed = await postPy(bob.url, '/close', [id]);
     expect(closed.value).toBe(0);
     const aState = (await getJson(alice.url, `/streams/${id}`)).body;
     expect(aState.closed).toBe(true);
     expect(aState.exchangeRunning).toBe(false);
-    for (let i = 0; i < 5; i++) expect((await getKey(alice, id)).key).toBe((await getKey(bob, id)).key);
+    // ETSI GS QKD 004 CLOSE: Bob's application is done, its unused keys are gone; Alice's application has not closed.
+    expect((await getJson(bob.url, `/streams/${id}`)).body.available).toBe(0);
+    expect((await getKey(bob, id)).status).toBe(1);
+    // Alice's keys stay deliverable, in order, until none is left (rounds may have refilled a few).
+    const aliceLeft = (await getJson(alice.url, `/streams/${id}`)).body.available as number;
+    expect(aliceLeft).toBeGreaterThanOrEqual(3);
+    for (let i = 2; i < 2 + aliceLeft; i++) expect((await getKey(alice, id)).index).toBe(i);
     expect((await getKey(alice, id)).status).toBe(1);
+    expect((await postPy(alice.url, '/close', [id])).value).toBe(0);
     const unknown = await postPy(alice.url, '/close', ['00000000-0000-4000-8000-000000000000']);
     expect(unknown.status).toBe(404);
     expect((unknown.value as PyValue[])[0]).toBe(2);
