@@ -11,7 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startModule, tempDir, type RunningModule } from '../support/processes.js';
-import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
+import { httpsCall, makeCerts, pairModuleTlsEnv, type CertSet } from '../support/tls.js';
 
 let certs: CertSet;
 let running: RunningModule[] = [];
@@ -34,16 +34,7 @@ async function pair(): Promise<{ alice: Kme; bob: Kme }> {
   const ports = { alice: await freePort(), alicePeer: await freePort(), bob: await freePort(), bobPeer: await freePort() };
   const fingerprint = new X509Certificate(certs.pem('sae-b', 'crt')).fingerprint256;
   const common = (name: 'alice' | 'bob') => ({
-    QKDM_MODULE_PEER_PORT: String(name === 'alice' ? ports.alicePeer : ports.bobPeer),
-    QKDM_MODULE_THIS_PUBLIC_IP: `https://127.0.0.1:${name === 'alice' ? ports.alicePeer : ports.bobPeer}`,
-    QKDM_TLS_CERT: certs.path(name, 'crt'),
-    QKDM_TLS_KEY: certs.path(name, 'key'),
-    QKDM_TLS_CA: certs.path('ca', 'crt'),
-    QKDM_TLS_CLIENT_CERT: 'require',
-    QKDM_PEER_TLS_CERT: certs.path(name, 'crt'),
-    QKDM_PEER_TLS_KEY: certs.path(name, 'key'),
-    QKDM_PEER_TLS_CA: certs.path('ca', 'crt'),
-    QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
+    ...pairModuleTlsEnv(certs, name, name === 'alice' ? ports.alicePeer : ports.bobPeer),
     QKDM_ETSI014_KEY_SIZE: '256',
     QKDM_ETSI014_MAX_KEY_PER_REQUEST: '8',
   });

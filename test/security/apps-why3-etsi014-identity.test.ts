@@ -14,7 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { etsi014KeyStreamId } from '../../src/core/Etsi014Service.js';
 import { toPyLiteral } from '../../src/api/codec/pyLiteral.js';
 import { freePort, startModule, tempDir, type RunningModule } from '../support/processes.js';
-import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
+import { httpsCall, makeCerts, pairModuleTlsEnv, type CertSet } from '../support/tls.js';
 
 let certs: CertSet;
 let running: RunningModule[] = [];
@@ -36,16 +36,7 @@ const tlsOf = (name: string) => ({ ca: certs.pem('ca', 'crt'), cert: certs.pem(n
 async function kmePair(): Promise<{ alice: RunningModule; bob: RunningModule }> {
   const ports = { alice: await freePort(), alicePeer: await freePort(), bob: await freePort(), bobPeer: await freePort() };
   const common = (name: 'alice' | 'bob') => ({
-    QKDM_MODULE_PEER_PORT: String(name === 'alice' ? ports.alicePeer : ports.bobPeer),
-    QKDM_MODULE_THIS_PUBLIC_IP: `https://127.0.0.1:${name === 'alice' ? ports.alicePeer : ports.bobPeer}`,
-    QKDM_TLS_CERT: certs.path(name, 'crt'),
-    QKDM_TLS_KEY: certs.path(name, 'key'),
-    QKDM_TLS_CA: certs.path('ca', 'crt'),
-    QKDM_TLS_CLIENT_CERT: 'require',
-    QKDM_PEER_TLS_CERT: certs.path(name, 'crt'),
-    QKDM_PEER_TLS_KEY: certs.path(name, 'key'),
-    QKDM_PEER_TLS_CA: certs.path('ca', 'crt'),
-    QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
+    ...pairModuleTlsEnv(certs, name, name === 'alice' ? ports.alicePeer : ports.bobPeer),
     QKDM_ETSI014_KEY_SIZE: '256',
   });
   const bob = await startModule({

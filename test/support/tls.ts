@@ -50,3 +50,23 @@ export function httpsCall(port: number, method: string, path: string, tls: Clien
     req.end(body);
   });
 }
+
+/**
+ * QKDM_* settings of a module of the dev pair (alice or bob) with TLS on both listeners: the main one
+ * requires client certificates of the dev CA (SAEs), the peer listener on `peerPort` is mutual TLS
+ * pinned to the other module's name.
+ */
+export function pairModuleTlsEnv(certs: CertSet, name: 'alice' | 'bob', peerPort: number): Record<string, string> {
+  return {
+    QKDM_MODULE_PEER_PORT: String(peerPort),
+    QKDM_MODULE_THIS_PUBLIC_IP: `https://127.0.0.1:${peerPort}`,
+    QKDM_TLS_CERT: certs.path(name, 'crt'),
+    QKDM_TLS_KEY: certs.path(name, 'key'),
+    QKDM_TLS_CA: certs.path('ca', 'crt'),
+    QKDM_TLS_CLIENT_CERT: 'require',
+    QKDM_PEER_TLS_CERT: certs.path(name, 'crt'),
+    QKDM_PEER_TLS_KEY: certs.path(name, 'key'),
+    QKDM_PEER_TLS_CA: certs.path('ca', 'crt'),
+    QKDM_PEER_TLS_PEER_NAME: name === 'alice' ? 'bob' : 'alice',
+  };
+}
