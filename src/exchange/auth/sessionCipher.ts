@@ -37,7 +37,11 @@ export interface Sealed {
 export function seal(key: Uint8Array, direction: Direction, seq: number, aad: Buffer, plaintext: Uint8Array): Sealed {
   const cipher = createCipheriv('aes-256-gcm', key, nonce(direction, seq), { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  // GCM is a stream mode: final() is empty, so the update's output is the whole ciphertext (no copy
+  // of a megabyte-sized BB84 frame).
+  const body = cipher.update(plaintext);
+  const rest = cipher.final();
+  const ciphertext = rest.length > 0 ? Buffer.concat([body, rest]) : body;
   return { ciphertext, tag: cipher.getAuthTag() };
 }
 
@@ -49,7 +53,8 @@ export function open(key: Uint8Array, direction: Direction, seq: number, aad: Bu
   decipher.setAuthTag(sealed.tag);
   const out = decipher.update(sealed.ciphertext);
   try {
-    return Buffer.concat([out, decipher.final()]);
+    const rest = decipher.final(); // throws when the tag does not verify
+    return rest.length > 0 ? Buffer.concat([out, rest]) : out;
   } catch {
     out.fill(0);
     return undefined;
