@@ -1,9 +1,10 @@
 /**
- * npm run demo: two modules (embedded stores, ports 5000 and 5001, one sender, one receiver),
- * one stream opened at both ends exactly as a key server does (Python-literal bodies), keys fetched
- * from both ends and compared, with a live progress line. Exit 0 when every key matched.
+ * npm run demo: two modules (embedded stores, free ports on 127.0.0.1, one sender, one receiver,
+ * fresh link credentials), one stream opened at both ends exactly as a key server does
+ * (Python-literal bodies), keys fetched from both ends and compared, with a live progress line.
+ * Exit 0 when every key matched, 1 when not, 2 for a usage error.
  *
- *   npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84]
+ *   npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84] [--help]
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,15 +13,40 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
 import { credentialsEnv, writeLinkCredentials, type CredentialFiles } from './lib/linkCredentials.js';
-import { spawnModule } from './lib/moduleProcess.js';
+import { freePort, spawnModule } from './lib/moduleProcess.js';
 
-const PORTS = { alice: 5000, bob: 5001 };
+const USAGE = [
+  'usage: npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84]',
+  '  --keys N        keys to fetch from each end and compare (default 100)',
+  '  --length BITS   key length, a positive multiple of 8 (default 256)',
+  '  --sim NAME      the simulated devices: fake (CSPRNG keys) or bb84 (default fake)',
+].join('\n');
 
-const { values } = parseArgs({ options: { keys: { type: 'string', default: '100' }, length: { type: 'string', default: '256' }, sim: { type: 'string', default: 'fake' } } });
+let values: { keys?: string; length?: string; sim?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: { keys: { type: 'string', default: '100' }, length: { type: 'string', default: '256' }, sim: { type: 'string', default: 'fake' }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (err) {
+  console.error(`demo: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (values.sim !== 'fake' && values.sim !== 'bb84') {
+  console.error(`demo: --sim must be fake or bb84\n${USAGE}`);
+  process.exit(2);
+}
+/** Free ports, so the demo runs beside anything already listening on 5000/5001. */
+const PORTS = { alice: await freePort(), bob: await freePort() };
 const total = Number(values.keys);
 const length = Number(values.length);
 if (!Number.isInteger(total) || total <= 0 || !Number.isInteger(length) || length <= 0 || length % 8 !== 0) {
-  console.error('demo: --keys must be a positive integer and --length a positive multiple of 8');
+  console.error(`demo: --keys must be a positive integer and --length a positive multiple of 8\n${USAGE}`);
   process.exit(2);
 }
 
