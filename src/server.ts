@@ -152,8 +152,15 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     log,
     etsi014,
     async listen() {
-      server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls);
-      if (peerApp) peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.peer_host, peerTls);
+      server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls).catch((err: unknown) => {
+        throw listenError(err, 'module.port', cfg.module.host, cfg.module.port);
+      });
+      if (peerApp) {
+        peerServer = await listenOn(peerApp, cfg.module.peer_port ?? 0, cfg.module.peer_host, peerTls).catch(async (err: unknown) => {
+          await server?.close();
+          throw listenError(err, 'module.peer_port', cfg.module.peer_host, cfg.module.peer_port ?? 0);
+        });
+      }
       const port = server.port;
       exchange.start();
       etsi014?.start();
@@ -245,4 +252,13 @@ function warnInsecure(log: Logger): void {
     'INSECURE: peer_auth.insecure is set: the peer channel is not authenticated. Anyone who can reach the peer routes can '
       + 'inject keys, register and close streams, and read the keys the fake simulator sends. Development only.',
   );
+}
+
+/** A listener that could not start, as one line naming the setting and the fix. */
+function listenError(err: unknown, field: string, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new Error(`${field}: ${host}:${port} is already in use (another module running?): stop it, or choose another port (${field}, or --port for module.port)`);
+  if (code === 'EACCES') return new Error(`${field}: ${host}:${port} needs privileges this process does not have: choose a port above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new Error(`${field === 'module.port' ? 'module.host' : 'module.peer_host'}: ${host} is not an address of this machine`);
+  return err as Error;
 }
