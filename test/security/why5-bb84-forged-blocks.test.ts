@@ -50,9 +50,9 @@ describe('Why 5: forged BB84 blocks make Bob post-process and sign before checki
     }
     const cpuSpent = cpuMs(pair.bob.proc.pid!) - cpu0;
     expect(new Set(statuses)).toEqual(new Set([401]));
-    // 44 refusals took well under a second of wall time; Bob's CPU includes its own legitimate blocks
+    // 44 refusals take well under a second of wall time (10 s allows a loaded CI host); Bob's CPU includes its own legitimate blocks
     // meanwhile, so the bound is generous next to the 7.3 s the forged blocks used to cost.
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(cpuSpent).toBeLessThan(2500);
 
     const delivered = await takeBoth(pair, id, 5);
