@@ -4,39 +4,19 @@
  * with client certificates from scripts/certs.sh (httpsCall); callers from other hosts cannot be made
  * on loopback, so those cases call the middleware directly with minimal fake req/res objects.
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { applicationGate, callerOf, isLoopbackAddress, operatorGate, type AppIdentityOptions } from '../../src/api/appIdentity.js';
 import { LOCAL_OWNER } from '../../src/core/types.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
+import { loopbackServers } from '../support/servers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.closeAllConnections();
-          s.close(() => resolve());
-        }),
-    ),
-  );
-});
-
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
+const listen = loopbackServers();
 
 /** An app whose GET /who answers the caller the application gate found. */
 function whoApp(options: AppIdentityOptions): express.Express {

@@ -4,38 +4,18 @@
  * server on 127.0.0.1 that requests but does not require them) and over plain HTTP (X-SAE-ID header).
  */
 import { X509Certificate } from 'node:crypto';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { certificateSubject, createSaeIdentifier, normalizeSubject, SAE_ID_HEADER, type SaeIdentifier, type SaeIdentityOptions } from '../../src/api/saeIdentity.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
+import { loopbackServers } from '../support/servers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.closeAllConnections();
-          s.close(() => resolve());
-        }),
-    ),
-  );
-});
-
-async function listen(server: Server): Promise<number> {
-  servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
+const listen = loopbackServers();
 
 /** GET /sae answers {sae: <identified SAE ID or null>}. */
 function saeApp(identify: SaeIdentifier): express.Express {
