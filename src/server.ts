@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import { createApp } from './api/app.js';
 import { listenOn, type Listener } from './api/listen.js';
 import { createSaeIdentifier } from './api/saeIdentity.js';
+import { checkKmeIdCertificate, unmarkedCertificateWarning } from './config/kmeIdentity.js';
 import { redactedConfig } from './config/load.js';
 import type { ModuleConfig } from './config/schema.js';
 import { loadTlsMaterial, peerClientConnectOptions, servesHttps } from './config/tls.js';
@@ -64,11 +65,14 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   // The peer channel's credentials come first: a module that would run unauthenticated by accident
   // must not start (and must not open its stores) at all.
   const credentials = peerCredentials(cfg, log);
-  const stores = options.stores ?? (await openStores(cfg, log));
-  const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
-  // TLS material is read once here; a bad path fails start-up naming the field.
+  // TLS material is read once here, before any store is opened; a bad path fails start-up naming the field.
   const mainTls = loadTlsMaterial(cfg, 'tls');
   const peerTls = loadTlsMaterial(cfg, 'peer_tls');
+  // ETSI 014: the KME ID the main listener's certificate carries must be etsi014.kme_id (docs/etsi014.md, "Identity").
+  const kmeIdCheck = checkKmeIdCertificate(cfg.etsi014.kme_id, mainTls.cert);
+  if (kmeIdCheck.result === 'unmarked') log.warn(unmarkedCertificateWarning(kmeIdCheck.kmeId));
+  const stores = options.stores ?? (await openStores(cfg, log));
+  const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
   // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
   const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
   const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
@@ -90,6 +94,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       maxPendingRegistrations: cfg.module.max_pending_registrations,
       pendingRegistrationTtlMs: cfg.module.pending_registration_ttl_s * 1000,
       closedStreamRetentionMs: cfg.module.closed_stream_retention_s * 1000,
+      redeliveryWindowMs: cfg.module.redelivery_window_s * 1000,
       maxStreamsPerOwner: cfg.module.max_streams_per_application,
       maxWaitsPerOwner: cfg.module.max_waiting_get_key_per_application,
       maxWaits: cfg.module.max_waiting_get_key,

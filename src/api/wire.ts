@@ -114,3 +114,20 @@ export function sendAnswer(res: Response, ctx: WireContext, httpStatus: number, 
   }
   res.type('text/plain; charset=utf-8').send(toPyLiteral((array ?? null) as PyValue));
 }
+
+/** Longest idempotency token accepted (the IETF Idempotency-Key header; docs/api.md, "Lost answers"). */
+export const MAX_IDEMPOTENCY_TOKEN = 128;
+
+/**
+ * The `Idempotency-Key` header of a GET_KEY, if any: 1 to 128 visible ASCII characters. A repeat of
+ * the request with the same token within the re-delivery window gets the same key.
+ */
+export function idempotencyToken(req: Request): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
+  if (value.length === 0 || value.length > MAX_IDEMPOTENCY_TOKEN || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new BadRequest(`Idempotency-Key: must be 1 to ${MAX_IDEMPOTENCY_TOKEN} visible ASCII characters`);
+  }
+  return value;
+}

@@ -202,6 +202,8 @@ const moduleSection = z.strictObject({
   pending_registration_ttl_s: z.preprocess(toNumber, intBetween(1, 31_536_000).default(3600)),
   /** A closed stream, with any keys it still holds, is purged this many seconds after its close (0: at once). */
   closed_stream_retention_s: z.preprocess(toNumber, intBetween(0, 31_536_000).default(86_400)),
+  /** A key delivered to an application stays re-deliverable to it this long (lost answers); 0 = erase at delivery. */
+  redelivery_window_s: z.preprocess(toNumber, intBetween(0, 3_600).default(60)),
   /** Bearer token of the operator routes (/streams, stats); unset: they serve this host only. */
   operator_token: secretText(false),
   /** Open streams one application may own at most. */

@@ -125,6 +125,12 @@ interface PairStream {
   timer: NodeJS.Timeout | undefined;
   opening: Promise<boolean> | undefined;
   closedLogged: boolean;
+  /** Master side: indices taken for an enc_keys whose notice is not answered yet (they bound the orphan watermark). */
+  inFlight: Set<number>;
+  /** Slave side: indices of a dec_keys between claiming its records and taking its keys (never orphans). */
+  claiming: Set<number>;
+  /** Master side: the reconcile notice (discards + orphan watermark) and its retry. */
+  reconcile: { running: boolean; again: boolean; attempt: number; timer: NodeJS.Timeout | undefined };
 }
 
 /**
@@ -157,7 +163,19 @@ export class Etsi014Service {
         const [masterSaeId, slaveSaeId] = localIsMaster ? [pair.saeId, pair.peerSaeId] : [pair.peerSaeId, pair.saeId];
         const [masterKme, slaveKme] = localIsMaster ? [settings.kmeId, pair.peerKmeId] : [pair.peerKmeId, settings.kmeId];
         const keyStreamId = etsi014KeyStreamId(masterKme, masterSaeId, slaveKme, slaveSaeId, settings.keySize);
-        this.streams.set(keyStreamId, { keyStreamId, pair, masterSaeId, slaveSaeId, attempt: 0, timer: undefined, opening: undefined, closedLogged: false });
+        this.streams.set(keyStreamId, {
+          keyStreamId,
+          pair,
+          masterSaeId,
+          slaveSaeId,
+          attempt: 0,
+          timer: undefined,
+          opening: undefined,
+          closedLogged: false,
+          inFlight: new Set(),
+          claiming: new Set(),
+          reconcile: { running: false, again: false, attempt: 0, timer: undefined },
+        });
       }
     }
   }
@@ -173,6 +191,8 @@ export class Etsi014Service {
     for (const ps of this.streams.values()) {
       if (ps.timer) clearTimeout(ps.timer);
       ps.timer = undefined;
+      if (ps.reconcile.timer) clearTimeout(ps.reconcile.timer);
+      ps.reconcile.timer = undefined;
     }
   }
 
@@ -242,7 +262,7 @@ export class Etsi014Service {
     }
 
     const parts = Math.ceil(size / keySize);
-    const taken = await this.takeKeys(ps.keyStreamId, number * parts);
+    const taken = await this.takeKeys(ps, number * parts);
     if (!taken) return unavailable(`not enough key material for ${number} key(s) of ${size} bits; try again later`);
 
     const issued: IssuedKey[] = [];
@@ -253,6 +273,7 @@ export class Etsi014Service {
       issued.push({ keyId, key: assemble(group.map((k) => k.key), size) });
       announced.push({ key_ID: keyId, indices: group.map((k) => k.index) });
     }
+    const mine = taken.map((k) => k.index);
     const discard = this.pendingDiscards.get(ps.keyStreamId) ?? [];
     this.pendingDiscards.delete(ps.keyStreamId);
     const notice: Etsi014KeysNotice = {
@@ -263,16 +284,21 @@ export class Etsi014Service {
       size,
       keys: announced,
       discard,
+      orphans_below: this.orphanWatermark(ps, mine),
     };
     try {
       await this.peer.post(ps.pair.peerUrl, ETSI014_PEER_KEYS_PATH, notice, this.settings.peerTimeoutMs);
     } catch (err) {
-      // Never delivered: the slave's module drops these indices when it hears of them.
-      this.addDiscards(ps.keyStreamId, [...discard, ...taken.map((k) => k.index)]);
+      // Never delivered: the slave's module must drop these indices. Told at once (and again until it
+      // answers), not only with the next successful request, which may never come if the slave is full.
+      this.addDiscards(ps.keyStreamId, [...discard, ...mine]);
+      for (const i of mine) ps.inFlight.delete(i);
       for (const k of issued) k.key.fill(0);
       this.log.warn({ keyStreamId: ps.keyStreamId, count: number, err: describe(err) }, 'etsi014: slave KME did not store the key IDs; nothing delivered');
+      this.scheduleReconcile(ps, true);
       return unavailable(`the slave SAE's KME (${ps.pair.peerKmeId}) did not confirm the key IDs; no keys were delivered`);
     }
+    for (const i of mine) ps.inFlight.delete(i);
     this.log.debug({ keyStreamId: ps.keyStreamId, count: number, size }, 'etsi014: keys delivered to master SAE');
     return done(issued);
   }
@@ -318,6 +344,17 @@ export class Etsi014Service {
     }
     if (!claimed) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND); // a concurrent dec_keys got them first
     const byId = new Map(claimed.map((r) => [r.keyId, r]));
+    // Unrecorded now, but not orphans: an orphan sweep must not take them before this call does.
+    const claiming = claimed.flatMap((r) => r.indices);
+    for (const i of claiming) ps.claiming.add(i);
+    try {
+      return await this.takeClaimed(ids, byId);
+    } finally {
+      for (const i of claiming) ps.claiming.delete(i);
+    }
+  }
+
+  private async takeClaimed(ids: readonly string[], byId: ReadonlyMap<string, IssuedKeyRecord>): Promise<Etsi014Result<IssuedKey[]>> {
 
     const out: IssuedKey[] = [];
     let missing = 0;
@@ -374,6 +411,14 @@ export class Etsi014Service {
       return fail('STORE_UNAVAILABLE', 'key ID store unavailable');
     }
     if (!stored) return fail('BAD_REQUEST', 'a key_ID or a stream index in this notice is recorded already');
+    if (notice.orphans_below !== undefined) {
+      try {
+        await this.dropOrphans(ps, notice.orphans_below);
+      } catch (err) {
+        this.log.error({ err: describe(err) }, 'etsi014: key ID store read failed');
+        return fail('STORE_UNAVAILABLE', 'key ID store unavailable');
+      }
+    }
     return ok({ stored: records.length });
   }
 
@@ -404,24 +449,33 @@ export class Etsi014Service {
   }
 
   /** Takes `needed` keys (lowest indices first), waiting up to waitMs for missing ones; all or none. */
-  private async takeKeys(keyStreamId: string, needed: number): Promise<DeliveredKey[] | undefined> {
+  private async takeKeys(ps: PairStream, needed: number): Promise<DeliveredKey[] | undefined> {
+    const { keyStreamId } = ps;
     const taken: DeliveredKey[] = [];
+    const took = (k: DeliveredKey): void => {
+      ps.inFlight.add(k.index); // from the moment it left the pool until the notice is answered
+      taken.push(k);
+    };
     const available = this.manager.availableKeys(keyStreamId);
     const now = available.ok ? Math.min(available.value, needed) : 0;
     // Started in one turn: each call claims its index synchronously, and the store commits them together.
     const first = await Promise.all(Array.from({ length: now }, () => this.manager.getKey(keyStreamId, -1, 0)));
-    for (const r of first) if (r.ok && r.value) taken.push(r.value);
+    for (const r of first) if (r.ok && r.value) took(r.value);
     const deadline = Date.now() + this.settings.waitMs;
     while (taken.length < needed) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const r = await this.manager.getKey(keyStreamId, -1, left);
       if (!r.ok || !r.value) break;
-      taken.push(r.value);
+      took(r.value);
     }
     if (taken.length < needed) {
       this.addDiscards(keyStreamId, taken.map((k) => k.index));
-      for (const k of taken) k.key.fill(0);
+      for (const k of taken) {
+        ps.inFlight.delete(k.index);
+        k.key.fill(0);
+      }
+      if (taken.length > 0) this.scheduleReconcile(ps, true);
       return undefined;
     }
     return taken;
@@ -433,6 +487,91 @@ export class Etsi014Service {
     list.push(...indices);
     // Bounded: beyond this the slave's module keeps a few orphan keys (they only count toward max_key_count).
     this.pendingDiscards.set(keyStreamId, list.slice(-100_000));
+  }
+
+  /**
+   * Master side: every index below the returned one that the slave's module holds unrecorded is an
+   * orphan. Below the lowest key this end still holds (or its commit counter), every index was
+   * delivered, erased or taken; the indices of enc_keys calls still in flight (other than `own`,
+   * recorded by the same notice) bound it further, since their notices may still arrive.
+   */
+  private orphanWatermark(ps: PairStream, own: readonly number[] = []): number {
+    let below = this.manager.lowestHeldIndex(ps.keyStreamId) ?? 0;
+    const mine = new Set(own);
+    for (const i of ps.inFlight) if (i < below && !mine.has(i)) below = i;
+    return below;
+  }
+
+  /** Slave side: erases the keys held below `below` that no key ID records and no dec_keys is taking. */
+  private async dropOrphans(ps: PairStream, below: number): Promise<void> {
+    const candidates = this.manager.heldIndicesBelow(ps.keyStreamId, below).filter((i) => !ps.claiming.has(i));
+    if (candidates.length === 0) return;
+    const recorded = await this.store.recorded(ps.keyStreamId, candidates);
+    const orphans = candidates.filter((i) => !recorded.has(i) && !ps.claiming.has(i));
+    if (orphans.length === 0) return;
+    this.log.info({ keyStreamId: ps.keyStreamId, count: orphans.length }, 'etsi014: erasing keys the master KME took but never delivered');
+    this.dropIndices(ps.keyStreamId, orphans);
+  }
+
+  /**
+   * Master side: tells the slave's module, in a notice without keys, what to drop (the pending
+   * discards and the orphan watermark), retrying with back-off until it answers. Runs after a failed
+   * enc_keys and whenever the pair stream opens (so a restart of either end cleans up too).
+   */
+  private scheduleReconcile(ps: PairStream, soon: boolean): void {
+    const r = ps.reconcile;
+    if (ps.pair.saeId !== ps.masterSaeId || this.stopped) return; // only the master's module knows what it took
+    if (r.running) {
+      r.again = true;
+      return;
+    }
+    if (r.timer) {
+      if (!soon) return;
+      clearTimeout(r.timer);
+    }
+    const delay = soon && r.attempt === 0 ? 0 : Math.min(this.settings.retryMaxMs, this.settings.retryInitialMs * 2 ** Math.min(r.attempt, 20));
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      void this.reconcile(ps);
+    }, Math.round(delay * (0.5 + Math.random() / 2)));
+    r.timer.unref();
+  }
+
+  private async reconcile(ps: PairStream): Promise<void> {
+    const r = ps.reconcile;
+    if (this.stopped || this.manager.summary(ps.keyStreamId)?.closed) return;
+    if (!this.isOpen(ps)) {
+      r.attempt++; // not open at both ends yet (a restart): try again later
+      this.scheduleReconcile(ps, false);
+      return;
+    }
+    r.running = true;
+    r.again = false;
+    const discard = this.pendingDiscards.get(ps.keyStreamId) ?? [];
+    this.pendingDiscards.delete(ps.keyStreamId);
+    const notice: Etsi014KeysNotice = {
+      keyStreamId: ps.keyStreamId,
+      master_SAE_ID: ps.masterSaeId,
+      slave_SAE_ID: ps.slaveSaeId,
+      master_KME_ID: this.settings.kmeId,
+      size: this.settings.keySize,
+      keys: [],
+      discard,
+      orphans_below: this.orphanWatermark(ps),
+    };
+    let sent = false;
+    try {
+      await this.peer.post(ps.pair.peerUrl, ETSI014_PEER_KEYS_PATH, notice, this.settings.peerTimeoutMs);
+      sent = true;
+      r.attempt = 0;
+    } catch (err) {
+      this.addDiscards(ps.keyStreamId, discard);
+      r.attempt++;
+      this.log.debug({ keyStreamId: ps.keyStreamId, err: describe(err) }, 'etsi014: reconcile notice not answered; retrying');
+    } finally {
+      r.running = false;
+    }
+    if (!sent || r.again) this.scheduleReconcile(ps, sent);
   }
 
   /** At the slave's module: forget records using these indices and take (erase) their keys. */
@@ -463,6 +602,7 @@ export class Etsi014Service {
           ps.attempt = 0;
           if (ps.timer) clearTimeout(ps.timer);
           ps.timer = undefined;
+          this.scheduleReconcile(ps, true);
         } else {
           this.retryLater(ps);
         }

@@ -21,6 +21,7 @@ import type { HandleStore } from '../store/HandleStore.js';
 import type { KeyStore } from '../store/KeyStore.js';
 import { PeerError, normalizePeerAddress, type PeerClient, type SyncReply, type SyncRequest } from '../exchange/peerProtocol.js';
 import { ERROR_CATALOGUE, fail, ok, QkdmError, type Result } from './errors.js';
+import { RetainedKeys, type RetainedKey } from './retainedKeys.js';
 import { IndexSet } from './indexSet.js';
 import { KeyBatches } from './keyBatches.js';
 import { KeyedMutex } from './keyedMutex.js';
@@ -59,7 +60,14 @@ export interface ManagerSettings {
   /** GET_KEY calls waiting for a key at once: per identity, and in all. */
   maxWaitsPerOwner?: number;
   maxWaits?: number;
+  /**
+   * How long a key delivered to an application stays re-deliverable to it (lost answers, a crash
+   * before the answer left); 0 erases keys at delivery. Default {@link DEFAULT_REDELIVERY_WINDOW_MS}.
+   */
+  redeliveryWindowMs?: number;
 }
+
+export const DEFAULT_REDELIVERY_WINDOW_MS = 60_000;
 
 export const DEFAULT_MAX_STREAMS_PER_OWNER = 100;
 export const DEFAULT_MAX_WAITS_PER_OWNER = 64;
@@ -120,8 +128,17 @@ export interface DeliverOptions {
   signal?: AbortSignal;
   /** Before the peer's application opened the stream: wait like for any key (default), or answer at once. */
   peerNotConnected?: 'wait' | 'report';
-  /** The calling identity: another identity's stream answers exactly as an unknown one. Absent: not checked (internal callers). */
+  /**
+   * The calling identity: another identity's stream answers exactly as an unknown one. Absent: not
+   * checked (internal callers). A key delivered to a caller is kept for the re-delivery window; one
+   * delivered to an internal caller (ETSI 014, which keeps its own records) is erased at once.
+   */
   caller?: string;
+  /**
+   * The application's idempotency token: a repeat of the request with the same token, within the
+   * re-delivery window, gets the same key (for index -1, whose answer alone names the index).
+   */
+  token?: string;
   /**
    * Called with the chosen key's index, synchronously, before the key is taken from the store; returning
    * false leaves the key deliverable (e.g. the caller's metadata buffer is too small for it).
@@ -153,6 +170,8 @@ interface StreamState {
   closedAt: number | undefined;
   /** Why the exchange of this stream is halted (key confirmation failed, peer out of step); undefined when running. */
   halted: { reason: string; since: string } | undefined;
+  /** Keys delivered to the application and still re-deliverable (the re-delivery window). */
+  retained: RetainedKeys;
 }
 
 export interface StreamSummary {
@@ -218,7 +237,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   async init(): Promise<void> {
     for (const stream of await this.handles.list()) {
       const indices = await this.keyStore.indices(stream.keyStreamId);
-      const state = newState(stream, indices);
+      const state = this.newState(stream, indices);
+      await this.restoreRetained(state);
       if (stream.closed) state.closedAt = Date.now(); // the close time was not kept: retention counts from now
       if (indices.length > 0) state.batches.record(indices[0]!, indices[indices.length - 1]! - indices[0]! + 1, undefined, stream.createdAt);
       this.states.set(stream.keyStreamId, state);
@@ -235,6 +255,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     for (const state of this.states.values()) {
       clearTimeout(state.ttlTimer);
       state.ttlTimer = undefined;
+      state.retained.stop();
       state.arrived.notify(); // waiting GET_KEY calls answer now instead of holding the process
     }
   }
@@ -308,6 +329,12 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     if (!state.stream.localOpen) return fail('STREAM_NOT_OPEN', `Key_stream_ID ${keyStreamId} was not opened by an application on this module`);
     const none = (reason: NoKeyReason, at = index): Result<KeyDelivery> => ok({ kind: 'none', reason, index: at });
+    const retain = options.caller !== undefined && this.redeliveryWindowMs() > 0;
+    if (retain) {
+      // A repeat of a delivery whose answer was lost: the same key again (only ever to the owner).
+      const again = (options.token !== undefined ? state.retained.findToken(options.token) : undefined) ?? (index >= 0 ? state.retained.find(index) : undefined);
+      if (again && (index === -1 || index === again.index)) return this.redeliver(state, again.index, options);
+    }
     const deadline = Date.now() + (options.timeoutMs ?? state.stream.timeoutMs);
     let waited = false;
     for (;;) {
@@ -326,8 +353,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           return none('declined', candidate);
         }
         let key: Uint8Array | undefined;
+        const deliveredAt = Date.now();
         try {
-          key = await this.keyStore.take(keyStreamId, candidate);
+          key = retain ? await this.keyStore.deliver(keyStreamId, candidate, deliveredAt, options.token) : await this.keyStore.take(keyStreamId, candidate);
         } catch (err) {
           state.keys.add(candidate); // not delivered: give the claim back
           this.log.error({ keyStreamId, index: candidate, err: (err as Error).message }, 'key store take failed');
@@ -337,6 +365,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           this.log.error({ keyStreamId, index: candidate }, 'key index known but absent from the key store');
           continue;
         }
+        if (retain) state.retained.add({ index: candidate, deliveredAt, token: options.token });
         this.emit('taken', keyStreamId);
         return ok({ kind: 'key', delivered: { key, index: candidate, storedAt } });
       }
@@ -357,6 +386,55 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         this.stopWaiting(owner);
       }
     }
+  }
+
+  /** Hands a kept key out again (its first answer was lost); the caller's accept() still applies. */
+  private async redeliver(state: StreamState, index: number, options: DeliverOptions): Promise<Result<KeyDelivery>> {
+    const keyStreamId = state.stream.keyStreamId;
+    const storedAt = state.batches.find(index)?.storedAt;
+    if (options.accept && !options.accept(index, storedAt)) return ok({ kind: 'none', reason: 'declined', index });
+    let key: Uint8Array | undefined;
+    try {
+      key = await this.keyStore.redeliver(keyStreamId, index);
+    } catch (err) {
+      this.log.error({ keyStreamId, index, err: (err as Error).message }, 'key store read failed (re-delivery)');
+      return fail('STORE_UNAVAILABLE', 'key store unavailable');
+    }
+    if (!key) return ok({ kind: 'none', reason: 'unavailable', index });
+    this.log.info({ keyStreamId, index }, 'key re-delivered within the re-delivery window (the first answer was lost)');
+    return ok({ kind: 'key', delivered: { key, index, storedAt } });
+  }
+
+  private redeliveryWindowMs(): number {
+    return this.settings.redeliveryWindowMs ?? DEFAULT_REDELIVERY_WINDOW_MS;
+  }
+
+  private newState(stream: KeyStream, indices: Iterable<number>): StreamState {
+    const keyStreamId = stream.keyStreamId;
+    const retained = new RetainedKeys(
+      this.redeliveryWindowMs(),
+      (erase) => this.keyStore.erase(keyStreamId, erase),
+      (err, count) => this.log.error({ keyStreamId, count, err: (err as Error).message }, 'could not erase delivered keys after their re-delivery window (key store down?); retrying'),
+    );
+    return newState(stream, indices, retained);
+  }
+
+  /**
+   * After a restart: delivered keys still inside their window stay re-deliverable; the rest (expired,
+   * superseded by a later delivery, or of a closed stream) are erased now.
+   */
+  private async restoreRetained(state: StreamState): Promise<void> {
+    const keyStreamId = state.stream.keyStreamId;
+    const delivered = await this.keyStore.delivered(keyStreamId);
+    if (delivered.length === 0) return;
+    const now = Date.now();
+    const windowMs = this.redeliveryWindowMs();
+    // Superseded: a higher index was delivered at the same time or later (the application moved on).
+    const superseded = (d: RetainedKey): boolean => delivered.some((o) => o.index > d.index && o.deliveredAt >= d.deliveredAt);
+    const keep = delivered.filter((d) => !state.stream.closed && now - d.deliveredAt < windowMs && !superseded(d));
+    const erase = delivered.filter((d) => !keep.includes(d)).map((d) => d.index);
+    if (erase.length > 0) await this.keyStore.erase(keyStreamId, erase);
+    for (const d of keep) state.retained.add(d, false);
   }
 
   private startWaiting(owner: string): boolean {
@@ -400,6 +478,23 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       if (!state.stream.closed && state.stream.localOpen && (caller === undefined || state.stream.owner === caller)) total += countAvailable(state);
     }
     return ok(total);
+  }
+
+  /**
+   * The lowest committed index this end still holds, or the commit counter when it holds none: every
+   * index below it was delivered, erased or never stored here (the ETSI 014 orphan watermark).
+   */
+  lowestHeldIndex(keyStreamId: string): number | undefined {
+    const state = this.states.get(keyStreamId);
+    if (!state) return undefined;
+    return state.keys.lowestBelow(state.stream.nextIndex) ?? state.stream.nextIndex;
+  }
+
+  /** Committed indices this end still holds below `limit`, ascending (internal callers only). */
+  heldIndicesBelow(keyStreamId: string, limit: number): number[] {
+    const state = this.states.get(keyStreamId);
+    if (!state) return [];
+    return state.keys.between(0, Math.min(limit, state.stream.nextIndex));
   }
 
   summaries(): StreamSummary[] {
@@ -555,6 +650,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   async storeKeys(keyStreamId: string, firstIndex: number, keys: readonly Uint8Array[]): Promise<Result<void>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
+    // CLOSE voids every round in flight (issue 13 point 14): a round that finishes after the close
+    // stores nothing, so nothing above the counter reported at the close can ever be delivered.
+    if (state.stream.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${keyStreamId} is closed`);
     if (firstIndex < state.stream.nextIndex) {
       return fail('STALE_ROUND', `round at index ${firstIndex} is below the committed index ${state.stream.nextIndex} of ${keyStreamId}`);
     }
@@ -575,6 +673,13 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     } catch (err) {
       this.log.error({ keyStreamId, firstIndex, err: (err as Error).message }, 'key store put failed');
       return fail('STORE_UNAVAILABLE', 'key store unavailable');
+    }
+    if (state.stream.closed) {
+      // Closed while the keys were being written: they never join the stream.
+      await this.keyStore.erase(keyStreamId, keys.map((_, i) => firstIndex + i)).catch((err: unknown) => {
+        this.log.error({ keyStreamId, err: (err as Error).message }, 'could not erase the keys of a round voided by CLOSE (key store down?); they are never delivered');
+      });
+      return fail('STREAM_CLOSED', `Key_stream_ID ${keyStreamId} is closed`);
     }
     keys.forEach((_, i) => state.keys.add(firstIndex + i));
     state.batches.record(firstIndex, keys.length, storedAt);
@@ -710,6 +815,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           return;
         }
         clearTimeout(state.ttlTimer);
+        state.retained.clear();
         this.states.delete(keyStreamId);
         state.arrived.notify();
         this.log.info({ keyStreamId, closed: state.stream.closed, keysErased: state.keys.countBelow(Number.MAX_SAFE_INTEGER) }, state.stream.closed ? 'closed stream purged' : 'registration never opened here: dropped');
@@ -820,7 +926,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private async createStream(stream: KeyStream): Promise<void> {
     const created = await this.handles.create(stream);
     if (!created) throw new QkdmError('STREAM_IN_USE', `Key_stream_ID ${stream.keyStreamId} already exists in the handle store`);
-    this.states.set(stream.keyStreamId, newState(stream, []));
+    this.states.set(stream.keyStreamId, this.newState(stream, []));
   }
 
   private async patch(state: StreamState, patch: KeyStreamPatch): Promise<void> {
@@ -901,8 +1007,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private async discardAll(state: StreamState): Promise<void> {
     const keyStreamId = state.stream.keyStreamId;
     const count = state.keys.countBelow(Number.MAX_SAFE_INTEGER);
-    if (count === 0) return;
+    if (count === 0 && state.retained.size === 0) return;
     state.keys = new IndexSet([]);
+    state.retained.clear(); // CLOSE ends the re-delivery window too
     state.arrived.notify();
     try {
       await this.keyStore.deleteStream(keyStreamId);
@@ -924,8 +1031,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   }
 }
 
-function newState(stream: KeyStream, indices: Iterable<number>): StreamState {
+function newState(stream: KeyStream, indices: Iterable<number>, retained: RetainedKeys): StreamState {
   return {
+    retained,
     stream,
     keys: new IndexSet(indices),
     arrived: new Wakeup(),

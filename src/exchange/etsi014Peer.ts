@@ -23,9 +23,16 @@ export const etsi014KeysNoticeSchema = z.object({
   master_KME_ID: id,
   /** Bits of every key in this notice. */
   size: z.number().int().positive().multipleOf(8),
+  /** May be empty: a reconcile notice only carries discards and the watermark. */
   keys: z.array(z.object({ key_ID: z.string().regex(UUID, 'must be a lower-case UUID'), indices: z.array(index).min(1).max(1024) })).max(10_000),
   /** Indices the master's module took but never delivered (an earlier notice failed): drop them. */
   discard: z.array(index).max(100_000).default([]),
+  /**
+   * The orphan watermark: every index below it that the slave's module holds and no key ID records is
+   * one the master's module took and never delivered (a lost notice, a crash): drop it. Optional so a
+   * notice from an older module still parses.
+   */
+  orphans_below: index.optional(),
 });
 export type Etsi014KeysNotice = z.input<typeof etsi014KeysNoticeSchema>;
 export type Etsi014KeysNoticeParsed = z.output<typeof etsi014KeysNoticeSchema>;

@@ -29,6 +29,8 @@ export interface Etsi014KeyIdStore {
    * resolves undefined when any is missing (so a concurrent claim of the same ID wins at most once).
    */
   claim(keyIds: readonly string[]): Promise<IssuedKeyRecord[] | undefined>;
+  /** Which of these stream indices a record uses (an index recorded under a key ID is not an orphan). */
+  recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>>;
   /** Removes the records using any of these stream indices; resolves how many key IDs went. */
   discard(keyStreamId: string, indices: readonly number[]): Promise<number>;
   /** Number of key IDs waiting. */

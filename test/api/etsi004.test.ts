@@ -230,14 +230,45 @@ describe('ETSI 004 GET_KEY and CLOSE', () => {
     expect(zero.body).toMatchObject({ status: 0, index: 1, Metadata: { Metadata_size: 0, Metadata_buffer: null } });
   });
 
-  it('when the asked key was already delivered, then status 2 at once', async () => {
+  it('when the asked key was delivered and the application took a later one since, then status 2 at once', async () => {
     const { appA, appB } = await setup();
     const id = await openBoth(appA, appB);
-    expect((await post(appA, 'get_key', { Key_stream_ID: id, index: 0 })).body.status).toBe(0);
+    const first = await post(appA, 'get_key', { Key_stream_ID: id, index: 0 });
+    expect(first.body.status).toBe(0);
+    // Within the re-delivery window the same index is the same key (a lost answer asked again)...
+    const repeat = await post(appA, 'get_key', { Key_stream_ID: id, index: 0 });
+    expect(repeat.body).toMatchObject({ status: 0, index: 0, Key_buffer: first.body.Key_buffer });
+    // ...until the application takes a later index: then the key is gone.
+    expect((await post(appA, 'get_key', { Key_stream_ID: id, index: 1 })).body.status).toBe(0);
     const t0 = Date.now();
     const again = await post(appA, 'get_key', { Key_stream_ID: id, index: 0 });
     expect(again.body).toMatchObject({ status: 2, Key_buffer: null, index: 0, message: expect.any(String) });
     expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('issue 13 point 13: when a GET_KEY is repeated with the same Idempotency-Key (its answer was lost), then the same key and index come back', async () => {
+    const { appA, appB } = await setup();
+    const id = await openBoth(appA, appB);
+    const ask = (token: string) => request(appA).post(`${BASE}/get_key`).set('idempotency-key', token).send({ Key_stream_ID: id, index: -1 });
+    const first = await ask('c0ffee-1');
+    expect(first.body).toMatchObject({ status: 0, index: 0 });
+    const repeat = await ask('c0ffee-1');
+    expect(repeat.body).toMatchObject({ status: 0, index: 0, Key_buffer: first.body.Key_buffer });
+    expect((await ask('c0ffee-2')).body).toMatchObject({ status: 0, index: 1 });
+    const peer = await post(appB, 'get_key', { Key_stream_ID: id, index: 0 });
+    expect(peer.body.Key_buffer).toBe(first.body.Key_buffer);
+  });
+
+  it('when the Idempotency-Key header is malformed, then 400 names the header and no key is taken', async () => {
+    const { appA, appB } = await setup();
+    const id = await openBoth(appA, appB);
+    for (const bad of ['x'.repeat(129), 'has space']) {
+      const res = await request(appA).post(`${BASE}/get_key`).set('idempotency-key', bad).send({ Key_stream_ID: id, index: -1 });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/^Idempotency-Key: must be 1 to 128 visible ASCII characters/);
+      expect(JSON.stringify(res.body)).not.toContain(bad);
+    }
+    expect((await post(appA, 'get_key', { Key_stream_ID: id, index: -1 })).body).toMatchObject({ status: 0, index: 0 });
   });
 
   it('when no key comes within the stream Timeout, then status 6 after waiting that long', async () => {

@@ -353,6 +353,57 @@ describe('server errors (503)', () => {
     await expect.poll(() => bob.side.manager.available(id) - alice.side.manager.available(id), { timeout: 2000 }).toBe(1);
   });
 
+  it('issue 13 point 1: when a failed enc_keys took every key, then both KMEs drop them at once and a plain request succeeds without any other request first', async () => {
+    const id = alice.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    peerDown = true;
+    // 16 keys of 512 bits take 32 of the 40 stream keys; a second failing request takes what is left and waits.
+    expect((await encKeys(alice, 'sae-a', 'sae-b', { number: 16, size: 512 })).status).toBe(503);
+    expect((await encKeys(alice, 'sae-a', 'sae-b', { number: 4, size: 512 })).status).toBe(503);
+    expect(bob.side.manager.available(id)).toBe(40); // the slave KME still holds all of them: orphans
+    peerDown = false;
+    // No SAE request in between: the master's module tells the slave's by itself; the pair refills.
+    await expect.poll(() => bob.side.manager.available(id) === alice.side.manager.available(id) && alice.side.manager.available(id) > 0, { timeout: 5000 }).toBe(true);
+    const ok = await encKeys(alice, 'sae-a', 'sae-b', {});
+    expect(ok.status).toBe(200);
+    const dec = await decKeys(bob, 'sae-b', 'sae-a', [ok.body.keys[0].key_ID]);
+    expect(dec.status).toBe(200);
+    expect(dec.body.keys[0].key).toBe(ok.body.keys[0].key);
+    await expect.poll(async () => (await status(bob, 'sae-b', 'sae-a')).status, { timeout: 1000 }).toBe(200);
+    await expect.poll(() => bob.side.manager.available(id) - alice.side.manager.available(id), { timeout: 3000 }).toBe(0);
+  });
+
+  it('issue 13 point 1: when the discards of a failed request are lost (the master restarts), then the orphan watermark still frees the slave KME', async () => {
+    const id = alice.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    const stream = etsi014KeyStreamId('KME-A', 'sae-a', 'KME-B', 'sae-b', 256);
+    expect(id).toBe(stream);
+    // The master took 5 keys and then forgot them (what a crash before its notice leaves): nothing tells Bob.
+    for (let i = 0; i < 5; i++) expect((await alice.side.manager.getKey(id, -1, 0)).ok).toBe(true);
+    expect(bob.side.manager.available(id) - alice.side.manager.available(id)).toBeGreaterThanOrEqual(5);
+    // A notice for other keys carries the watermark (the lowest index Alice still holds): Bob drops the 5.
+    const ok = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    expect(ok.status).toBe(200);
+    await expect.poll(() => bob.side.manager.available(id) - alice.side.manager.available(id), { timeout: 3000 }).toBe(1);
+    // A recorded key is never an orphan: the slave SAE still gets it.
+    const dec = await decKeys(bob, 'sae-b', 'sae-a', [ok.body.keys[0].key_ID]);
+    expect(dec.status).toBe(200);
+    expect(dec.body.keys[0].key).toBe(ok.body.keys[0].key);
+  });
+
+  it('attacker: a forged watermark cannot erase recorded keys, and the slave KME keeps them for dec_keys', async () => {
+    const id = alice.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 3 });
+    expect(enc.status).toBe(200);
+    // Even with a watermark far above everything (a peer out of step), recorded indices stay.
+    const res = await request(bob.app)
+      .post('/peer/etsi014/keys')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ keyStreamId: id, master_SAE_ID: 'sae-a', slave_SAE_ID: 'sae-b', master_KME_ID: 'KME-A', size: 256, keys: [], orphans_below: 1_000_000 }));
+    expect(res.status).toBe(200);
+    const dec = await decKeys(bob, 'sae-b', 'sae-a', enc.body.keys.map((k: { key_ID: string }) => k.key_ID));
+    expect(dec.status).toBe(200);
+    expect(dec.body.keys.map((k: { key: string }) => k.key)).toEqual(enc.body.keys.map((k: { key: string }) => k.key));
+  });
+
   it('when the key ID store fails, then dec_keys answers 503, never 500', async () => {
     const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
     bob.store.failing = true;

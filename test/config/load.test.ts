@@ -60,6 +60,7 @@ describe('defaults', () => {
       max_pending_registrations: 100,
       pending_registration_ttl_s: 3600,
       closed_stream_retention_s: 86400,
+      redelivery_window_s: 60,
       operator_token: undefined,
       max_streams_per_application: 100,
       max_waiting_get_key_per_application: 64,

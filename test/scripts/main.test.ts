@@ -7,13 +7,17 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentialsEnv } from '../../scripts/lib/linkCredentials.js';
-import { freePort, ROOT, tempDir, testLinkCredentials } from '../support/processes.js';
+import { freePort, ROOT, startModule, tempDir, testLinkCredentials, type RunningModule } from '../support/processes.js';
+import { makeCerts, type CertSet } from '../support/tls.js';
 
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 let blockers: Server[] = [];
-afterEach(() => {
+let running: RunningModule[] = [];
+afterEach(async () => {
   for (const b of blockers) b.close();
   blockers = [];
+  await Promise.all(running.map((m) => m.kill()));
+  running = [];
 });
 
 const run = (env: Record<string, string>): Promise<{ code: number; stderr: string }> =>
@@ -40,5 +44,47 @@ describe('start-up failures', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/module\.port: expected an integer between 0 and 65535/);
+  });
+});
+
+describe('ETSI GS QKD 014, "the SAE confirms the KME ID from the KME\'s certificate": etsi014.kme_id against tls.cert at start-up', () => {
+  let certs: CertSet;
+  const tlsEnv = (name: string): Record<string, string> => ({ QKDM_TLS_CERT: certs.path(name, 'crt'), QKDM_TLS_KEY: certs.path(name, 'key') });
+  const start = async (name: string, kmeId: string): Promise<RunningModule> => {
+    const m = await startModule({ name: 'alice', sender: 1, port: await freePort(), dataDir: tempDir('kme-id'), env: { ...tlsEnv(name), QKDM_ETSI014_KME_ID: kmeId } });
+    running.push(m);
+    return m;
+  };
+
+  it('when tls.cert carries another KME ID than etsi014.kme_id, then the module exits with one line naming both IDs and the setting to fix', async () => {
+    certs ??= makeCerts();
+    const r = await run({
+      QKDM_MODULE_PORT: String(await freePort()),
+      QKDM_MODULE_DATA_DIR: tempDir('kme-id'),
+      QKDM_MODULE_LOG_LEVEL: 'silent',
+      QKDM_ETSI014_KME_ID: 'KME-B',
+      ...tlsEnv('alice'),
+      ...credentialsEnv(await testLinkCredentials(), 1),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^qkd-module: start-up failed: config: etsi014\.kme_id is KME-B, but the main listener's certificate \(tls\.cert\) carries KME ID KME-A .*set etsi014\.kme_id to KME-A, or set tls\.cert to a certificate issued for KME-B$/m,
+    );
+    expect(r.stderr).not.toMatch(/BEGIN|PRIVATE/);
+  });
+
+  it('when tls.cert carries the configured KME ID, then the module starts without a KME ID warning', async () => {
+    certs ??= makeCerts();
+    const m = await start('alice', 'KME-A');
+    expect(m.proc.exitCode).toBeNull();
+    expect(m.output()).not.toContain('SAEs cannot confirm the KME ID');
+  });
+
+  it('when tls.cert carries no KME ID, then the module starts and warns that SAEs cannot confirm the KME ID from the certificate', async () => {
+    certs ??= makeCerts();
+    const m = await start('other', 'KME-A');
+    expect(m.proc.exitCode).toBeNull();
+    await expect.poll(() => m.output(), { timeout: 5000 }).toContain('SAEs cannot confirm the KME ID from the certificate');
   });
 });

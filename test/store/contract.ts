@@ -314,6 +314,41 @@ export function runKeyStoreContract(name: string, factory: KeyStoreFactory): voi
       expect(await store.take(other, 0)).toEqual(testKey(101));
     });
 
+    it('re-delivery window: a delivered key leaves indices(), is readable again with redeliver, and is listed with its time and token', async () => {
+      await store.putMany(stream, 0, [testKey(0), testKey(1), testKey(2)]);
+      expect(await store.deliver(stream, 1, 1_700_000_000_123, 'tok-1')).toEqual(testKey(1));
+      expect(await store.deliver(stream, 2, 1_700_000_000_456)).toEqual(testKey(2));
+      expect(await store.indices(stream)).toEqual([0]);
+      expect(await store.redeliver(stream, 1)).toEqual(testKey(1));
+      expect(await store.redeliver(stream, 1)).toEqual(testKey(1));
+      expect(await store.redeliver(stream, 0)).toBeUndefined(); // not delivered: never through redeliver
+      expect(await store.delivered(stream)).toEqual([
+        { index: 1, deliveredAt: 1_700_000_000_123, token: 'tok-1' },
+        { index: 2, deliveredAt: 1_700_000_000_456, token: undefined },
+      ]);
+      if (fx.reopen) {
+        store = await fx.reopen();
+        expect(await store.indices(stream)).toEqual([0]);
+        expect(await store.redeliver(stream, 2)).toEqual(testKey(2));
+        expect((await store.delivered(stream)).map((d) => d.index)).toEqual([1, 2]);
+      }
+      await store.erase(stream, [1, 7]);
+      expect(await store.redeliver(stream, 1)).toBeUndefined();
+      expect((await store.delivered(stream)).map((d) => d.index)).toEqual([2]);
+      await store.deleteStream(stream);
+      expect(await store.delivered(stream)).toEqual([]);
+      expect(await store.redeliver(stream, 2)).toBeUndefined();
+    });
+
+    it('re-delivery window: a key is delivered at most once, also to 20 concurrent callers, and never to take after that', async () => {
+      await store.putMany(stream, 4, [testKey(4)]);
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.deliver(stream, 4, Date.now())));
+      expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+      expect(await store.deliver(stream, 4, Date.now())).toBeUndefined();
+      expect(await store.deliver(stream, 5, Date.now())).toBeUndefined();
+      expect(await store.indices(stream)).toEqual([]);
+    });
+
     it('when putMany gets an empty key array, then nothing is stored', async () => {
       await store.putMany(stream, 0, []);
       expect(await store.indices(stream)).toEqual([]);

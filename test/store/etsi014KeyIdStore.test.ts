@@ -76,6 +76,14 @@ function contract(name: string, open: () => Etsi014KeyIdStore) {
       await s.close();
     });
 
+    it('when asked which indices are recorded, then it names exactly those of this stream a record uses', async () => {
+      const s = open();
+      await s.putMany([record([40, 41]), record([43]), record([44], { keyStreamId: randomUUID() })]);
+      expect([...(await s.recorded(STREAM, [39, 40, 41, 42, 43, 44]))].sort()).toEqual([40, 41, 43]);
+      expect((await s.recorded(STREAM, [])).size).toBe(0);
+      await s.close();
+    });
+
     it('when indices are discarded, then every record using one of them goes', async () => {
       const s = open();
       const a = record([20, 21]);

@@ -40,6 +40,14 @@ export class MemoryEtsi014KeyIdStore implements Etsi014KeyIdStore {
     return out;
   }
 
+  async recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>> {
+    this.check();
+    const wanted = new Set(indices);
+    const out = new Set<number>();
+    for (const r of this.records.values()) if (r.keyStreamId === keyStreamId) for (const i of r.indices) if (wanted.has(i)) out.add(i);
+    return out;
+  }
+
   async discard(keyStreamId: string, indices: readonly number[]): Promise<number> {
     this.check();
     const set = new Set(indices);

@@ -21,6 +21,8 @@ export interface PairOptions {
   aliceSender?: 0 | 1;
   bobSender?: 0 | 1;
   simulator?: () => Simulator;
+  /** The re-delivery window (KeyStreamManager default when absent). */
+  redeliveryWindowMs?: number;
 }
 
 export const silentLog = pino({ level: 'silent' });
@@ -38,7 +40,14 @@ export function buildSide(
     handles,
     keys,
     peer,
-    { sender, sim: 'fake', publicAddress: address, maxKeyCount: opts.maxKeyCount ?? 20, peerTimeoutMs: 1000 },
+    {
+      sender,
+      sim: 'fake',
+      publicAddress: address,
+      maxKeyCount: opts.maxKeyCount ?? 20,
+      peerTimeoutMs: 1000,
+      ...(opts.redeliveryWindowMs === undefined ? {} : { redeliveryWindowMs: opts.redeliveryWindowMs }),
+    },
     silentLog,
   );
   const exchange = new ExchangeService(

@@ -11,10 +11,23 @@ export interface CertSet {
   pem(name: string, ext: 'crt' | 'key'): Buffer;
 }
 
+/**
+ * KME IDs for the module certificates (scripts/certs.sh CERT_KME_ID_ALICE / CERT_KME_ID_BOB); unset: the
+ * script's defaults, alice KME-A and bob KME-B; '': no KME ID in that certificate.
+ */
+export interface CertOptions {
+  kmeIds?: { alice?: string; bob?: string };
+}
+
 /** Runs the same script as `npm run certs`, into a fresh temp dir. */
-export function makeCerts(): CertSet {
+export function makeCerts(opts: CertOptions = {}): CertSet {
   const dir = tempDir('certs');
-  execFileSync('bash', [join(ROOT, 'scripts', 'certs.sh'), dir], { stdio: 'ignore' });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CERT_KME_ID_ALICE;
+  delete env.CERT_KME_ID_BOB;
+  if (opts.kmeIds?.alice !== undefined) env.CERT_KME_ID_ALICE = opts.kmeIds.alice;
+  if (opts.kmeIds?.bob !== undefined) env.CERT_KME_ID_BOB = opts.kmeIds.bob;
+  execFileSync('bash', [join(ROOT, 'scripts', 'certs.sh'), dir], { stdio: 'ignore', env });
   return {
     dir,
     path: (name, ext) => join(dir, `${name}.${ext}`),

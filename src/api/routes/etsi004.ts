@@ -24,7 +24,7 @@ import {
   type Etsi004OpenConnectAnswer,
   type Etsi004Qos,
 } from '../etsi004Schemas.js';
-import { BadRequest, describeIssue, jsonSyntaxMessage } from '../wire.js';
+import { BadRequest, describeIssue, idempotencyToken, jsonSyntaxMessage } from '../wire.js';
 import { callerOf } from '../appIdentity.js';
 
 /** Where the binding is mounted (app.ts). */
@@ -161,8 +161,10 @@ export function etsi004Router(manager: KeyStreamManager, exchange: ExchangeServi
       const room = asked === 0 || noMetadata.has(id) ? undefined : asked;
       let metadata: string | undefined;
       let metadataBytes = 0;
+      const token = idempotencyToken(req);
       const result = await manager.deliverKey(id, body.index, {
         caller: callerOf(res),
+        ...(token === undefined ? {} : { token }),
         peerNotConnected: 'report',
         signal: clientGone(res),
         // The metadata is built before the key leaves the store, so a too-small buffer costs no key.

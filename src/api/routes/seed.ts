@@ -10,7 +10,7 @@ import { QkdmError, SeedStatus, type SeedStatusCode } from '../../core/errors.js
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import { callerOf } from '../appIdentity.js';
 import { clientGone } from '../clientGone.js';
-import { BadRequest, decodeBody, parseFields, sendAnswer, type WireContext } from '../wire.js';
+import { BadRequest, decodeBody, idempotencyToken, parseFields, sendAnswer, type WireContext } from '../wire.js';
 import {
   availableKeysNames,
   availableKeysSchema,
@@ -118,8 +118,14 @@ export function seedRouter(manager: KeyStreamManager): Router {
       if (Array.isArray(raw)) setInfo(raw[1]);
       const body = parseFields(raw, getKeyNames, 2, getKeySchema);
       setInfo(body.index);
-      const result = await manager.getKey(body.Key_stream_ID, body.index, undefined, clientGone(res), callerOf(res));
-      if (!result.ok) throw result.error;
+      const token = idempotencyToken(req);
+      const delivery = await manager.deliverKey(body.Key_stream_ID, body.index, {
+        signal: clientGone(res),
+        caller: callerOf(res),
+        ...(token === undefined ? {} : { token }),
+      });
+      if (!delivery.ok) throw delivery.error;
+      const result = { value: delivery.value.kind === 'key' ? delivery.value.delivered : null };
       if (!result.value) {
         const status = SeedStatus.INSUFFICIENT_KEY_AVAILABLE;
         sendAnswer(res, ctx, 200, [null, body.index, status], { key: null, index: body.index, status });

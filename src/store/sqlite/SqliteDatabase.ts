@@ -68,6 +68,10 @@ const SCHEMA_STEPS: readonly string[] = [
   `ALTER TABLE handles ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;`,
   // 4: the identity that opened the stream here (docs/security.md, "Applications"). Same as sql/003_owner.sql.
   `ALTER TABLE handles ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';`,
+  // 5: delivered keys kept for the re-delivery window (SqliteKeyStore.deliver): when, and the caller's
+  // idempotency token. NULL delivered_at = not delivered yet.
+  `ALTER TABLE keys ADD COLUMN delivered_at INTEGER;
+   ALTER TABLE keys ADD COLUMN delivery_token TEXT;`,
 ];
 export const SQLITE_SCHEMA_VERSION = SCHEMA_STEPS.length;
 

@@ -44,6 +44,7 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
   private readonly insert: Statement<[string, number, string, number, number, string, string, number], unknown>;
   private readonly select: Statement<[string], Row>;
   private readonly remove: Statement<[string], unknown>;
+  /** The key IDs using one stream index (read-only; discard and recorded use it). */
   private readonly removeByIndex: Statement<[string, number], { key_id: string }>;
   private readonly removeId: Statement<[string], unknown>;
   private readonly countIds: Statement<[], { n: number }>;
@@ -164,6 +165,14 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
         throw sqliteError(err, 'etsi014 claim');
       }
     }, 'etsi014 claim');
+  }
+
+  async recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>> {
+    try {
+      return new Set(indices.filter((idx) => this.removeByIndex.all(keyStreamId, idx).length > 0));
+    } catch (err) {
+      throw sqliteError(err, 'etsi014 recorded');
+    }
   }
 
   async discard(keyStreamId: string, indices: readonly number[]): Promise<number> {

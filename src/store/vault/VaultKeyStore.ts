@@ -2,6 +2,8 @@
  * KeyStore on HashiCorp Vault (or OpenBao) KV version 2, through node-vault.
  *
  * Layout: key i of stream s is the secret `<mount>/data/<prefix>/<s>/<i>` holding `{ key: <base64> }`.
+ * A delivered key kept for the re-delivery window has a marker secret `<s>/d<i>` next to it holding
+ * `{ delivered_at, token? }` (no key material), written create-only before the key is handed out.
  *
  * Guarantees:
  * - No readable copy after take/deleteStream/overwrite: keys are erased by deleting the secret's
@@ -22,7 +24,7 @@ import http from 'node:http';
 import https from 'node:https';
 import nodeVault from 'node-vault';
 import { TLS_CLIENT_HYGIENE } from '../../config/tls.js';
-import type { KeyStore } from '../KeyStore.js';
+import type { DeliveredRecord, KeyStore } from '../KeyStore.js';
 import { createVaultTransport } from './vaultTransport.js';
 import { StoreError } from '../errors.js';
 
@@ -189,28 +191,103 @@ export class VaultKeyStore implements KeyStore {
     });
   }
 
+  async deliver(keyStreamId: string, index: number, at: number, token?: string): Promise<Uint8Array | undefined> {
+    checkStreamId(keyStreamId);
+    checkIndex(index, 'index');
+    this.checkOpen();
+    return this.withLock(keyStreamId, index, async () => {
+      // The marker first, create-only: a second deliver of the same key fails here (Vault answers 400).
+      const marker = { options: { cas: 0 }, data: { delivered_at: at, ...(token === undefined ? {} : { token }) } };
+      try {
+        await this.client.write(`${this.dataBase}/${keyStreamId}/d${index}`, marker);
+      } catch (err) {
+        if (statusOf(err) === 400) return undefined;
+        throw vaultError(err, 'write');
+      }
+      const key = await this.read(keyStreamId, index);
+      if (key === undefined) await this.request('delete', () => this.client.delete(`${this.metadataBase}/${keyStreamId}/d${index}`));
+      return key;
+    });
+  }
+
+  async redeliver(keyStreamId: string, index: number): Promise<Uint8Array | undefined> {
+    checkStreamId(keyStreamId);
+    checkIndex(index, 'index');
+    this.checkOpen();
+    return this.withLock(keyStreamId, index, async () => ((await this.readMarker(keyStreamId, index)) ? this.read(keyStreamId, index) : undefined));
+  }
+
+  async delivered(keyStreamId: string): Promise<DeliveredRecord[]> {
+    const { keys, markers } = await this.listStream(keyStreamId);
+    const out: DeliveredRecord[] = [];
+    for (const index of markers) {
+      if (!keys.includes(index)) continue;
+      const m = await this.readMarker(keyStreamId, index);
+      if (m) out.push({ index, deliveredAt: m.deliveredAt, token: m.token });
+    }
+    return out;
+  }
+
+  async erase(keyStreamId: string, indices: readonly number[]): Promise<void> {
+    checkStreamId(keyStreamId);
+    for (const i of indices) checkIndex(i, 'index');
+    this.checkOpen();
+    // The key first: a marker left without its key by a crash names nothing readable.
+    await forEachLimit(indices, VAULT_PARALLELISM, (index) =>
+      this.withLock(keyStreamId, index, async () => {
+        await this.destroy(keyStreamId, index);
+        await this.request('delete', () => this.client.delete(`${this.metadataBase}/${keyStreamId}/d${index}`));
+      }),
+    );
+  }
+
   async indices(keyStreamId: string): Promise<number[]> {
+    const { keys, markers } = await this.listStream(keyStreamId);
+    const delivered = new Set(markers);
+    return keys.filter((i) => !delivered.has(i));
+  }
+
+  /** The stream folder: key indices and delivered-marker indices, each ascending. */
+  private async listStream(keyStreamId: string): Promise<{ keys: number[]; markers: number[] }> {
     checkStreamId(keyStreamId);
     this.checkOpen();
     let body: unknown;
     try {
       body = await this.client.list(`${this.metadataBase}/${keyStreamId}`);
     } catch (err) {
-      if (statusOf(err) === 404) return [];
+      if (statusOf(err) === 404) return { keys: [], markers: [] };
       throw vaultError(err, 'list');
     }
     const names = (body as { data?: { keys?: unknown } })?.data?.keys;
     if (!Array.isArray(names)) throw new StoreError('corrupt', 'vault: unexpected list response');
-    return names
-      .filter((n): n is string => typeof n === 'string' && /^\d{1,15}$/.test(n))
-      .map(Number)
-      .filter((n) => Number.isSafeInteger(n))
-      .sort((a, b) => a - b);
+    const numbers = (pattern: RegExp): number[] =>
+      names
+        .flatMap((n) => (typeof n === 'string' ? [pattern.exec(n)?.[1]] : []))
+        .filter((n): n is string => n !== undefined)
+        .map(Number)
+        .filter((n) => Number.isSafeInteger(n))
+        .sort((a, b) => a - b);
+    return { keys: numbers(/^(\d{1,15})$/), markers: numbers(/^d(\d{1,15})$/) };
   }
 
   async deleteStream(keyStreamId: string): Promise<void> {
-    const all = await this.indices(keyStreamId);
-    await forEachLimit(all, VAULT_PARALLELISM, (index) => this.withLock(keyStreamId, index, () => this.destroy(keyStreamId, index)));
+    const { keys, markers } = await this.listStream(keyStreamId);
+    await forEachLimit(keys, VAULT_PARALLELISM, (index) => this.withLock(keyStreamId, index, () => this.destroy(keyStreamId, index)));
+    await forEachLimit(markers, VAULT_PARALLELISM, (index) => this.request('delete', () => this.client.delete(`${this.metadataBase}/${keyStreamId}/d${index}`)));
+  }
+
+  /** A delivered marker; undefined when absent. */
+  private async readMarker(keyStreamId: string, index: number): Promise<{ deliveredAt: number; token: string | undefined } | undefined> {
+    let body: unknown;
+    try {
+      body = await this.client.read(`${this.dataBase}/${keyStreamId}/d${index}`);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw vaultError(err, 'read');
+    }
+    const data = (body as { data?: { data?: { delivered_at?: unknown; token?: unknown } } })?.data?.data;
+    if (typeof data?.delivered_at !== 'number') throw new StoreError('corrupt', 'vault: delivered marker without a time');
+    return { deliveredAt: data.delivered_at, token: typeof data.token === 'string' ? data.token : undefined };
   }
 
   async close(): Promise<void> {
