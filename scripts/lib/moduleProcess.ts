@@ -50,6 +50,8 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
   /** Working directory (relative paths in the configuration resolve against it); default this process's. */
   cwd?: string;
+  /** Called with the process as soon as it is spawned, before it listens (crash tests kill it at start-up). */
+  onSpawn?: (proc: ChildProcess) => void;
 }
 
 export async function spawnModule(opts: SpawnOptions): Promise<SpawnedModule> {
@@ -58,6 +60,7 @@ export async function spawnModule(opts: SpawnOptions): Promise<SpawnedModule> {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
+  opts.onSpawn?.(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -30,6 +30,8 @@ export interface ModuleSpec {
    * 'insecure' runs the module with peer_auth.insecure (tests of that mode only).
    */
   credentials?: CredentialFiles | 'insecure';
+  /** Called with the process as soon as it is spawned, before it listens. */
+  onSpawn?: (proc: ChildProcess) => void;
 }
 
 let sharedCredentials: Promise<CredentialFiles> | undefined;
@@ -68,7 +70,7 @@ export async function startModule(spec: ModuleSpec): Promise<RunningModule> {
     QKDM_MODULE_PEER_TIMEOUT_MS: '2000',
     ...spec.env,
   };
-  const { proc, output } = await spawnModule({ name: spec.name, configFile, env, startTimeoutMs: 15_000 });
+  const { proc, output } = await spawnModule({ name: spec.name, configFile, env, startTimeoutMs: 15_000, ...(spec.onSpawn ? { onSpawn: spec.onSpawn } : {}) });
   return {
     spec,
     url: `http://127.0.0.1:${spec.port}`,
