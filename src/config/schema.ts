@@ -211,6 +211,8 @@ const moduleSection = z.strictObject({
   /** GET_KEY calls waiting for a key at once, per application and in all. */
   max_waiting_get_key_per_application: z.preprocess(toNumber, intBetween(1, 100_000).default(64)),
   max_waiting_get_key: z.preprocess(toNumber, intBetween(1, 1_000_000).default(1024)),
+  /** Largest request body of the seed API and ETSI 004 routes, in bytes (peer routes and ETSI 014: 1 MiB). */
+  max_app_body_bytes: z.preprocess(toNumber, intBetween(1024, 1_048_576).default(65_536)),
 }, MAPPING);
 
 /**
@@ -471,6 +473,19 @@ export const configSchema = z
     }
   })
   .superRefine((cfg, ctx) => {
+    // A loopback this_public_IP names this very process: its port must be the listener the peer routes
+    // are on, or the pair is silently broken (issue 16: `--port` without changing this_public_IP).
+    const given = cfg.module.this_public_IP;
+    const target = given ? hostPortOf(given) : undefined;
+    const peerRoutesPort = cfg.module.peer_port ?? cfg.module.port;
+    if (target && isLoopbackHost(target.host) && peerRoutesPort !== 0 && target.port !== peerRoutesPort) {
+      const listener = cfg.module.peer_port !== undefined ? `module.peer_port ${cfg.module.peer_port}` : `module.port ${cfg.module.port}`;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['module', 'this_public_IP'],
+        message: `names port ${target.port} on this host, but the peer routes listen on ${listener}: set module.this_public_IP to ${target.host}:${peerRoutesPort} (or unset it: it then follows the listener)`,
+      });
+    }
     const address = cfg.module.this_public_IP ?? defaultPublicAddress(cfg);
     const bad = fetchBlocksPort(address);
     if (bad !== undefined) {
@@ -495,6 +510,17 @@ function defaultPublicAddress(cfg: { module: { port: number; peer_port?: number 
   const port = peerListener ? cfg.module.peer_port : cfg.module.port;
   const tls = peerListener ? cfg.peer_tls.cert : cfg.tls.cert;
   return tls ? `https://127.0.0.1:${port}` : `127.0.0.1:${port}`;
+}
+
+/** Host and port of `host:port` or an http(s) URL (default ports 80/443); undefined when unparsable. */
+function hostPortOf(address: string): { host: string; port: number } | undefined {
+  try {
+    const u = new URL(/^https?:\/\//i.test(address) ? address : `http://${address}`);
+    const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The parsed, fully defaulted configuration. */

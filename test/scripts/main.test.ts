@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentialsEnv } from '../../scripts/lib/linkCredentials.js';
@@ -20,9 +21,9 @@ afterEach(async () => {
   running = [];
 });
 
-const run = (env: Record<string, string>): Promise<{ code: number; stderr: string }> =>
+const run = (env: Record<string, string>, args: string[] = ['--config', '/dev/null']): Promise<{ code: number; stderr: string }> =>
   new Promise((res) => {
-    execFile(process.execPath, [MAIN, '--config', '/dev/null'], { timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } }, (err, _stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } }, (err, _stdout, stderr) => {
       res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr });
     });
   });
@@ -37,6 +38,25 @@ describe('start-up failures', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(new RegExp(`^qkd-module: start-up failed: module\\.port: 127\\.0\\.0\\.1:${port} is already in use .*--port`));
+  });
+
+  it('issue 16: when --port moves the listener that serves the peer routes but module.this_public_IP still names the old port, then one line names this_public_IP and the value to set', async () => {
+    const dir = tempDir('port-mismatch');
+    const file = join(dir, 'm.yaml');
+    writeFileSync(file, 'module:\n  port: 5000\n  this_public_IP: 127.0.0.1:5000\n');
+    const port = await freePort();
+    const r = await run({ QKDM_MODULE_DATA_DIR: dir, QKDM_MODULE_LOG_LEVEL: 'silent' }, ['--config', file, '--port', String(port)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`module.this_public_IP: names port 5000 on this host, but the peer routes listen on module.port ${port}: set module.this_public_IP to 127.0.0.1:${port}`);
+  });
+
+  it('issue 16: when the shipped configuration is started with --port, then the peer address stays the peer listener and the module starts', async () => {
+    const port = await freePort();
+    const peerPort = await freePort();
+    const m = await startModule({ name: 'alice', sender: 1, port, dataDir: tempDir('port-ok'), env: { QKDM_MODULE_PEER_PORT: String(peerPort), QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}` } });
+    running.push(m);
+    expect(m.proc.exitCode).toBeNull();
   });
 
   it('when a setting is invalid, then the module exits with one line naming the field', async () => {

@@ -70,7 +70,7 @@ describe('Why 4: peer mutual TLS accepted an SAE certificate; client_cert reques
 
   it('when peer_port is set without peer_tls, then the start says the peer listener is plain HTTP and callers without a session are still refused', async () => {
     const [port, peerPort] = [await freePort(), await freePort()];
-    const m = await startModule({ name: 'bob', sender: 0, port, dataDir: tempDir('why4-plain'), env: { QKDM_MODULE_PEER_PORT: String(peerPort), QKDM_MODULE_LOG_LEVEL: 'info' } });
+    const m = await startModule({ name: 'bob', sender: 0, port, dataDir: tempDir('why4-plain'), env: { QKDM_MODULE_PEER_PORT: String(peerPort), QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}`, QKDM_MODULE_LOG_LEVEL: 'info' } });
     running.push(m);
     await until(() => /peer listener \(module\.peer_port\) is plain HTTP: peer messages are authenticated and encrypted/.test(m.output()), 5000, 'the start-up line');
     const res = await fetch(`http://127.0.0.1:${peerPort}/peer/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"keyStreamId":"x"}' });
