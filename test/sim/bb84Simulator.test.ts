@@ -4,6 +4,7 @@
  * worker threads (run `npx tsc -p tsconfig.json` first when calling vitest directly: the worker is compiled code).
  */
 import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/api/app.js';
 import { configSchema } from '../../src/config/schema.js';
@@ -220,6 +221,29 @@ describe('BB84 simulator: Alice and Bob over an in-memory channel', () => {
     const block = await runBlock(alice, bob, params(0));
     expect(block.alice.keys).toEqual([]);
     expect(block.alice.stats).toMatchObject({ aborted: true, reason: 'peer-signature-invalid', keys: 0 });
+  });
+
+  it("issue 16: when the key configured for the peer is this module's own (a pasted keygen line), then the first failed block is reported once as an error naming the fix, and later blocks back off instead of spinning", async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const settings = { ...SHORT_LINK };
+    const backoff = { initial: 150, max: 150 };
+    // Alice was given her own public key as Bob's.
+    const alice = new Bb84Simulator({ settings, log, keylessBackoffMs: backoff, authenticator: new SignatureAuthenticator(pool, aliceKeys.secretKey.slice(), aliceKeys.publicKey, false) });
+    const bob = new Bb84Simulator({ settings, keylessBackoffMs: backoff, authenticator: new SignatureAuthenticator(pool, bobKeys.secretKey.slice(), aliceKeys.publicKey, false) });
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      starts.push(performance.now());
+      const block = await runBlock(alice, bob, params(0));
+      expect(block.alice.keys).toEqual([]);
+    }
+    const errors = lines.filter((l) => l.level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toMatch(/BB84 blocks fail authentication: the peer's signature does not verify here.*simulator\.public_key.*PEER's `npm run keygen`/);
+    // Back-off: 150 ms before the 2nd block, 300 ms before the 3rd (beyond the keyless maximum: a wrong key does not heal).
+    expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(290);
+    await alice.close?.();
+    await bob.close?.();
   });
 
   it('when the exchange abandons a round midway (the sender gave up), then Bob\'s round ends and refuses further steps', async () => {

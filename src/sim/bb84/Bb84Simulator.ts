@@ -257,6 +257,8 @@ export interface Bb84Options {
 }
 
 export const DEFAULT_KEYLESS_BACKOFF_MS = { initial: 200, max: 5000 };
+/** Longest back-off between blocks while their signatures fail (a configuration error). */
+export const AUTH_FAILURE_BACKOFF_MAX_MS = 60_000;
 /** Above this many streams with a booked block start, bookings older than a minute are dropped. */
 const MAX_TRACKED_STREAMS = 1000;
 
@@ -280,6 +282,8 @@ export class Bb84Simulator implements Simulator {
   /** Per stream, consecutive blocks without keys. */
   private readonly keyless = new Map<string, number>();
   private readonly backoff: { initial: number; max: number };
+  /** Streams whose blocks fail the peer's signature check: reported once, backed off longer (a configuration error). */
+  private readonly authFailing = new Set<string>();
   private readonly waits = new Set<PaceWait>();
   private rounds = 0;
   private closed = false;
@@ -365,7 +369,9 @@ export class Bb84Simulator implements Simulator {
       // (A failed round - an exception - is backed off by the exchange's retry logic instead.)
       const n = (this.keyless.get(keyStreamId) ?? 0) + 1;
       this.keyless.set(keyStreamId, n);
-      next = Math.max(next, now + Math.min(this.backoff.max, this.backoff.initial * 2 ** (n - 1)));
+      // A wrong key does not heal by itself: back off up to a minute rather than the keyless maximum.
+      const max = this.authFailing.has(keyStreamId) ? Math.max(this.backoff.max, AUTH_FAILURE_BACKOFF_MAX_MS) : this.backoff.max;
+      next = Math.max(next, now + Math.min(max, this.backoff.initial * 2 ** (n - 1)));
     }
     if (this.settings.pace === 'realtime' || next > now) this.nextBlockStart.set(keyStreamId, next);
     else this.nextBlockStart.delete(keyStreamId);
@@ -377,10 +383,33 @@ export class Bb84Simulator implements Simulator {
   }
 
   private logBlock(role: Party, params: RoundParams, stats: RoundStats): void {
+    this.watchAuthentication(role, params.keyStreamId, stats);
     if (!this.log) return;
     // `keys` is a redacted log path (src/log.ts): the count goes out as keyCount.
     const { keys, ...rest } = stats;
     this.log.info({ keyStreamId: params.keyStreamId, firstIndex: params.firstIndex, role, keyCount: keys, ...rest }, 'bb84 block');
+  }
+
+  /**
+   * A block whose signature does not verify is a wrong key far more often than an attack: the first one
+   * of a stream is reported once, as an error naming the settings and the fix (issue 16); the stream's
+   * blocks then back off (scheduleNextBlock) until one verifies again.
+   */
+  private watchAuthentication(role: Party, keyStreamId: string, stats: RoundStats): void {
+    const failed = stats.reason === 'peer-rejected-signature' || stats.reason === 'peer-signature-invalid';
+    if (failed && !this.authFailing.has(keyStreamId)) {
+      if (this.authFailing.size >= MAX_TRACKED_STREAMS) this.authFailing.clear();
+      this.authFailing.add(keyStreamId);
+      const side = stats.reason === 'peer-signature-invalid' ? "the peer's signature does not verify here" : "the peer module could not verify this module's signature";
+      this.log?.error(
+        { keyStreamId, role, reason: stats.reason },
+        `BB84 blocks fail authentication: ${side}. The public key configured for the peer is not the peer's: ` +
+          "set simulator.public_key to the key the PEER's `npm run keygen` printed for its peer (never this module's own), " +
+          'or unset simulator.private_key and simulator.public_key to sign with the link credentials. No key is produced; blocks are retried with back-off',
+      );
+    } else if (!failed && Number(stats.keys ?? 0) > 0 && this.authFailing.delete(keyStreamId)) {
+      this.log?.warn({ keyStreamId, role }, 'BB84 blocks authenticate again: key production resumed');
+    }
   }
 
   // ------------------------------------------------------------------------------------------- Alice
