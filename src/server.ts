@@ -19,7 +19,7 @@ import { CredentialsError, loadLinkCredentials, type LinkCredentials } from './e
 import { PeerAuthenticator } from './exchange/auth/peerSessions.js';
 import { peerGate } from './api/peerAuth.js';
 import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.js';
-import { createLogger } from './log.js';
+import { createLogger, prettyDestination, prettyLogs } from './log.js';
 import { createSimulator } from './sim/index.js';
 import type { Simulator } from './sim/Simulator.js';
 import type { Etsi014KeyIdStore } from './store/Etsi014KeyIdStore.js';
@@ -57,7 +57,7 @@ export interface QkdModule {
 }
 
 export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {}): Promise<QkdModule> {
-  const log = options.log ?? createLogger(cfg.module.log_level);
+  const log = options.log ?? createLogger(cfg.module.log_level, prettyLogs(cfg.module.log_format) ? prettyDestination() : undefined);
   log.info({ config: redactedConfig(cfg) }, 'starting QKD module');
   const publicAddress = normalizePeerAddress(cfg.module.this_public_IP);
   if (!publicAddress) throw new Error(`config: module.this_public_IP: expected host:port or an http(s) URL`);

@@ -15,6 +15,7 @@ import { PA_HASH_FAMILIES } from '../sim/bb84/amplify.js';
 export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token', 'credentials']);
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export const SIMULATORS = ['fake', 'bb84'] as const;
 export const SIGNATURES = ['slh-dsa-sha2-128f', 'sphincs-shake256-256s-robust'] as const;
 
@@ -187,6 +188,8 @@ const moduleSection = z.strictObject({
   table: z.preprocess(toText(false), identifier().default('handles')),
   data_dir: z.preprocess(toText(false), text().default('./data')),
   log_level: oneOf(LOG_LEVELS, 'info'),
+  /** auto: readable lines (pino-pretty) when stdout is a terminal, JSON lines otherwise. */
+  log_format: oneOf(LOG_FORMATS, 'auto'),
   peer_timeout_ms: z.preprocess(toNumber, timerMs().default(5000)),
   retry_initial_ms: z.preprocess(toNumber, timerMs().default(200)),
   retry_max_ms: z.preprocess(toNumber, timerMs().default(10_000)),

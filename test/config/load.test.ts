@@ -51,6 +51,7 @@ describe('defaults', () => {
       table: 'handles',
       data_dir: './data',
       log_level: 'info',
+      log_format: 'auto',
       peer_timeout_ms: 5000,
       retry_initial_ms: 200,
       retry_max_ms: 10000,
@@ -65,6 +66,7 @@ describe('defaults', () => {
       max_streams_per_application: 100,
       max_waiting_get_key_per_application: 64,
       max_waiting_get_key: 1024,
+      max_app_body_bytes: 65_536,
     });
     expect(cfg.applications).toEqual([]);
     // No credentials and not insecure: valid as a file, but the module refuses to start (test/security).

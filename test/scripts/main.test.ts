@@ -5,11 +5,13 @@
 import { createServer, type Server } from 'node:net';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentialsEnv } from '../../scripts/lib/linkCredentials.js';
 import { freePort, ROOT, startModule, tempDir, testLinkCredentials, type RunningModule } from '../support/processes.js';
 import { makeCerts, type CertSet } from '../support/tls.js';
+import { createLogger, prettyDestination, prettyLogs } from '../../src/log.js';
 
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 let blockers: Server[] = [];
@@ -106,5 +108,32 @@ describe('ETSI GS QKD 014, "the SAE confirms the KME ID from the KME\'s certific
     const m = await start('other', 'KME-A');
     expect(m.proc.exitCode).toBeNull();
     await expect.poll(() => m.output(), { timeout: 5000 }).toContain('SAEs cannot confirm the KME ID from the certificate');
+  });
+});
+
+describe('log format (issue 16: "logs are raw JSON on a terminal")', () => {
+  it('when log_format is auto, then a terminal gets readable lines and anything else gets JSON lines', () => {
+    expect(prettyLogs('auto', true)).toBe(true);
+    expect(prettyLogs('auto', false)).toBe(false);
+    expect(prettyLogs('json', true)).toBe(false);
+    expect(prettyLogs('pretty', false)).toBe(true);
+  });
+
+  it('when the logs are pretty, then a line is readable and still redacted (the JSON is redacted before formatting)', async () => {
+    let out = '';
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((out += chunk.toString()), done()) });
+    const log = createLogger('info', prettyDestination(sink));
+    log.info({ keyStreamId: 'abc', key: 'c2VjcmV0LWtleS1ieXRlcw==' }, 'key streams loaded');
+    await expect.poll(() => out).toMatch(/INFO.*key streams loaded/);
+    expect(out).not.toMatch(/^\{/);
+    expect(out).toContain('[redacted]');
+    expect(out).not.toContain('c2VjcmV0LWtleS1ieXRlcw==');
+  });
+
+  it('when a module is started with log_format pretty, then its start-up lines are readable, not JSON', async () => {
+    const m = await startModule({ name: 'alice', sender: 1, port: await freePort(), dataDir: tempDir('pretty'), env: { QKDM_MODULE_LOG_FORMAT: 'pretty', QKDM_MODULE_LOG_LEVEL: 'info' } });
+    running.push(m);
+    await expect.poll(() => m.output(), { timeout: 5000 }).toMatch(/INFO.*key streams loaded/);
+    expect(m.output()).not.toMatch(/^\{"level"/m);
   });
 });
