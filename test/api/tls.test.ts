@@ -247,7 +247,7 @@ describe('two module processes over mutual TLS', () => {
     const hostPort = (url: string) => url.replace(/^https:\/\//, '');
     const post004 = async (m: RunningModule, route: string, body: unknown) =>
       (await fetch(`${m.url}/etsi004/v2.1.1/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
-    const qos = { Key_chunk_size: 32, Timeout: 5000 };
+    const qos = { Key_chunk_size: 32, Timeout: 20_000 }; // generous: the first key waits for the signed handshake and a round on a loaded host
     const a = await post004(alice.m, 'open_connect', { source: 'qkd://app-a@alice', destination: `qkd://app-b@${hostPort(bob.peer)}`, QoS: qos });
     expect(a.status).toBe(1);
     const b = await post004(bob.m, 'open_connect', { source: 'qkd://app-b@bob', destination: `qkd://app-a@${hostPort(alice.peer)}`, QoS: qos, Key_stream_ID: a.Key_stream_ID });
