@@ -139,8 +139,9 @@ async function pairRun(insecure: boolean): Promise<{ keysPerSecond: number; alic
     });
     procs.push(proc);
   }
+  // Prefer: wait: a Python-literal get_key answers at once unless asked to wait for the exchange.
   const post = async (port: number, path: string, body: unknown): Promise<PyValue> =>
-    parsePyLiteral(await (await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body as PyValue) })).text());
+    parsePyLiteral(await (await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body as PyValue), headers: { prefer: 'wait=5' } })).text());
   try {
     const [id] = (await post(ports.alice, '/open_connect', [null, `127.0.0.1:${ports.bob}`, { timeout: 5000, length: 256 }, null])) as [string];
     await post(ports.bob, '/open_connect', [null, `127.0.0.1:${ports.alice}`, { timeout: 5000, length: 256 }, id]);

@@ -80,7 +80,8 @@ async function startModule(name: 'alice' | 'bob'): Promise<void> {
 }
 
 async function call(port: number, path: string, body: PyValue): Promise<PyValue> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body) });
+  // Prefer: wait (RFC 7240): a Python-literal get_key answers at once (as the original) unless asked to wait for the exchange.
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body), headers: { prefer: 'wait=10' } });
   return parsePyLiteral(await res.text());
 }
 

@@ -141,6 +141,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     ...(etsi014 ? { etsi014 } : {}),
     identifySae: createSaeIdentifier({ identities: cfg.etsi014.identities, allowHeaderIdentity: cfg.etsi014.allow_header_identity }),
     peerGate: peerGateHandler,
+    maxAppBodyBytes: cfg.module.max_app_body_bytes,
+    keyServer: cfg.keyserver,
   };
   const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
   const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;
@@ -219,6 +221,7 @@ function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi
       peerTimeoutMs: cfg.module.peer_timeout_ms,
       retryInitialMs: cfg.module.retry_initial_ms,
       retryMaxMs: cfg.module.retry_max_ms,
+      keyIdTtlMs: e.key_id_ttl_s * 1000,
     },
     log,
   );

@@ -34,12 +34,15 @@ import {
   etsi014SaeIdSchema,
   etsi014StatusSchema,
 } from './etsi014Schemas.js';
+import { KEY_SERVER_V2_ROUTES } from './keyServerV2Schemas.js';
 import { errorBodySchema, healthSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
 import { startBodySchema, syncQuerySchema } from './routes/peer.js';
+import { SEED_ERROR_HEADER, SEED_MESSAGE_HEADER, SEED_RENAMED_PREFIX } from './routes/seed.js';
 import {
   availableKeysAnswerNames,
   availableKeysAnswerSchema,
   availableKeysNames,
+  availableKeysQuerySchema,
   availableKeysSchema,
   closeAnswerNames,
   closeAnswerSchema,
@@ -58,7 +61,7 @@ import {
 
 export type JsonSchema = Record<string, unknown>;
 export type HttpMethod = 'get' | 'post';
-export type RouteTag = 'seed' | 'etsi004' | 'etsi014' | 'operator' | 'peer';
+export type RouteTag = 'seed' | 'keyserver' | 'etsi004' | 'etsi014' | 'operator' | 'peer';
 
 /** The seed API's list forms: the fields of the object schema, in this order. */
 export interface Positional {
@@ -83,6 +86,10 @@ export interface AnswerDoc {
   schema?: z.ZodType;
   /** Seed API: list-shaped requests get the values as a list (JSON or Python literal). */
   positional?: Positional;
+  /** Seed API: the Python-literal answer, when it differs from the JSON list (the original's arity). */
+  python?: string;
+  /** Seed API: a failure, whose reason is in the X-QKDM-Message header. */
+  failure?: boolean;
 }
 
 export interface RouteDoc {
@@ -107,24 +114,43 @@ const EXAMPLE_ID = '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab';
 
 const errorAnswer = (description: string): AnswerDoc => ({ description, schema: errorBodySchema });
 
-function seedRoutes(prefix: string): RouteDoc[] {
-  const at = (p: string): string => `${prefix === '/' ? '' : prefix}${p}`;
-  const failure = (what: string): string => `${what}: the route's usual answer with a failure status, followed by a message`;
-  const availableKeys = (method: HttpMethod): RouteDoc => ({
+/**
+ * A seed failure: Python-literal requests get the original's answer (`python`, exactly its arity) with
+ * HTTP 400 (429 and 503 keep theirs); JSON requests the route's usual answer plus a message, with the
+ * HTTP status in `json`. Both carry the reason in the X-QKDM-Message header.
+ */
+const seedFailure = (what: string, python: string, json: string): string =>
+  `${what}. Python literal: ${python}, HTTP 400 (429 and 503 keep theirs). JSON: ${json}, with the message. Reason in ${SEED_MESSAGE_HEADER}`;
+
+function seedAvailableKeys(method: HttpMethod, path: string, summary: string): RouteDoc {
+  const failure = (what: string): AnswerDoc => ({
+    description: seedFailure(what, '[0]', 'the count 0'),
+    schema: availableKeysAnswerSchema,
+    positional: { names: availableKeysAnswerNames, minItems: 2 },
+    python: '[0]',
+    failure: true,
+  });
+  return {
     method,
-    path: at('/available_keys'),
+    path,
     tag: 'seed',
     auth: 'apiToken',
-    summary: 'Committed keys not yet delivered: one stream, or all open streams',
+    summary,
+    description:
+      "The handle: a Key_stream_ID, or (GET) the Python literal of a one-element list as the key server sends it (`?handle=['<uuid>']`); `[None]` or none: every open stream of the caller.",
     ...(method === 'get'
-      ? { query: z.object({ handle: keyStreamIdSchema.optional() }) }
+      ? { query: availableKeysQuerySchema }
       : { body: { schema: availableKeysSchema, example: { Key_stream_ID: EXAMPLE_ID }, positional: { names: availableKeysNames, minItems: 0 }, optional: true } }),
     responses: {
-      200: { description: 'the count', schema: availableKeysAnswerSchema, positional: { names: availableKeysAnswerNames, minItems: 1 } },
-      400: { description: failure('malformed request'), schema: availableKeysAnswerSchema, positional: { names: availableKeysAnswerNames, minItems: 2 } },
-      404: { description: failure('unknown Key_stream_ID'), schema: availableKeysAnswerSchema, positional: { names: availableKeysAnswerNames, minItems: 2 } },
+      200: { description: 'the count', schema: availableKeysAnswerSchema, positional: { names: availableKeysAnswerNames, minItems: 1 }, python: '[count]' },
+      400: failure('malformed request (JSON); any failure (Python literal)'),
+      404: failure('unknown Key_stream_ID (JSON requests; Python-literal ones get 400)'),
     },
-  });
+  };
+}
+
+function seedRoutes(prefix: string): RouteDoc[] {
+  const at = (p: string): string => `${prefix === '/' ? '' : prefix}${p}`;
   return [
     {
       method: 'post',
@@ -132,16 +158,33 @@ function seedRoutes(prefix: string): RouteDoc[] {
       tag: 'seed',
       auth: 'apiToken',
       summary: 'OPEN_CONNECT (original-compatible): open or join a key stream',
-      description: 'Key_stream_ID null: allocate one and register it at the peer module; given: join (or register) it. Statuses: 0 SUCCESSFUL, 2 NO_QKD_CONNECTION_AVAILABLE, 3 HANDLE_IN_USE.',
+      description:
+        "Key_stream_ID null: allocate one and register it at the peer module; given: join (or register) it. A join takes the stream's key length whatever qos.length asks (as the original overwrote it). Statuses: 0 SUCCESSFUL, 2 NO_QKD_CONNECTION_AVAILABLE, 3 HANDLE_IN_USE.",
       body: {
         schema: openConnectSchema,
         example: { source: 'app-a', destination: '127.0.0.1:5001', qos: { timeout: 5000, length: 256 }, Key_stream_ID: null },
         positional: { names: openConnectNames, minItems: 3 },
       },
       responses: {
-        200: { description: 'the call ran: status 0, or 2 when the peer module is unreachable or refused', schema: openConnectAnswerSchema, positional: { names: openConnectAnswerNames, minItems: 2 } },
-        400: { description: failure('malformed request'), schema: openConnectAnswerSchema, positional: { names: openConnectAnswerNames, minItems: 3 } },
-        409: { description: failure('Key_stream_ID in use (status 3), closed, or the two modules clash'), schema: openConnectAnswerSchema, positional: { names: openConnectAnswerNames, minItems: 3 } },
+        200: {
+          description: 'status 0 (Python literal and JSON); JSON also: status 2 when the peer module is unreachable or refused',
+          schema: openConnectAnswerSchema,
+          positional: { names: openConnectAnswerNames, minItems: 2 },
+          python: '[Key_stream_ID, 0]',
+        },
+        400: {
+          description: seedFailure('malformed request (JSON); any failed call (Python literal: peer unreachable or refused, in use, unknown)', '[Key_stream_ID or None, status]', '[None, status, message]'),
+          schema: openConnectAnswerSchema,
+          positional: { names: openConnectAnswerNames, minItems: 3 },
+          python: '[Key_stream_ID or None, status]',
+          failure: true,
+        },
+        409: {
+          description: seedFailure('Key_stream_ID in use (status 3), closed, or the two modules clash (JSON requests; Python-literal ones get 400)', '-', '[None, status, message]'),
+          schema: openConnectAnswerSchema,
+          positional: { names: openConnectAnswerNames, minItems: 3 },
+          failure: true,
+        },
       },
     },
     {
@@ -150,13 +193,35 @@ function seedRoutes(prefix: string): RouteDoc[] {
       tag: 'seed',
       auth: 'apiToken',
       summary: 'GET_KEY (original-compatible): the key at an index (-1: the lowest undelivered)',
-      description: 'Waits up to the stream timeout for the key. Statuses: 0 SUCCESSFUL, 1 INSUFFICIENT_KEY_AVAILABLE, 2 NO_QKD_CONNECTION_AVAILABLE.',
+      description:
+        "Python literal: answers at once, as the original (no key: HTTP 400 [None, index, 1]). JSON: waits up to the stream timeout (no key in time: HTTP 200, status 1). `Prefer: wait=N` (RFC 7240, seconds) waits up to N s, never beyond the stream timeout, in either format. Statuses: 0 SUCCESSFUL, 1 INSUFFICIENT_KEY_AVAILABLE, 2 NO_QKD_CONNECTION_AVAILABLE.",
       body: { schema: getKeySchema, example: { Key_stream_ID: EXAMPLE_ID, index: -1, metadata: {} }, positional: { names: getKeyNames, minItems: 2 } },
       responses: {
-        200: { description: 'status 0 with the key, or 1 with key null when none came in time', schema: getKeyAnswerSchema, positional: { names: getKeyAnswerNames, minItems: 3 } },
-        400: { description: failure('malformed request'), schema: getKeyAnswerSchema, positional: { names: getKeyAnswerNames, minItems: 4 } },
-        404: { description: failure('unknown Key_stream_ID (status 2)'), schema: getKeyAnswerSchema, positional: { names: getKeyAnswerNames, minItems: 4 } },
-        409: { description: failure('stream not opened by a local application (status 2)'), schema: getKeyAnswerSchema, positional: { names: getKeyAnswerNames, minItems: 4 } },
+        200: {
+          description: 'status 0 with the key; JSON also: status 1 with key null when none came in time',
+          schema: getKeyAnswerSchema,
+          positional: { names: getKeyAnswerNames, minItems: 3 },
+          python: '[key, index, 0] (key a bytes literal)',
+        },
+        400: {
+          description: seedFailure('malformed request (JSON); no key available, or any failed call (Python literal)', '[None, index, 1] (no key), [None, -1, status] (failed call)', '[None, index, status, message]'),
+          schema: getKeyAnswerSchema,
+          positional: { names: getKeyAnswerNames, minItems: 4 },
+          python: '[None, index, status]',
+          failure: true,
+        },
+        404: {
+          description: seedFailure('unknown Key_stream_ID, status 2 (JSON requests; Python-literal ones get 400)', '-', '[None, index, 2, message]'),
+          schema: getKeyAnswerSchema,
+          positional: { names: getKeyAnswerNames, minItems: 4 },
+          failure: true,
+        },
+        409: {
+          description: seedFailure('stream not opened by a local application, status 2 (JSON requests; Python-literal ones get 400)', '-', '[None, index, 2, message]'),
+          schema: getKeyAnswerSchema,
+          positional: { names: getKeyAnswerNames, minItems: 4 },
+          failure: true,
+        },
       },
     },
     {
@@ -168,13 +233,24 @@ function seedRoutes(prefix: string): RouteDoc[] {
       description: 'The body may also be the bare Key_stream_ID string. A successful list-shaped request is answered by the bare status 0.',
       body: { schema: closeSchema, example: { Key_stream_ID: EXAMPLE_ID }, positional: { names: closeNames, minItems: 1 } },
       responses: {
-        200: { description: 'status 0', schema: closeAnswerSchema, positional: { names: closeAnswerNames, minItems: 1 } },
-        400: { description: failure('malformed request'), schema: closeAnswerSchema, positional: { names: closeAnswerNames, minItems: 2 } },
-        404: { description: failure('unknown Key_stream_ID (status 2)'), schema: closeAnswerSchema, positional: { names: closeAnswerNames, minItems: 2 } },
+        200: { description: 'status 0', schema: closeAnswerSchema, positional: { names: closeAnswerNames, minItems: 1 }, python: '0 (the bare status)' },
+        400: {
+          description: seedFailure('malformed request (JSON); any failure (Python literal)', 'the bare status (2)', '[status, message]'),
+          schema: closeAnswerSchema,
+          positional: { names: closeAnswerNames, minItems: 2 },
+          python: 'status (bare)',
+          failure: true,
+        },
+        404: {
+          description: seedFailure('unknown Key_stream_ID, status 2 (JSON requests; Python-literal ones get 400)', '-', '[2, message]'),
+          schema: closeAnswerSchema,
+          positional: { names: closeAnswerNames, minItems: 2 },
+          failure: true,
+        },
       },
     },
-    availableKeys('post'),
-    availableKeys('get'),
+    seedAvailableKeys('post', at('/available_keys'), 'Committed keys not yet delivered: one stream, or all open streams of the caller'),
+    seedAvailableKeys('get', at('/available_keys'), 'Committed keys not yet delivered: one stream, or all open streams of the caller'),
   ];
 }
 
@@ -421,6 +497,8 @@ const etsi014Routes: RouteDoc[] = [
 export const ROUTES: readonly RouteDoc[] = [
   ...seedRoutes('/'),
   ...seedRoutes('/api/v1/qkdm/actions'),
+  ...KEY_SERVER_V2_ROUTES,
+  seedAvailableKeys('get', `${SEED_RENAMED_PREFIX}/available_keys`, "Committed keys not yet delivered (the key server's renamed-API call: ?handle=['<uuid>'])"),
   ...etsi004Routes,
   ...etsi014Routes,
   ...operatorRoutes,
@@ -519,11 +597,20 @@ function answer(doc: AnswerDoc, set: SchemaSet): JsonSchema {
   if (!doc.schema) return { description: doc.description };
   const objectSchema = set.convert(doc.schema, 'output');
   if (!doc.positional) return { description: doc.description, content: { 'application/json': { schema: objectSchema } } };
+  const python = doc.python ?? `[${doc.positional.names.join(', ')}]`;
   return {
-    description: `${doc.description}. Object-shaped JSON requests get the object, list-shaped ones the list; Python requests a Python literal of the list.`,
+    description: `${doc.description}. Object-shaped JSON requests get the object, list-shaped ones the list; Python requests a Python literal (${python}).`,
+    ...(doc.failure
+      ? {
+          headers: {
+            [SEED_MESSAGE_HEADER]: { description: 'why the call failed (names the field or the error; never request content or key material)', schema: { type: 'string' } },
+            [SEED_ERROR_HEADER]: { description: "the error catalogue's code (docs/api.md), e.g. BAD_REQUEST, UNKNOWN_STREAM; absent when get_key found no key", schema: { type: 'string' } },
+          },
+        }
+      : {}),
     content: {
       'application/json': { schema: { oneOf: [objectSchema, listSchema(objectSchema, doc.positional)] } },
-      'text/plain': { schema: { type: 'string', description: `Python literal: [${doc.positional.names.join(', ')}] (keys as bytes literals)` } },
+      'text/plain': { schema: { type: 'string', description: `Python literal: ${python} (keys as bytes literals)` } },
     },
   };
 }
@@ -547,6 +634,51 @@ const SECURITY: Readonly<Record<NonNullable<RouteDoc['auth']>, JsonSchema[]>> = 
   peer: [{ peerSession: [] }],
 };
 
+/**
+ * Two routes on one method and path (the seed API and the key server 2.0 interface under
+ * /api/v1/qkdm/actions, told apart by the body): one operation whose JSON bodies and answers are the
+ * `oneOf` of both. `x-body-branches` maps each tag to the index of its object schema in the body's `oneOf`.
+ */
+function mergeOperations(first: JsonSchema, second: JsonSchema, secondTag: RouteTag): JsonSchema {
+  const jsonOf = (doc: unknown): JsonSchema | undefined => ((doc as JsonSchema | undefined)?.content as Record<string, JsonSchema> | undefined)?.['application/json'];
+  const branches = (schema: JsonSchema | undefined): JsonSchema[] => (schema === undefined ? [] : Array.isArray(schema.oneOf) ? (schema.oneOf as JsonSchema[]) : [schema]);
+  const merged: JsonSchema = {
+    ...first,
+    summary: `${String(first.summary)} | ${String(second.summary)}`,
+    description: [first.description, second.description].filter(Boolean).join(' | '),
+    tags: [...(first.tags as string[]), ...(second.tags as string[])],
+  };
+  const firstBody = jsonOf(first.requestBody);
+  const secondBody = jsonOf(second.requestBody);
+  if (firstBody && secondBody) {
+    const oneOf = branches(firstBody.schema as JsonSchema);
+    const at = oneOf.length;
+    const body = first.requestBody as JsonSchema;
+    merged.requestBody = {
+      ...body,
+      content: { ...(body.content as object), 'application/json': { ...firstBody, schema: { oneOf: [...oneOf, ...branches(secondBody.schema as JsonSchema)] } } },
+    };
+    merged['x-body-branches'] = { ...((first['x-body-branches'] as object | undefined) ?? { [String((first.tags as string[])[0])]: 0 }), [secondTag]: at };
+  }
+  const responses: Record<string, JsonSchema> = { ...(first.responses as Record<string, JsonSchema>) };
+  for (const [status, doc] of Object.entries(second.responses as Record<string, JsonSchema>)) {
+    const mine = responses[status];
+    if (!mine) {
+      responses[status] = doc;
+      continue;
+    }
+    const a = jsonOf(mine);
+    const b = jsonOf(doc);
+    responses[status] = {
+      ...mine,
+      description: `${String(mine.description)} | ${String(doc.description)}`,
+      ...(a && b ? { content: { ...(mine.content as object), 'application/json': { schema: { oneOf: [...branches(a.schema as JsonSchema), ...branches(b.schema as JsonSchema)] } } } } : {}),
+    };
+  }
+  merged.responses = responses;
+  return merged;
+}
+
 /** The OpenAPI 3.1 document of `routes`. */
 export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): JsonSchema {
   const set = new SchemaSet();
@@ -563,7 +695,8 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
     if (route.body) operation.requestBody = requestBody(route.body, set);
     operation.responses = Object.fromEntries(Object.entries(route.responses).map(([status, doc]) => [status, answer(doc, set)]));
     operation.security = route.auth ? SECURITY[route.auth] : []; // []: no credentials needed
-    (paths[openApiPath(route.path)] ??= {})[route.method] = operation;
+    const item = (paths[openApiPath(route.path)] ??= {});
+    item[route.method] = item[route.method] ? mergeOperations(item[route.method]!, operation, route.tag) : operation;
   }
   return {
     openapi: '3.1.0',
@@ -576,6 +709,7 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
     },
     tags: [
       { name: 'seed', description: "The original module's API (root and /api/v1/qkdm/actions)" },
+      { name: 'keyserver', description: 'The key server 2.0 interface (/api/v1/qkdm/actions; JSON objects without the seed API\'s fields)' },
       { name: 'etsi004', description: 'ETSI GS QKD 004 v2.1.1 application interface, JSON binding' },
       { name: 'etsi014', description: 'ETSI GS QKD 014 v1.1.1 REST key delivery' },
       { name: 'operator', description: 'Health and stream state (never key material)' },

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { TLSSocket } from 'node:tls';
 import { certificateNameList } from '../config/tls.js';
 import { HandshakeError, HELLO_PATH } from '../exchange/auth/handshake.js';
+import { checkJsonDepth } from './wire.js';
 import { REQUEST_HEADER, SEQ_HEADER, SESSION_HEADER, TAG_HEADER, SEALED_CONTENT_TYPE, type PeerAuthenticator } from '../exchange/auth/peerSessions.js';
 
 /** Paths the gate covers: every peer route. */
@@ -54,19 +55,62 @@ export function certificateNames(req: Request): string[] {
   return certificateNameList(socket.getPeerCertificate());
 }
 
-export function peerGate({ auth, peerCertName, log }: PeerGateOptions): RequestHandler {
+/** Largest hello body read (a hello is about 25 KB: a 1184-byte ML-KEM key and a 17 KB SLH-DSA signature, in base64). */
+export const MAX_HELLO_BYTES = 128 * 1024;
+
+/**
+ * The gate, and `beforeBody`: the checks that need no body, run before the body is read. A call that
+ * cannot authenticate whatever its body (no session headers, an unknown session, a plain body, an
+ * oversized hello) is refused there, and its body is discarded unread instead of being buffered.
+ */
+export type PeerGate = RequestHandler & { beforeBody: RequestHandler };
+
+const hasBody = (req: Request): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+export function peerGate({ auth, peerCertName, log }: PeerGateOptions): PeerGate {
   const warnings = new ThrottledWarning(log);
   const refuse = (res: Response, status: number, code: string, message: string): void => {
     res.status(status).json({ code, message });
   };
-  return (req: Request, res: Response, next: NextFunction): void => {
-    // Mounted on several paths: req.path is relative to the mount point, originalUrl is what was sent.
+  /** Refuses (403) a caller whose certificate does not name the peer module, when peer_tls.peer_name is set. */
+  const notThePeer = (req: Request, res: Response, path: string): boolean => {
+    if (peerCertName === undefined || certificateNames(req).includes(peerCertName)) return false;
+    warnings.warn('peer-certificate', { path }, 'peer route called with a certificate that does not name the peer module: refused');
+    refuse(res, 403, 'PEER_CERTIFICATE', `the peer routes need the peer module's certificate (peer_tls.peer_name)`);
+    return true;
+  };
+  const beforeBody = (req: Request, res: Response, next: NextFunction): void => {
     const path = req.originalUrl.split('?')[0]!;
-    if (peerCertName !== undefined && !certificateNames(req).includes(peerCertName)) {
-      warnings.warn('peer-certificate', { path }, 'peer route called with a certificate that does not name the peer module: refused');
-      refuse(res, 403, 'PEER_CERTIFICATE', `the peer routes need the peer module's certificate (peer_tls.peer_name)`);
+    if (notThePeer(req, res, path)) return;
+    if (!auth) {
+      next();
       return;
     }
+    if (path === HELLO_PATH && req.method === 'POST') {
+      const length = Number(req.headers['content-length']);
+      if (Number.isFinite(length) && length > MAX_HELLO_BYTES) {
+        warnings.warn('handshake', { reason: 'oversized hello' }, 'peer handshake refused');
+        refuse(res, 413, 'PEER_HANDSHAKE_REFUSED', `hello larger than ${MAX_HELLO_BYTES} bytes`);
+        return;
+      }
+      next();
+      return;
+    }
+    const sealedBody = (req.headers['content-type'] ?? '').toLowerCase().startsWith(SEALED_CONTENT_TYPE);
+    const precheck = hasBody(req) && !sealedBody
+      ? ({ ok: false, code: 'PEER_AUTH_REQUIRED', message: 'peer messages must be sealed in an authenticated session (POST /peer/hello first)' } as const)
+      : auth.checkSession(header(req, SESSION_HEADER), header(req, SEQ_HEADER), header(req, TAG_HEADER));
+    if (!precheck.ok) {
+      warnings.warn(precheck.code, { path }, 'unauthenticated peer message refused');
+      refuse(res, 401, precheck.code, precheck.message);
+      return;
+    }
+    next();
+  };
+  const gate = (req: Request, res: Response, next: NextFunction): void => {
+    // Mounted on several paths: req.path is relative to the mount point, originalUrl is what was sent.
+    const path = req.originalUrl.split('?')[0]!;
+    if (notThePeer(req, res, path)) return;
     if (!auth) {
       next();
       return;
@@ -74,7 +118,9 @@ export function peerGate({ auth, peerCertName, log }: PeerGateOptions): RequestH
     if (path === HELLO_PATH && req.method === 'POST') {
       let body: unknown;
       try {
-        body = JSON.parse(typeof req.body === 'string' ? req.body : '');
+        const text = typeof req.body === 'string' ? req.body : '';
+        checkJsonDepth(text, 4); // a hello is one flat object
+        body = JSON.parse(text);
       } catch {
         refuse(res, 400, 'BAD_REQUEST', 'hello must be a JSON object');
         return;
@@ -120,4 +166,5 @@ export function peerGate({ auth, peerCertName, log }: PeerGateOptions): RequestH
     };
     next();
   };
+  return Object.assign(gate, { beforeBody });
 }

@@ -44,6 +44,43 @@ export function jsonSyntaxMessage(err: unknown): string {
   return `body is not valid JSON${position ? ` (at position ${position})` : ''}`;
 }
 
+/** Deepest nesting of arrays and objects a JSON body may have (as the Python-literal parser's limit). */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Throws BadRequest when `text` nests arrays or objects deeper than `maxDepth`. A linear scan before
+ * JSON.parse, so a hostile document of a million brackets costs one pass over its bytes instead of a
+ * million objects on the heap.
+ */
+export function checkJsonDepth(text: string, maxDepth = MAX_JSON_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) throw new BadRequest(`body is nested too deep (limit is ${maxDepth} levels) at position ${i}`);
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+/** JSON.parse with the depth limit; a syntax error names the position only (never the input). */
+export function parseJsonText(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
+  checkJsonDepth(text, maxDepth);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // Node's message quotes the input, which may hold key material: report the position only.
+    throw new BadRequest(jsonSyntaxMessage(err));
+  }
+}
+
 /** Decodes the raw body; `undefined` for an empty body. Throws BadRequest for malformed input. */
 export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
   const raw = typeof req.body === 'string' ? req.body : '';
@@ -51,12 +88,7 @@ export function decodeBody(req: Request): { ctx: WireContext; value: unknown } {
   if (raw.trim() === '') return { ctx: { format, shape: 'array' }, value: undefined };
   let value: unknown;
   if (format === 'json') {
-    try {
-      value = JSON.parse(raw);
-    } catch (err) {
-      // Node's message quotes the input, which may hold key material: report the position only.
-      throw new BadRequest(jsonSyntaxMessage(err));
-    }
+    value = parseJsonText(raw);
   } else {
     try {
       value = parsePyLiteral(raw);

@@ -375,10 +375,24 @@ const etsi014Section = z.strictObject({
   min_key_size: z.preprocess(toNumber, keyBits(64)),
   /** Reported in Status; unset: module.max_key_count (the stream's real limit); may not exceed it. */
   max_key_count: z.preprocess(toNumber, intBetween(1, 100_000).optional()),
+  /** Issued key IDs no dec_keys fetched expire after this many seconds (records removed, keys erased); 0 = never. */
+  key_id_ttl_s: z.preprocess(toNumber, intBetween(0, 31_536_000).default(3600)),
   /** Development only: over plain HTTP an `X-SAE-ID` header names the caller (anyone can claim any SAE). */
   allow_header_identity: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)),
   saes: z.preprocess(toList, z.array(etsiPairSchema, LIST).max(1000).default([])),
   identities: z.preprocess(toList, z.array(etsiIdentitySchema, LIST).max(1000).default([])),
+}, MAPPING);
+
+/**
+ * The key server 2.0 interface (docs/api.md, "Key server 2.0 interface"): in that generation the key
+ * server names key servers in open_connect, and the module knows its peer module from its own
+ * configuration. Unset peer_module: the interface answers open_connect with status 4.
+ */
+const keyserverSection = z.strictObject({
+  /** The peer module's peer listener (host:port or an http(s) URL), as a seed destination would name it. */
+  peer_module: z.preprocess(toText(false), text().refine(isPublicAddress, { error: 'expected host:port or an http(s) URL without a path' }).optional()),
+  /** Size of every key of the streams the key server opens, in bits (the "key_size" it registers the module with). */
+  key_size: z.preprocess(toNumber, num('a multiple of 8 between 8 and 8192 (bits)', (n) => Number.isInteger(n) && n >= 8 && n <= 8192 && n % 8 === 0).default(256)),
 }, MAPPING);
 
 // ---------------------------------------------------------------------------------------------
@@ -396,6 +410,7 @@ export const configSchema = z
     tls: z.preprocess(toSection, tlsSection.prefault({})),
     peer_tls: z.preprocess(toSection, peerTlsSection.prefault({})),
     etsi014: z.preprocess(toSection, etsi014Section.prefault({})),
+    keyserver: z.preprocess(toSection, keyserverSection.prefault({})),
   }, MAPPING)
   .superRefine((cfg, ctx) => {
     const db = cfg.internal_db;

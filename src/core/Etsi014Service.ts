@@ -9,8 +9,13 @@
  *   gives each delivered key a random UUID key_ID, announces {key_ID, indices} to the slave's module
  *   (POST /peer/etsi014/keys) and answers only once that module stored them durably.
  * - dec_keys (at the slave's module) claims the records of the asked key_IDs (durably, all or none),
- *   then takes exactly those indices from the stream: no key is delivered twice, and only the slave SAE
- *   named at enc_keys time gets them (anyone else: 401).
+ *   then takes exactly those indices from the stream: only the slave SAE named at enc_keys time gets
+ *   them (anyone else: 401). An answer that never left (the connection broke first, the module
+ *   crashed) leaves the claim standing for the re-delivery window: the same slave SAE repeating the
+ *   same dec_keys gets the same keys (the manager retains them for ETSI014_OWNER); an answer that left
+ *   removes the records, so the key is not found again. Claimed records go when the window closes.
+ * - Issued key IDs no dec_keys claims expire after etsi014.key_id_ttl_s: the records go and their keys
+ *   are erased at the slave's module, so lost enc_keys answers never fill the pair's buffer for good.
  * - A key of `size` bits is the concatenation of ceil(size / key_size) stream keys, cut to size / 8
  *   bytes; the unused tail is dropped, never reused.
  *
@@ -29,7 +34,7 @@ import {
 } from '../exchange/etsi014Peer.js';
 import type { PeerClient } from '../exchange/peerProtocol.js';
 import { fail, ok, type Result } from './errors.js';
-import type { DeliveredKey, KeyStreamManager } from './KeyStreamManager.js';
+import { DEFAULT_REDELIVERY_WINDOW_MS, type DeliveredKey, type KeyStreamManager } from './KeyStreamManager.js';
 
 /** Messages ETSI GS QKD 014 v1.1.1 fixes for 400 answers. */
 export const ETSI014_MESSAGES = {
@@ -70,7 +75,19 @@ export interface Etsi014Settings {
   peerTimeoutMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  /**
+   * Issued key IDs no dec_keys claimed expire this long after the slave's module recorded them
+   * (etsi014.key_id_ttl_s): records removed, stream keys erased. 0 = never. Default {@link DEFAULT_KEY_ID_TTL_MS}.
+   */
+  keyIdTtlMs?: number;
 }
+
+/** etsi014.key_id_ttl_s default (3600 s). */
+export const DEFAULT_KEY_ID_TTL_MS = 3_600_000;
+/** Longest pause between two expiry sweeps. */
+const MAX_SWEEP_MS = 60_000;
+/** Indices per stream kept for another erasure attempt (beyond: the orphan watermark frees them). */
+const MAX_UNERASED = 100_000;
 
 export interface Etsi014Failure {
   status: 400 | 401 | 503;
@@ -149,6 +166,17 @@ export class Etsi014Service {
   private readonly streams = new Map<string, PairStream>();
   /** Per stream: indices taken at this module for an enc_keys that then failed; the next notice tells the peer to drop them. */
   private readonly pendingDiscards = new Map<string, number[]>();
+  /**
+   * Key IDs of a dec_keys between its claim and the fate of its answer (and, when the answer left, until
+   * their records are removed): another dec_keys naming one of them is answered "not found".
+   */
+  private readonly busy = new Set<string>();
+  /** Key IDs whose answer left but whose records could not be removed yet (store down): retried by the sweep. */
+  private readonly unsettled = new Set<string>();
+  /** Per stream: indices of expired records still to erase (not committed here yet, or the erasure failed). */
+  private readonly unerased = new Map<string, Set<number>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
   private stopped = true;
 
   constructor(
@@ -184,10 +212,18 @@ export class Etsi014Service {
   start(): void {
     this.stopped = false;
     for (const ps of this.streams.values()) void this.ensure(ps);
+    // Records a crash or a long stop left behind (expired, or claimed with their window closed) go now.
+    void this.sweep();
+    if (!this.sweepTimer) {
+      this.sweepTimer = setInterval(() => void this.sweep(), this.sweepPeriodMs());
+      this.sweepTimer.unref();
+    }
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
     for (const ps of this.streams.values()) {
       if (ps.timer) clearTimeout(ps.timer);
       ps.timer = undefined;
@@ -312,8 +348,16 @@ export class Etsi014Service {
     return Math.min(maxKeySize, keySize * maxKeyCount);
   }
 
-  /** Get key with key IDs: called by the slave SAE with the master SAE's ID. */
-  async decKeys(slaveSaeId: string, masterSaeId: string, keyIds: readonly string[]): Promise<Etsi014Result<IssuedKey[]>> {
+  /**
+   * Get key with key IDs: called by the slave SAE with the master SAE's ID.
+   *
+   * `answered` (the api layer's) resolves true once the answer was handed to the connection completely
+   * and false when the connection closed before: true removes the claimed records (the key is not
+   * found again), false leaves them claimed, so the same slave SAE repeating the same request within
+   * the re-delivery window gets the same keys. Without it (an internal caller) the claim stands for
+   * the window.
+   */
+  async decKeys(slaveSaeId: string, masterSaeId: string, keyIds: readonly string[], answered?: Promise<boolean>): Promise<Etsi014Result<IssuedKey[]>> {
     // A caller not paired with that master can never be the slave of its keys.
     const ps = this.streamOf(masterSaeId, slaveSaeId, undefined);
     if (!ps || ps.pair.saeId !== slaveSaeId) return unauthorized();
@@ -331,52 +375,196 @@ export class Etsi014Service {
       this.log.error({ err: describe(err) }, 'etsi014: key ID store read failed');
       return unavailable('the key ID store is unavailable');
     }
-    // Only the slave SAE named at enc_keys time (with its master) may fetch a key.
+    // Only the slave SAE named at enc_keys time (with its master) may fetch a key, claimed or not.
     if (records.some((r) => r.slaveSaeId !== slaveSaeId || r.masterSaeId !== masterSaeId)) return unauthorized();
     if (records.length !== ids.length) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND);
+    const now = Date.now();
+    const windowMs = this.windowMs();
+    // Expired or with its re-delivery window closed: gone, whether or not the sweep removed it yet.
+    if (records.some((r) => !this.live(r, now, windowMs))) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND);
+    // Another dec_keys holds one of them (in progress, or its answer left): at most one at a time.
+    if (ids.some((id) => this.busy.has(id))) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND);
+    for (const id of ids) this.busy.add(id); // synchronously after the check: no other call passes it now
 
     let claimed: IssuedKeyRecord[] | undefined;
     try {
-      claimed = await this.store.claim(ids);
+      claimed = await this.store.claim(ids, now, windowMs);
     } catch (err) {
+      this.release(ids);
       this.log.error({ err: describe(err) }, 'etsi014: key ID store claim failed');
       return unavailable('the key ID store is unavailable');
     }
-    if (!claimed) return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND); // a concurrent dec_keys got them first
+    if (!claimed) {
+      this.release(ids);
+      return badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND); // expired or removed since it was read
+    }
+    const repeat = claimed.some((r) => r.claimedAt !== now);
     const byId = new Map(claimed.map((r) => [r.keyId, r]));
-    // Unrecorded now, but not orphans: an orphan sweep must not take them before this call does.
+    // Claimed records are recorded, so never orphans; this also keeps the expiry sweep off them meanwhile.
     const claiming = claimed.flatMap((r) => r.indices);
     for (const i of claiming) ps.claiming.add(i);
+    let taken: { result: Etsi014Result<IssuedKey[]>; gone: boolean };
     try {
-      return await this.takeClaimed(ids, byId);
+      taken = await this.takeClaimed(ps, ids, byId, repeat);
+    } catch (err) {
+      this.release(ids);
+      throw err;
     } finally {
       for (const i of claiming) ps.claiming.delete(i);
     }
+    if (taken.result.ok) {
+      if (repeat) this.log.info({ keyStreamId: ps.keyStreamId, count: ids.length }, 'etsi014: keys re-delivered within the re-delivery window (the first answer was lost)');
+      if (windowMs === 0) this.settle(ids); // no window: delivered means gone
+      else if (answered) answered.then((sent) => (sent ? this.settle(ids) : this.release(ids)), () => this.release(ids));
+      else this.release(ids);
+    } else if (taken.gone) {
+      this.settle(ids); // their keys are gone: the records can never serve again
+    } else {
+      this.release(ids); // not committed here in time: a repeat within the window may try again
+    }
+    return taken.result;
   }
 
-  private async takeClaimed(ids: readonly string[], byId: ReadonlyMap<string, IssuedKeyRecord>): Promise<Etsi014Result<IssuedKey[]>> {
-
-    const out: IssuedKey[] = [];
-    let missing = 0;
-    await Promise.all(
-      ids.map(async (keyId, i) => {
-        const r = byId.get(keyId)!;
-        const parts = await Promise.all(r.indices.map((idx) => this.manager.getKey(r.keyStreamId, idx, this.settings.waitMs)));
-        const keys = parts.map((p) => (p.ok && p.value ? p.value.key : undefined));
-        if (keys.some((k) => k === undefined)) {
-          missing++;
-          for (const k of keys) k?.fill(0);
-          return;
-        }
-        out[i] = { keyId, key: assemble(keys as Uint8Array[], r.sizeBits) };
-      }),
-    );
-    if (missing > 0) {
-      for (const k of out) k?.key.fill(0);
-      this.log.error({ missing, requested: ids.length }, 'etsi014: recorded key IDs whose keys are gone from the stream');
-      return unavailable('the key material of one or more key IDs is no longer available on this KME');
+  /**
+   * Takes the claimed records' indices from the stream, as ETSI014_OWNER so the manager retains them
+   * for the re-delivery window (a repeat reads the same indices again). The manager never ends the
+   * window of an ETSI 014 key because a higher index was delivered (the ETSI 004 rule): dec_keys takes
+   * indices in key-ID order, and the claimed records' own window governs them.
+   */
+  private async takeClaimed(
+    ps: PairStream,
+    ids: readonly string[],
+    byId: ReadonlyMap<string, IssuedKeyRecord>,
+    repeat: boolean,
+  ): Promise<{ result: Etsi014Result<IssuedKey[]>; gone: boolean }> {
+    const wanted = [...new Set([...byId.values()].flatMap((r) => r.indices))].sort((a, b) => b - a);
+    const got = new Map<number, Uint8Array>();
+    const deadline = Date.now() + this.settings.waitMs;
+    let gone = false;
+    let failed = false;
+    for (const idx of wanted) {
+      const r = await this.manager.deliverKey(ps.keyStreamId, idx, { timeoutMs: Math.max(0, deadline - Date.now()), caller: ETSI014_OWNER });
+      if (r.ok && r.value.kind === 'key') {
+        got.set(idx, r.value.delivered.key);
+        continue;
+      }
+      failed = true;
+      // Committed here and not deliverable: delivered without retention, or erased. Else it may still come.
+      const committed = idx < (this.manager.stream(ps.keyStreamId)?.nextIndex ?? 0);
+      if (r.ok && committed) gone = true;
+      else if (!r.ok && r.error.code !== 'STORE_UNAVAILABLE' && r.error.code !== 'LIMIT_REACHED') gone = true;
+      break;
     }
-    return done(out);
+    if (failed) {
+      for (const k of got.values()) k.fill(0);
+      if (gone && repeat) {
+        this.log.warn({ keyStreamId: ps.keyStreamId, requested: ids.length }, 'etsi014: a repeated dec_keys found its retained keys erased already; not found');
+        return { result: badRequest(ETSI014_MESSAGES.KEYS_NOT_FOUND), gone };
+      }
+      if (gone) {
+        this.log.error({ keyStreamId: ps.keyStreamId, requested: ids.length }, 'etsi014: recorded key IDs whose keys are gone from the stream');
+        return { result: unavailable('the key material of one or more key IDs is no longer available on this KME'), gone };
+      }
+      return { result: unavailable('the key material of one or more key IDs is not available on this KME yet; try again later'), gone };
+    }
+    const out = ids.map((keyId) => {
+      const r = byId.get(keyId)!;
+      return { keyId, key: assemble(r.indices.map((i) => got.get(i)!), r.sizeBits) }; // zeroes the parts
+    });
+    return { result: done(out), gone: false };
+  }
+
+  /** A record dec_keys may still claim at `now`: waiting and not expired, or claimed within the re-delivery window. */
+  private live(r: IssuedKeyRecord, now: number, windowMs: number): boolean {
+    if (r.claimedAt !== undefined) return now - r.claimedAt < windowMs;
+    const ttlMs = this.ttlMs();
+    return ttlMs === 0 || now - r.createdAt < ttlMs;
+  }
+
+  private release(ids: readonly string[]): void {
+    for (const id of ids) this.busy.delete(id);
+  }
+
+  /** The answer left: remove the records (still busy until they are gone, so no repeat gets the keys). */
+  private settle(ids: readonly string[]): void {
+    this.store.remove(ids).then(
+      () => this.release(ids),
+      (err: unknown) => {
+        for (const id of ids) this.unsettled.add(id);
+        this.log.error({ count: ids.length, err: describe(err) }, 'etsi014: removing delivered key IDs failed; retrying');
+      },
+    );
+  }
+
+  private windowMs(): number {
+    return this.manager.settings.redeliveryWindowMs ?? DEFAULT_REDELIVERY_WINDOW_MS;
+  }
+
+  private ttlMs(): number {
+    return this.settings.keyIdTtlMs ?? DEFAULT_KEY_ID_TTL_MS;
+  }
+
+  private sweepPeriodMs(): number {
+    const windowMs = this.windowMs();
+    const ttlMs = this.ttlMs();
+    const shortest = Math.min(windowMs > 0 ? windowMs : MAX_SWEEP_MS, ttlMs > 0 ? ttlMs : MAX_SWEEP_MS, MAX_SWEEP_MS);
+    return Math.max(20, Math.round(shortest / 4));
+  }
+
+  /**
+   * Slave side, on a timer and at start-up: removes the records of key IDs nobody claimed within
+   * key_id_ttl_s and erases their stream keys (they would otherwise fill the pair's buffer for good),
+   * and removes claimed records whose re-delivery window closed, erasing any of their keys not taken
+   * (a crash between claim and take; keys taken are erased by the manager when its window closes).
+   */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      if (this.unsettled.size > 0) {
+        const ids = [...this.unsettled];
+        await this.store.remove(ids);
+        for (const id of ids) this.unsettled.delete(id);
+        this.release(ids);
+      }
+      const now = Date.now();
+      const ttlMs = this.ttlMs();
+      const expired = await this.store.expire(ttlMs > 0 ? now - ttlMs : undefined, now - this.windowMs());
+      const waiting = expired.filter((r) => r.claimedAt === undefined).length;
+      if (waiting > 0) this.log.warn({ count: waiting, ttlSeconds: ttlMs / 1000 }, 'etsi014: issued key IDs expired unfetched (etsi014.key_id_ttl_s); their keys are erased');
+      for (const r of expired) {
+        let set = this.unerased.get(r.keyStreamId);
+        if (!set) this.unerased.set(r.keyStreamId, (set = new Set()));
+        for (const i of r.indices) if (set.size < MAX_UNERASED) set.add(i);
+      }
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'etsi014: key ID expiry sweep failed (key ID store); retrying');
+    } finally {
+      this.sweeping = false;
+    }
+    await this.eraseUnerased();
+  }
+
+  /** Erases the keys of expired records at this module; keeps what cannot be erased yet for the next sweep. */
+  private async eraseUnerased(): Promise<void> {
+    for (const [keyStreamId, set] of this.unerased) {
+      const ps = this.streams.get(keyStreamId);
+      const nextIndex = this.manager.stream(keyStreamId)?.nextIndex;
+      if (nextIndex === undefined) {
+        this.unerased.delete(keyStreamId); // no such stream here: it holds no key
+        continue;
+      }
+      const indices = [...set].filter((i) => !ps?.claiming.has(i));
+      const results = await Promise.all(indices.map((i) => this.manager.deliverKey(keyStreamId, i, { timeoutMs: 0 })));
+      indices.forEach((idx, n) => {
+        const r = results[n]!;
+        if (r.ok && r.value.kind === 'key') r.value.delivered.key.fill(0);
+        // Not committed here yet (the sender's commit lags), or the stream or store is not ready: next sweep.
+        const again = r.ok ? r.value.kind === 'none' && idx >= (this.manager.stream(keyStreamId)?.nextIndex ?? 0) : r.error.code === 'STREAM_NOT_OPEN' || r.error.code === 'STORE_UNAVAILABLE';
+        if (!again) set.delete(idx);
+      });
+      if (set.size === 0) this.unerased.delete(keyStreamId);
+    }
   }
 
   // ---------------------------------------------------------------- peer calls

@@ -365,7 +365,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
           this.log.error({ keyStreamId, index: candidate }, 'key index known but absent from the key store');
           continue;
         }
-        if (retain) state.retained.add({ index: candidate, deliveredAt, token: options.token });
+        // "The application took a later index" ends earlier windows (ETSI 004, seed API). ETSI 014 takes
+        // indices in key-ID order, not index order: its claimed records end its windows instead.
+        if (retain) state.retained.add({ index: candidate, deliveredAt, token: options.token }, state.stream.owner !== ETSI014_OWNER);
         this.emit('taken', keyStreamId);
         return ok({ kind: 'key', delivered: { key, index: candidate, storedAt } });
       }
@@ -430,7 +432,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const now = Date.now();
     const windowMs = this.redeliveryWindowMs();
     // Superseded: a higher index was delivered at the same time or later (the application moved on).
-    const superseded = (d: RetainedKey): boolean => delivered.some((o) => o.index > d.index && o.deliveredAt >= d.deliveredAt);
+    const superseded = (d: RetainedKey): boolean =>
+      state.stream.owner !== ETSI014_OWNER && delivered.some((o) => o.index > d.index && o.deliveredAt >= d.deliveredAt);
     const keep = delivered.filter((d) => !state.stream.closed && now - d.deliveredAt < windowMs && !superseded(d));
     const erase = delivered.filter((d) => !keep.includes(d)).map((d) => d.index);
     if (erase.length > 0) await this.keyStore.erase(keyStreamId, erase);

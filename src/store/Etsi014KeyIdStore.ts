@@ -14,6 +14,11 @@ export interface IssuedKeyRecord {
   masterSaeId: string;
   slaveSaeId: string;
   createdAt: number;
+  /**
+   * When a dec_keys claimed it (ms since the epoch); absent while it waits. A claimed record stays
+   * for the re-delivery window, re-claimable by a repeat of that dec_keys whose answer was lost.
+   */
+  claimedAt?: number;
 }
 
 export interface Etsi014KeyIdStore {
@@ -25,15 +30,26 @@ export interface Etsi014KeyIdStore {
   /** The records of those key IDs that exist (any order). */
   get(keyIds: readonly string[]): Promise<IssuedKeyRecord[]>;
   /**
-   * Removes the records of every given key ID in one step and resolves them, or removes nothing and
-   * resolves undefined when any is missing (so a concurrent claim of the same ID wins at most once).
+   * Claims the records of every given key ID in one durable step and resolves them (with claimedAt),
+   * or changes nothing and resolves undefined when any is missing or was claimed `windowMs` or longer
+   * before `now`. A waiting record gets claimedAt = now; one claimed less than `windowMs` ago is
+   * claimed again unchanged (its window still counts from the first claim). Who may claim is the
+   * caller's check (the slave SAE and master of the records; one claim at a time per key ID).
    */
-  claim(keyIds: readonly string[]): Promise<IssuedKeyRecord[] | undefined>;
-  /** Which of these stream indices a record uses (an index recorded under a key ID is not an orphan). */
+  claim(keyIds: readonly string[], now: number, windowMs: number): Promise<IssuedKeyRecord[] | undefined>;
+  /** Removes the records of these key IDs (claimed or not), durably; resolves how many key IDs went. */
+  remove(keyIds: readonly string[]): Promise<number>;
+  /**
+   * Removes, in one durable step, the waiting records created at or before `createdAtOrBefore`
+   * (undefined: none, issued key IDs never expire) and the claimed records claimed at or before
+   * `claimedAtOrBefore`; resolves the removed records.
+   */
+  expire(createdAtOrBefore: number | undefined, claimedAtOrBefore: number): Promise<IssuedKeyRecord[]>;
+  /** Which of these stream indices a record (waiting or claimed) uses (an index recorded under a key ID is not an orphan). */
   recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>>;
   /** Removes the records using any of these stream indices; resolves how many key IDs went. */
   discard(keyStreamId: string, indices: readonly number[]): Promise<number>;
-  /** Number of key IDs waiting. */
+  /** Number of key IDs waiting (not claimed). */
   count(): Promise<number>;
   close(): Promise<void>;
 }

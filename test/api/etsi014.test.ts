@@ -4,6 +4,9 @@
  * SAEs are identified by the X-SAE-ID header here (allow_header_identity, plain HTTP); the client
  * certificate path is tested with real TLS in test/e2e/etsi014TwoModules.test.ts.
  */
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,9 +14,10 @@ import { createApp } from '../../src/api/app.js';
 import { etsi014ErrorSchema, etsi014KeyContainerSchema, etsi014StatusSchema } from '../../src/api/etsi014Schemas.js';
 import { createSaeIdentifier } from '../../src/api/saeIdentity.js';
 import { ETSI014_MESSAGES, Etsi014Service, etsi014KeyStreamId, type Etsi014Pair } from '../../src/core/Etsi014Service.js';
+import { KeyStreamManager } from '../../src/core/KeyStreamManager.js';
 import { PeerError, type PeerClient } from '../../src/exchange/peerProtocol.js';
 import { MemoryEtsi014KeyIdStore } from '../support/memoryEtsi014Store.js';
-import { buildPair, silentLog, type Side } from '../support/pair.js';
+import { buildPair, silentLog, type PairOptions, type Side } from '../support/pair.js';
 
 interface Kme {
   side: Side;
@@ -49,9 +53,15 @@ function routedPeer(side: Side, other: () => Express): PeerClient {
 
 const SETTINGS = { keySize: 256, maxKeyPerRequest: 16, maxKeySize: 2048, minKeySize: 64, maxKeyCount: 40, waitMs: 400, peerTimeoutMs: 1000, retryInitialMs: 10, retryMaxMs: 100 };
 
-function kme(side: Side, kmeId: string, pairs: Etsi014Pair[], other: () => Express, configured = true): Kme {
-  const store = new MemoryEtsi014KeyIdStore();
-  const service = new Etsi014Service(side.manager, store, routedPeer(side, other), { ...SETTINGS, kmeId, sender: side.manager.settings.sender, pairs }, silentLog);
+/** Options of one test's pair: the manager's re-delivery window, the key ID TTL. */
+interface SetupOptions {
+  redeliveryWindowMs?: number;
+  keyIdTtlMs?: number;
+}
+let extra: { keyIdTtlMs?: number } = {};
+
+function kme(side: Side, kmeId: string, pairs: Etsi014Pair[], other: () => Express, configured = true, store = new MemoryEtsi014KeyIdStore()): Kme {
+  const service = new Etsi014Service(side.manager, store, routedPeer(side, other), { ...SETTINGS, ...extra, kmeId, sender: side.manager.settings.sender, pairs }, silentLog);
   const app = createApp({
     manager: side.manager,
     exchange: side.exchange,
@@ -63,29 +73,44 @@ function kme(side: Side, kmeId: string, pairs: Etsi014Pair[], other: () => Expre
   return { side, service, store, app };
 }
 
-beforeEach(async () => {
+const ALICE_PAIRS: Etsi014Pair[] = [
+  { saeId: 'sae-a', peerSaeId: 'sae-b', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
+  { saeId: 'sae-a', peerSaeId: 'sae-c', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
+];
+const BOB_PAIRS: Etsi014Pair[] = [
+  { saeId: 'sae-b', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
+  { saeId: 'sae-c', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
+];
+
+async function setup(opts: SetupOptions = {}): Promise<void> {
   peerDown = false;
-  const p = await buildPair({ maxKeyCount: 40 });
+  extra = opts.keyIdTtlMs === undefined ? {} : { keyIdTtlMs: opts.keyIdTtlMs };
+  const pairOptions: PairOptions = { maxKeyCount: 40, ...(opts.redeliveryWindowMs === undefined ? {} : { redeliveryWindowMs: opts.redeliveryWindowMs }) };
+  const p = await buildPair(pairOptions);
   stopPair = p.stop;
   // sae-a at Alice; sae-b and sae-c at Bob, both paired with sae-a.
-  alice = kme(p.alice, 'KME-A', [
-    { saeId: 'sae-a', peerSaeId: 'sae-b', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
-    { saeId: 'sae-a', peerSaeId: 'sae-c', peerUrl: 'http://127.0.0.1:5001', peerKmeId: 'KME-B' },
-  ], () => bob.app);
-  bob = kme(p.bob, 'KME-B', [
-    { saeId: 'sae-b', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
-    { saeId: 'sae-c', peerSaeId: 'sae-a', peerUrl: 'http://127.0.0.1:5000', peerKmeId: 'KME-A' },
-  ], () => alice.app);
+  alice = kme(p.alice, 'KME-A', ALICE_PAIRS, () => bob.app);
+  bob = kme(p.bob, 'KME-B', BOB_PAIRS, () => alice.app);
   bob.service.start();
   alice.service.start();
   // Both directions of both pairs open; keys flow.
   await expect.poll(async () => (await status(alice, 'sae-a', 'sae-b')).body.stored_key_count, { timeout: 5000 }).toBe(40);
-});
-afterEach(async () => {
+}
+
+async function teardown(): Promise<void> {
   alice.service.stop();
   bob.service.stop();
   await stopPair();
-});
+}
+
+/** Replaces the pair of beforeEach by one with other options. */
+async function restart(opts: SetupOptions): Promise<void> {
+  await teardown();
+  await setup(opts);
+}
+
+beforeEach(() => setup());
+afterEach(() => teardown());
 
 const status = (k: Kme, caller: string, slave: string) => request(k.app).get(`/api/v1/keys/${slave}/status`).set('x-sae-id', caller);
 const encKeys = (k: Kme, caller: string, slave: string, body?: unknown) => {
@@ -436,5 +461,245 @@ describe('peer messages', () => {
     const again = await send({ ...base, keys: [{ ...k, key_ID: '00000000-0000-4000-8000-000000000003' }] });
     expect(again.status).toBe(400);
     expect(again.body.message).toMatch(/recorded already/);
+  });
+});
+
+// ----------------------------------------------------------------------------------------------
+/**
+ * A dec_keys at Bob whose answer never reaches the slave SAE: the connection breaks while Bob works
+ * on it (after the claim), and Bob then finishes and answers into a closed connection.
+ */
+async function decKeysAnswerLost(ids: string[]): Promise<void> {
+  const server = createServer(bob.app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const sockets: Socket[] = [];
+  server.on('connection', (sock: Socket) => sockets.push(sock));
+  const store = bob.store;
+  const claim = store.claim.bind(store);
+  let claimed!: () => void;
+  const atClaim = new Promise<void>((r) => (claimed = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  store.claim = async (...args) => {
+    const r = await claim(...args);
+    claimed();
+    await gate;
+    return r;
+  };
+  const service = bob.service;
+  const decKeysOf = service.decKeys.bind(service);
+  let first: Promise<unknown> | undefined;
+  service.decKeys = (...args) => (first = decKeysOf(...args));
+  try {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/keys/sae-a/dec_keys', headers: { 'x-sae-id': 'sae-b', 'content-type': 'application/json' } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ key_IDs: ids.map((key_ID) => ({ key_ID })) }));
+    await atClaim;
+    // The slave SAE's connection breaks; Bob sees it close before it answers.
+    const closed = Promise.all(sockets.map((sock) => (sock.destroyed ? Promise.resolve() : once(sock, 'close'))));
+    req.destroy();
+    await closed;
+    release();
+    await first;
+  } finally {
+    store.claim = claim;
+    service.decKeys = decKeysOf;
+    server.close();
+  }
+}
+
+const keyIdsOf = (body: { keys: Array<{ key_ID: string }> }): string[] => body.keys.map((k) => k.key_ID);
+
+describe('issue 13 "delivery that survives a lost answer ... and no other caller ever can": dec_keys', () => {
+  it('issue 13 "delivery that survives a lost answer": when the dec_keys connection breaks before the answer, then the same slave SAE repeating it within the window gets the same keys as enc_keys, and once that answer arrived, not found', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2, size: 512 });
+    expect(enc.status).toBe(200);
+    const ids = keyIdsOf(enc.body);
+    await decKeysAnswerLost(ids);
+    // Claimed, not gone: the slave SAE never got the keys.
+    expect([...bob.store.records.values()].filter((r) => ids.includes(r.keyId)).every((r) => r.claimedAt !== undefined)).toBe(true);
+    const again = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(enc.body);
+    // This answer arrived: the key is delivered, a further repeat is the standard's not-found.
+    const third = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    expect(third.status).toBe(400);
+    expect(third.body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    expect(ids.some((id) => bob.store.records.has(id))).toBe(false);
+    // The GET form repeats the same way.
+    const enc2 = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    await decKeysAnswerLost(keyIdsOf(enc2.body));
+    const viaGet = await request(bob.app).get(`/api/v1/keys/sae-a/dec_keys?key_ID=${enc2.body.keys[0].key_ID}`).set('x-sae-id', 'sae-b');
+    expect(viaGet.body).toEqual(enc2.body);
+  });
+
+  it('issue 13 "delivery that survives a lost answer": when the slave SAE fetches newer key IDs (higher stream indices) after a lost answer, then the repeat of the lost one still gets its keys', async () => {
+    const older = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    const newer = await encKeys(alice, 'sae-a', 'sae-b', { number: 2 });
+    await decKeysAnswerLost(keyIdsOf(older.body));
+    const fetched = await decKeys(bob, 'sae-b', 'sae-a', keyIdsOf(newer.body));
+    expect(fetched.body).toEqual(newer.body);
+    const again = await decKeys(bob, 'sae-b', 'sae-a', keyIdsOf(older.body));
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(older.body);
+  });
+
+  it('issue 13 "and no other caller ever can": attacker: other SAEs repeating the dec_keys of a lost answer get 401 without a body and never the key; the slave SAE still gets it', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2 });
+    const ids = keyIdsOf(enc.body);
+    await decKeysAnswerLost(ids);
+    const attempts = [
+      decKeys(bob, 'sae-c', 'sae-a', ids), // another SAE paired with the same master
+      decKeys(bob, 'sae-b', 'sae-c', ids), // the slave naming another master
+      decKeys(bob, 'sae-z', 'sae-a', ids), // an SAE paired with nobody
+      request(bob.app).get(`/api/v1/keys/sae-a/dec_keys?key_ID=${ids[0]}`).set('x-sae-id', 'sae-c'),
+      request(bob.app).post('/api/v1/keys/sae-a/dec_keys').set('content-type', 'application/json').send(JSON.stringify({ key_IDs: [{ key_ID: ids[0] }] })), // no identity
+    ];
+    for (const res of await Promise.all(attempts)) {
+      expect(res.status).toBe(401);
+      expect(res.text).toBe('');
+    }
+    // A key_ID listed twice stays the standard's not-found answer, also for a claimed key.
+    expect((await decKeys(bob, 'sae-b', 'sae-a', [ids[0]!, ids[0]!])).body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    const right = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    expect(right.body).toEqual(enc.body);
+  });
+
+  it('issue 13 "delivery that survives a lost answer": attacker: a repeat racing the first dec_keys while it is still in progress gets 400 not found, never a second copy', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    const ids = keyIdsOf(enc.body);
+    const store = bob.store;
+    const claim = store.claim.bind(store);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    store.claim = async (...args) => {
+      const r = await claim(...args);
+      await gate;
+      return r;
+    };
+    const first = decKeys(bob, 'sae-b', 'sae-a', ids).then((r) => r);
+    await expect.poll(() => bob.store.records.get(ids[0]!)?.claimedAt !== undefined).toBe(true);
+    const racing = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    store.claim = claim;
+    release();
+    expect(racing.status).toBe(400);
+    expect(racing.body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    expect((await first).body).toEqual(enc.body);
+  });
+
+  it('issue 13 "delivery that survives a lost answer": when the re-delivery window closed, then the repeat is 400 not found, the records are gone and the keys are erased from the slave KME\'s key store', async () => {
+    await restart({ redeliveryWindowMs: 300 });
+    const id = bob.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2 });
+    const ids = keyIdsOf(enc.body);
+    const indices = ids.flatMap((k) => bob.store.records.get(k)!.indices);
+    await decKeysAnswerLost(ids);
+    expect(indices.every((i) => bob.side.keys.keys.get(id)?.has(i))).toBe(true); // retained for the window
+    await new Promise((r) => setTimeout(r, 350));
+    const late = await decKeys(bob, 'sae-b', 'sae-a', ids);
+    expect(late.status).toBe(400);
+    expect(late.body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    await expect.poll(() => ids.some((k) => bob.store.records.has(k)), { timeout: 2000 }).toBe(false);
+    await expect.poll(() => indices.some((i) => bob.side.keys.keys.get(id)?.has(i)), { timeout: 2000 }).toBe(false);
+    // Nobody else gets it either (records gone: the standard's not-found).
+    expect((await decKeys(bob, 'sae-c', 'sae-a', ids)).status).toBe(400);
+  });
+
+  /** Bob's module restarted: a new manager and a new Etsi014Service over the same stores (what a crash leaves). */
+  async function crashBob(): Promise<Kme> {
+    bob.service.stop();
+    await bob.side.exchange.stop();
+    bob.side.manager.stop();
+    const manager = new KeyStreamManager(bob.side.handles, bob.side.keys, bob.side.peer, bob.side.manager.settings, silentLog);
+    await manager.init();
+    const restarted = kme({ ...bob.side, manager }, 'KME-B', BOB_PAIRS, () => alice.app, true, bob.store);
+    restarted.service.start();
+    const stopRestarted = stopPair;
+    stopPair = async () => {
+      restarted.service.stop();
+      manager.stop();
+      await stopRestarted();
+    };
+    return restarted;
+  }
+
+  it('issue 13 "delivery that survives a lost answer": when the slave KME crashes after claiming the key IDs and before taking the keys, then after its restart the slave SAE repeating the dec_keys gets the same keys', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 2, size: 512 });
+    const ids = keyIdsOf(enc.body);
+    const store = bob.store;
+    const claim = store.claim.bind(store);
+    let claimed!: () => void;
+    const atClaim = new Promise<void>((r) => (claimed = r));
+    store.claim = async (...args) => {
+      const r = await claim(...args);
+      claimed();
+      return new Promise<never>(() => undefined); // the module dies here: no key taken, no answer
+    };
+    void decKeys(bob, 'sae-b', 'sae-a', ids).then(() => undefined, () => undefined);
+    await atClaim;
+    store.claim = claim;
+    const restarted = await crashBob();
+    expect((await decKeys(restarted, 'sae-c', 'sae-a', ids)).status).toBe(401);
+    const again = await decKeys(restarted, 'sae-b', 'sae-a', ids);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(enc.body);
+  });
+
+  it('issue 13 "delivery that survives a lost answer": when the slave KME crashes after taking the keys and before answering, then after its restart the slave SAE repeating the dec_keys gets the same keys, and nobody else does', async () => {
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 3, size: 768 });
+    const ids = keyIdsOf(enc.body);
+    // Taken (and retained by the manager); the answer's fate never comes: the module dies before it leaves.
+    const taken = await bob.service.decKeys('sae-b', 'sae-a', ids, new Promise<boolean>(() => undefined));
+    expect(taken.ok).toBe(true);
+    const restarted = await crashBob();
+    expect((await decKeys(restarted, 'sae-c', 'sae-a', ids)).status).toBe(401);
+    const again = await decKeys(restarted, 'sae-b', 'sae-a', ids);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(enc.body);
+    expect((await decKeys(restarted, 'sae-b', 'sae-a', ids)).status).toBe(400);
+  });
+});
+
+describe('issue 13 "no sequence of requests may leave a pair unable to serve": issued key IDs expire (etsi014.key_id_ttl_s)', () => {
+  it('issue 13 "no sequence of requests may leave a pair unable to serve": when lost enc_keys answers left key IDs filling max_key_count at the slave KME, then they expire, their keys are erased there, and a plain enc_keys {"number":1} succeeds', async () => {
+    await restart({ keyIdTtlMs: 1500 });
+    const id = alice.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    // Every stream key of the pair goes to key IDs whose answers the master SAE never got: nobody will fetch them.
+    const lost = [await encKeys(alice, 'sae-a', 'sae-b', { number: 16, size: 512 }), await encKeys(alice, 'sae-a', 'sae-b', { number: 8 })];
+    for (const res of lost) expect(res.status).toBe(200);
+    const lostIds = lost.flatMap((res) => keyIdsOf(res.body));
+    expect(await bob.store.count()).toBe(24);
+    expect(bob.side.manager.available(id)).toBe(40); // the slave KME's buffer is full of them
+    // Wedged until they expire: the master holds nothing and the pair produces nothing.
+    expect((await encKeys(alice, 'sae-a', 'sae-b', { number: 1 })).status).toBe(503);
+    await expect.poll(() => bob.store.count(), { timeout: 5000 }).toBe(0);
+    // No other request needed: the slave KME erased their keys, the pair refills, a plain request succeeds.
+    await expect.poll(() => alice.side.manager.available(id), { timeout: 5000 }).toBeGreaterThan(0);
+    const enc = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    expect(enc.status).toBe(200);
+    expect((await decKeys(bob, 'sae-b', 'sae-a', keyIdsOf(enc.body))).body).toEqual(enc.body);
+    // The expired key IDs are gone for good: not found, even for their slave SAE.
+    const expired = await decKeys(bob, 'sae-b', 'sae-a', lostIds.slice(0, 1));
+    expect(expired.status).toBe(400);
+    expect(expired.body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    // The pair settles: both ends hold the same keys again (none of the expired ones leaked at Bob).
+    await expect.poll(() => bob.side.manager.available(id) - alice.side.manager.available(id), { timeout: 3000 }).toBe(0);
+  });
+
+  it('issue 13 "no sequence of requests may leave a pair unable to serve": an expired key ID is not found even before the sweep removed it, and a key ID fetched in time is unaffected', async () => {
+    await restart({ keyIdTtlMs: 300 });
+    bob.service.stop(); // no sweep: dec_keys itself must refuse the expired record
+    const stale = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    await new Promise((r) => setTimeout(r, 350));
+    const fresh = await encKeys(alice, 'sae-a', 'sae-b', { number: 1 });
+    expect((await decKeys(bob, 'sae-b', 'sae-a', keyIdsOf(stale.body))).body).toEqual({ message: ETSI014_MESSAGES.KEYS_NOT_FOUND });
+    expect((await decKeys(bob, 'sae-b', 'sae-a', keyIdsOf(fresh.body))).body).toEqual(fresh.body);
+    // The sweep at start-up removes it and erases its key.
+    const id = bob.service.keyStreamIdFor('sae-a', 'sae-b')!;
+    const [idx] = bob.store.records.get(stale.body.keys[0].key_ID)!.indices;
+    bob.service.start();
+    await expect.poll(() => bob.store.records.has(stale.body.keys[0].key_ID) || bob.side.keys.keys.get(id)?.has(idx!), { timeout: 2000 }).toBe(false);
   });
 });

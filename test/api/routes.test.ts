@@ -48,8 +48,9 @@ async function openPy(): Promise<string> {
 describe('seed API, Python-literal wire format', () => {
   it('when a legacy client opens and fetches, then answers are Python literals with bytes keys', async () => {
     const id = await openPy();
-    const ka = await py(appA, '/get_key', `['${id}', -1, {}]`);
-    const kb = await py(appB, '/api/v1/qkdm/actions/get_key', `['${id}', -1, {}]`);
+    // A Python-literal get_key answers at once (as the original); Prefer: wait lets it wait for the first round.
+    const ka = await py(appA, '/get_key', `['${id}', -1, {}]`).set('prefer', 'wait=5');
+    const kb = await py(appB, '/api/v1/qkdm/actions/get_key', `['${id}', -1, {}]`).set('prefer', 'wait=5');
     expect(ka.headers['content-type']).toMatch(/text\/plain/);
     expect(String(ka.body)).toMatch(/^\[b'(\\x[0-9a-f]{2}){16}', 0, 0\]$/);
     expect(ka.body).toBe(kb.body);
@@ -61,12 +62,19 @@ describe('seed API, Python-literal wire format', () => {
     const id = await openPy();
     await expect.poll(async () => pyValue((await py(appA, '/available_keys', '')).body), { timeout: 2000 }).toEqual([10]);
     expect(pyValue((await py(appA, '/available_keys', `['${id}']`)).body)).toEqual([10]);
+    expect(pyValue((await py(appA, '/available_keys', '[None]')).body)).toEqual([10]);
     expect(pyValue((await request(appA).get(`/available_keys?handle=${id}`)).text)).toEqual([10]);
+    // The renamed API's call, exactly as the key server builds it: '?handle=' + repr([handle]).
+    for (const handle of [`['${id}']`, `["${id.toUpperCase()}"]`, encodeURIComponent(`['${id}']`), '[None]']) {
+      const renamed = await request(appA).get(`/api/v1/qkdm/available_keys?handle=${handle}`);
+      expect(renamed.status, handle).toBe(200);
+      expect(pyValue(renamed.text), handle).toEqual([10]);
+    }
     expect(pyValue((await py(appA, '/close', `['${id}']`)).body)).toBe(0);
     expect(pyValue((await py(appA, '/close', `'${id}'`)).body)).toBe(0);
   });
 
-  it('when the body is hostile or malformed, then 400 with the route status and a message, never 500', async () => {
+  it("when the body is hostile or malformed, then 400 with the original's answer (no message element) and the reason in X-QKDM-Message, never 500", async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['/open_connect', "__import__('os').system('id')", /Python literal/],
       ['/open_connect', '[None, ', /Python literal/],
@@ -82,10 +90,8 @@ describe('seed API, Python-literal wire format', () => {
     for (const [path, body, message] of cases) {
       const res = await py(appA, path, body);
       expect(res.status, body).toBe(400);
-      const answer = pyValue(res.body) as PyValue[];
-      expect(answer[0], body).toBeNull();
-      expect(answer[1], body).toBe(2);
-      expect(String(answer[2]), body).toMatch(message);
+      expect(pyValue(res.body), body).toEqual([null, 2]);
+      expect(res.headers['x-qkdm-message'], body).toMatch(message);
     }
     const getKeyCases: Array<[string, RegExp]> = [
       ["['x', -1, {}]", /Key_stream_ID: must be a UUID/],
@@ -97,48 +103,96 @@ describe('seed API, Python-literal wire format', () => {
     for (const [body, message] of getKeyCases) {
       const res = await py(appA, '/get_key', body);
       expect(res.status, body).toBe(400);
-      const answer = pyValue(res.body) as PyValue[];
-      expect(answer[0]).toBeNull();
-      expect(answer[2], body).toBe(1);
-      expect(String(answer[3]), body).toMatch(message);
+      expect(pyValue(res.body), body).toEqual([null, -1, 1]);
+      expect(res.headers['x-qkdm-message'], body).toMatch(message);
     }
     const closeBad = await py(appA, '/close', '[42]');
     expect(closeBad.status).toBe(400);
-    expect(pyValue(closeBad.body)).toEqual([2, expect.stringMatching(/Key_stream_ID/)]);
-    const availBad = await request(appA).get('/available_keys?handle=nope');
-    expect(availBad.status).toBe(400);
+    expect(pyValue(closeBad.body)).toBe(2);
+    expect(closeBad.headers['x-qkdm-message']).toMatch(/Key_stream_ID/);
+    for (const path of ['/available_keys?handle=nope', "/api/v1/qkdm/available_keys?handle=['nope']", '/api/v1/qkdm/available_keys?handle=[1]']) {
+      const availBad = await request(appA).get(path);
+      expect(availBad.status, path).toBe(400);
+      expect(pyValue(availBad.text), path).toEqual([0]);
+      expect(availBad.headers['x-qkdm-message'], path).toMatch(/handle: must be a UUID/);
+      expect(availBad.headers['x-qkdm-message'], path).not.toContain('nope');
+    }
   });
 
-  it('when the stream is unknown, then get_key and close answer 404 with status 2 and say so', async () => {
+  it('when the stream is unknown, then get_key, close and available_keys answer 400 with the original arity, and the header says so without the ID', async () => {
     const unknown = '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab';
-    const g = await py(appA, '/get_key', `['${unknown}', -1, {}]`);
-    expect(g.status).toBe(404);
-    expect(pyValue(g.body)).toEqual([null, -1, 2, expect.stringMatching(/unknown Key_stream_ID/)]);
+    const g = await py(appA, '/get_key', `['${unknown}', 3, {}]`);
+    expect(g.status).toBe(400);
+    expect(pyValue(g.body)).toEqual([null, -1, 2]);
+    expect(g.headers['x-qkdm-message']).toMatch(/no key stream with this Key_stream_ID/);
+    expect(g.headers['x-qkdm-message']).not.toContain(unknown);
     const c = await py(appA, '/close', `['${unknown}']`);
-    expect(c.status).toBe(404);
+    expect(c.status).toBe(400);
+    expect(pyValue(c.body)).toBe(2);
     const a = await py(appA, '/available_keys', `['${unknown}']`);
-    expect(a.status).toBe(404);
+    expect(a.status).toBe(400);
+    expect(pyValue(a.body)).toEqual([0]);
+    const renamed = await request(appA).get(`/api/v1/qkdm/available_keys?handle=['${unknown}']`);
+    expect(renamed.status).toBe(400);
+    expect(pyValue(renamed.text)).toEqual([0]);
+    // JSON keeps this module's contract: the catalogue's HTTP status and a message.
+    const j = await request(appA).post('/get_key').send({ Key_stream_ID: unknown, index: -1 });
+    expect(j.status).toBe(404);
+    expect(j.body).toEqual({ key: null, index: -1, status: 2, message: expect.stringMatching(/unknown Key_stream_ID/) });
   });
 
   it('when the stream is already open, then open_connect answers HANDLE_IN_USE (3)', async () => {
     const id = await openPy();
     const again = await py(appA, '/open_connect', `[None, '127.0.0.1:5001', {'timeout': 100, 'length': 128}, '${id}']`);
-    expect(again.status).toBe(409);
-    expect((pyValue(again.body) as PyValue[]).slice(0, 2)).toEqual([null, 3]);
+    expect(again.status).toBe(400);
+    expect(pyValue(again.body)).toEqual([id, 3]);
+    const json = await request(appA).post('/open_connect').send([null, '127.0.0.1:5001', { timeout: 100, length: 128 }, id]);
+    expect(json.status).toBe(409);
+    expect(json.body).toEqual([null, 3, expect.any(String)]);
   });
 
-  it('when the peer is down, then open_connect answers status 2 with HTTP 200 (the call ran)', async () => {
+  it('when the peer is down, then open_connect answers HTTP 400 [None, 2] to a Python literal (as the original), HTTP 200 with status 2 to JSON', async () => {
     alice.peer.down = true;
     const res = await py(appA, '/open_connect', "[None, '127.0.0.1:5001', {'timeout': 100, 'length': 128}, None]");
-    expect(res.status).toBe(200);
-    expect(pyValue(res.body)).toEqual([null, 2, expect.stringMatching(/no QKD connection to a peer module at/)]);
+    expect(res.status).toBe(400);
+    expect(pyValue(res.body)).toEqual([null, 2]);
+    expect(res.headers['x-qkdm-message']).toMatch(/peer module/);
+    expect(res.headers['x-qkdm-message']).not.toContain('127.0.0.1');
+    const json = await request(appA).post('/open_connect').send([null, '127.0.0.1:5001', { timeout: 100, length: 128 }, null]);
+    expect(json.status).toBe(200);
+    expect(json.body).toEqual([null, 2, expect.stringMatching(/no QKD connection to a peer module at/)]);
   });
 
-  it('when no key arrives within the timeout, then get_key answers status 1', async () => {
+  it('when the joining end asks another length, then it takes the stream\'s length (as the original overwrote it) and both ends get the same keys', async () => {
+    const a = await py(appA, '/api/v1/qkdm/actions/open_connect', "[None, '127.0.0.1:5001', {'timeout': 2000, 'length': 256}, None]");
+    const [id] = pyValue(a.body) as [string];
+    const b = await py(appB, '/api/v1/qkdm/actions/open_connect', `[None, '127.0.0.1:5000', {'timeout': 300000, 'length': 128}, '${id}']`);
+    expect(b.status).toBe(200);
+    expect(pyValue(b.body)).toEqual([id, 0]);
+    const wait = { prefer: 'wait=2' };
+    const ka = await py(appA, '/api/v1/qkdm/actions/get_key', `['${id}', -1, None]`).set(wait);
+    const kb = await py(appB, '/api/v1/qkdm/actions/get_key', `['${id}', -1, None]`).set(wait);
+    expect(ka.status).toBe(200);
+    const [keyA, indexA] = pyValue(ka.body) as [Uint8Array, number];
+    expect(keyA.length).toBe(32);
+    expect(pyValue(kb.body)).toEqual([keyA, indexA, 0]);
+  });
+
+  it('when no key is available, then a Python-literal get_key answers HTTP 400 [None, index, 1] at once (as the original); JSON waits the stream timeout and answers 200 status 1', async () => {
     const id = await openPy();
+    const t0 = Date.now();
     const res = await py(appA, '/get_key', `['${id}', 999999, {}]`);
-    expect(res.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(res.status).toBe(400);
     expect(pyValue(res.body)).toEqual([null, 999999, 1]);
+    expect(res.headers['x-qkdm-message']).toMatch(/no key available/);
+    const waited = await py(appA, '/get_key', `['${id}', 999999, {}]`).set('prefer', 'wait=1');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(waited.status).toBe(400);
+    const json = await request(appA).post('/get_key').send([id, 999999, {}]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2800);
+    expect(json.status).toBe(200);
+    expect(json.body).toEqual([null, 999999, 1]);
   }, 10_000);
 });
 

@@ -17,7 +17,7 @@ import type { PyValue } from '../../src/api/codec/pyLiteral.js';
 import { credentialsEnv } from '../../scripts/lib/linkCredentials.js';
 import { loadLinkCredentials } from '../../src/exchange/auth/linkCredentials.js';
 import { PeerAuthenticator } from '../../src/exchange/auth/peerSessions.js';
-import { freePort, hexOf, postPy, startModule, tempDir, testLinkCredentials, type RunningModule } from '../support/processes.js';
+import { freePort, hexOf, postPy, startModule, tempDir, testLinkCredentials, WAIT, type RunningModule } from '../support/processes.js';
 import { httpsCall, makeCerts, type CertSet } from '../support/tls.js';
 
 let certs: CertSet;
@@ -233,7 +233,7 @@ describe('two module processes over mutual TLS', () => {
     expect(status).toBe(0);
     expect((await postPy(bob.m.url, '/open_connect', [null, alice.peer, { timeout: 5000, length: 256 }, id])).value).toEqual([id, 0]);
     for (let i = 0; i < 5; i++) {
-      const [ka, kb] = await Promise.all([postPy(alice.m.url, '/get_key', [id, -1, {}]), postPy(bob.m.url, '/get_key', [id, -1, {}])]);
+      const [ka, kb] = await Promise.all([postPy(alice.m.url, '/get_key', [id, -1, {}], WAIT()), postPy(bob.m.url, '/get_key', [id, -1, {}], WAIT())]);
       const [keyA, idxA, stA] = ka.value as [PyValue, number, number];
       const [keyB, idxB, stB] = kb.value as [PyValue, number, number];
       expect([stA, stB, idxA, idxB]).toEqual([0, 0, i, i]);
@@ -261,10 +261,10 @@ describe('two module processes over mutual TLS', () => {
     const alice = await start('alice', 1, 'alice');
     const mallory = await start('bob', 0, 'other', 'other-ca');
     const a = await postPy(alice.m.url, '/open_connect', [null, mallory.peer, { timeout: 3000, length: 256 }, null]);
-    const [id, status, message] = a.value as [null, number, string];
-    expect(id).toBeNull();
-    expect(status).toBe(2);
-    expect(message).toMatch(/no QKD connection to a peer module at/);
+    // The original's failure answer: HTTP 400 [None, 2], the reason in a header.
+    expect(a.status).toBe(400);
+    expect(a.value).toEqual([null, 2]);
+    expect(a.headers.get('x-qkdm-error')).toMatch(/^PEER_(UNREACHABLE|REFUSED)$/);
     const m = await postPy(mallory.m.url, '/open_connect', [null, alice.peer, { timeout: 3000, length: 256 }, null]);
     expect((m.value as PyValue[])[1]).toBe(2);
   });

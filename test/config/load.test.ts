@@ -80,6 +80,7 @@ describe('defaults', () => {
       max_key_size: 8192,
       min_key_size: 64,
       max_key_count: undefined,
+      key_id_ttl_s: 3600,
       allow_header_identity: false,
       saes: [],
       identities: [],

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PyValue } from '../../src/api/codec/pyLiteral.js';
 import { encodeKey, generateKeyPair } from '../../src/crypto/keys.js';
 import type { KeyPair } from '../../src/crypto/signatures.js';
-import { freePort, getJson, hexOf, postPy, startModule, tempDir, type RunningModule } from '../support/processes.js';
+import { freePort, getJson, hexOf, postPy, startModule, tempDir, WAIT, type RunningModule } from '../support/processes.js';
 
 let running: RunningModule[] = [];
 afterEach(async () => {
@@ -60,7 +60,7 @@ async function openStream(alice: RunningModule, bob: RunningModule, length: numb
 }
 
 async function getKey(m: RunningModule, id: string): Promise<{ key: string | null; index: number; status: number }> {
-  const r = await postPy(m.url, '/get_key', [id, -1, {}]);
+  const r = await postPy(m.url, '/get_key', [id, -1, {}], WAIT(5));
   const [key, index, status] = r.value as [PyValue, number, number];
   return { key: key === null ? null : hexOf(key), index, status };
 }

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, startModule, tempDir, type RunningModule } from '../support/processes.js';
+import { freePort, startModule, tempDir, WAIT, type RunningModule } from '../support/processes.js';
 import { app004, appPy, hexOfValue, type Pair } from './support.js';
 
 const TOKENS = { appA: 'token-of-app-a-0123456789', appB: 'token-of-app-b-0123456789', mallory: 'token-of-mallory-0123456', operator: 'token-of-the-operator-012345' };
@@ -60,7 +60,7 @@ describe('Why 1: any caller who knows a Key_stream_ID takes its keys; a third pa
     }
     // The stream is not closed, and its keys are the owners'.
     for (let i = 0; i < 3; i++) {
-      const [a, b] = await Promise.all([appPy(pair.alice, '/get_key', [id, -1, {}], TOKENS.appA), appPy(pair.bob, '/get_key', [id, -1, {}], TOKENS.appB)]);
+      const [a, b] = await Promise.all([appPy(pair.alice, '/get_key', [id, -1, {}], TOKENS.appA, WAIT()), appPy(pair.bob, '/get_key', [id, -1, {}], TOKENS.appB, WAIT())]);
       const [ka, ia, sa] = a.value as [Uint8Array, number, number];
       const [kb, ib, sb] = b.value as [Uint8Array, number, number];
       expect([sa, sb, ia, ib]).toEqual([0, 0, i, i]);

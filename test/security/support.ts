@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../../src/api/codec/pyLiteral.js';
-import { freePort, getJson, hexOf, postPy, startModule, tempDir, type ModuleSpec, type RunningModule } from '../support/processes.js';
+import { freePort, getJson, hexOf, postPy, startModule, tempDir, WAIT, type ModuleSpec, type RunningModule } from '../support/processes.js';
 
 export interface Pair {
   alice: RunningModule;
@@ -39,7 +39,8 @@ export interface Delivered {
 }
 
 export async function getKey(m: RunningModule, id: string, index = -1): Promise<Delivered> {
-  const r = await postPy(m.url, '/get_key', [id, index, {}]);
+  // A Python-literal get_key answers at once (as the original); the tests wait for the exchange.
+  const r = await postPy(m.url, '/get_key', [id, index, {}], WAIT());
   const [key, idx, status] = r.value as [PyValue, number, number];
   return { key: key === null ? null : hexOf(key), index: idx, status };
 }
@@ -95,8 +96,14 @@ export function cpuMs(pid: number): number {
 }
 
 /** An application's call with its bearer token (or none): Python-literal body, as the seed API's clients send. */
-export async function appPy(m: RunningModule, path: string, value: PyValue | undefined, token?: string): Promise<{ status: number; value: PyValue }> {
-  const res = await fetch(`${m.url}${path}`, { method: 'POST', body: value === undefined ? '' : toPyLiteral(value), headers: token ? { authorization: `Bearer ${token}` } : {} });
+export async function appPy(
+  m: RunningModule,
+  path: string,
+  value: PyValue | undefined,
+  token?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; value: PyValue; message: string | null }> {
+  const res = await fetch(`${m.url}${path}`, { method: 'POST', body: value === undefined ? '' : toPyLiteral(value), headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
   const text = await res.text();
   let parsed: PyValue = text;
   try {
@@ -104,7 +111,7 @@ export async function appPy(m: RunningModule, path: string, value: PyValue | und
   } catch {
     /* a JSON error body (401/403) */
   }
-  return { status: res.status, value: parsed };
+  return { status: res.status, value: parsed, message: res.headers.get('x-qkdm-message') };
 }
 
 /** An ETSI 004 call (JSON) with a bearer token. */

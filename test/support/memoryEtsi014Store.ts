@@ -28,15 +28,36 @@ export class MemoryEtsi014KeyIdStore implements Etsi014KeyIdStore {
 
   async get(keyIds: readonly string[]): Promise<IssuedKeyRecord[]> {
     this.check();
-    return keyIds.flatMap((id) => (this.records.has(id) ? [{ ...this.records.get(id)! }] : []));
+    return keyIds.flatMap((id) => (this.records.has(id) ? [{ ...this.records.get(id)!, indices: [...this.records.get(id)!.indices] }] : []));
   }
 
-  async claim(keyIds: readonly string[]): Promise<IssuedKeyRecord[] | undefined> {
+  async claim(keyIds: readonly string[], now: number, windowMs: number): Promise<IssuedKeyRecord[] | undefined> {
     this.check();
     const ids = [...new Set(keyIds)];
-    if (!ids.every((id) => this.records.has(id))) return undefined;
-    const out = ids.map((id) => this.records.get(id)!);
-    for (const id of ids) this.records.delete(id);
+    const found = ids.map((id) => this.records.get(id));
+    if (found.some((r) => r === undefined || (r.claimedAt !== undefined && now - r.claimedAt >= windowMs))) return undefined;
+    return found.map((r) => {
+      if (r!.claimedAt === undefined) r!.claimedAt = now;
+      return { ...r!, indices: [...r!.indices] };
+    });
+  }
+
+  async remove(keyIds: readonly string[]): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const id of new Set(keyIds)) if (this.records.delete(id)) n++;
+    return n;
+  }
+
+  async expire(createdAtOrBefore: number | undefined, claimedAtOrBefore: number): Promise<IssuedKeyRecord[]> {
+    this.check();
+    const out: IssuedKeyRecord[] = [];
+    for (const [id, r] of this.records) {
+      const due = r.claimedAt === undefined ? createdAtOrBefore !== undefined && r.createdAt <= createdAtOrBefore : r.claimedAt <= claimedAtOrBefore;
+      if (!due) continue;
+      this.records.delete(id);
+      out.push(r);
+    }
     return out;
   }
 
@@ -62,7 +83,9 @@ export class MemoryEtsi014KeyIdStore implements Etsi014KeyIdStore {
   }
 
   async count(): Promise<number> {
-    return this.records.size;
+    let n = 0;
+    for (const r of this.records.values()) if (r.claimedAt === undefined) n++;
+    return n;
   }
 
   async close(): Promise<void> {}

@@ -81,12 +81,18 @@ export async function startModule(spec: ModuleSpec): Promise<RunningModule> {
   };
 }
 
-/** POSTs a Python literal exactly as the original clients do (no Content-Type) and parses the answer. */
-export async function postPy(url: string, path: string, value: PyValue | undefined): Promise<{ status: number; value: PyValue }> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', body: value === undefined ? '' : toPyLiteral(value) });
+/**
+ * POSTs a Python literal exactly as the original clients do (no Content-Type) and parses the answer.
+ * `headers` adds headers the original clients never send (e.g. WAIT, for a get_key that may wait).
+ */
+export async function postPy(url: string, path: string, value: PyValue | undefined, headers: Record<string, string> = {}): Promise<{ status: number; value: PyValue; headers: Headers }> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', body: value === undefined ? '' : toPyLiteral(value), headers });
   const text = await res.text();
-  return { status: res.status, value: parsePyLiteral(text) };
+  return { status: res.status, value: parsePyLiteral(text), headers: res.headers };
 }
+
+/** `Prefer: wait=N` (RFC 7240): a seed get_key waits up to N seconds (never beyond the stream timeout) instead of answering at once. */
+export const WAIT = (seconds = 10): Record<string, string> => ({ prefer: `wait=${seconds}` });
 
 export async function getJson(url: string, path: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`${url}${path}`);

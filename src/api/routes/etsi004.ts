@@ -24,7 +24,7 @@ import {
   type Etsi004OpenConnectAnswer,
   type Etsi004Qos,
 } from '../etsi004Schemas.js';
-import { BadRequest, describeIssue, idempotencyToken, jsonSyntaxMessage } from '../wire.js';
+import { BadRequest, describeIssue, idempotencyToken, parseJsonText } from '../wire.js';
 import { callerOf } from '../appIdentity.js';
 
 /** Where the binding is mounted (app.ts). */
@@ -48,12 +48,7 @@ const NO_KEY_MESSAGE: Readonly<Record<NoKeyReason, string>> = {
 function parseJson<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
   const raw = typeof req.body === 'string' ? req.body : '';
   if (raw.trim() === '') throw new BadRequest('body: expected a JSON object');
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (err) {
-    throw new BadRequest(jsonSyntaxMessage(err));
-  }
+  const value = parseJsonText(raw);
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new BadRequest(describeIssue(parsed.error.issues[0]!));

@@ -24,7 +24,7 @@ import {
   type Etsi014KeyRequest,
 } from '../etsi014Schemas.js';
 import type { SaeIdentifier } from '../saeIdentity.js';
-import { describeIssue } from '../wire.js';
+import { checkJsonDepth, describeIssue } from '../wire.js';
 
 class Etsi014BadRequest extends Error {}
 
@@ -49,6 +49,11 @@ function jsonBody(req: Request): unknown {
   const raw = typeof req.body === 'string' ? req.body : '';
   if (raw.trim() === '') return undefined;
   try {
+    checkJsonDepth(raw);
+  } catch (err) {
+    throw new Etsi014BadRequest((err as Error).message);
+  }
+  try {
     return JSON.parse(raw) as unknown;
   } catch {
     throw new Etsi014BadRequest('body: not valid JSON');
@@ -62,6 +67,19 @@ const encodeKeys = (keys: readonly IssuedKey[]): Etsi014KeyContainer => ({
     return { key_ID: k.keyId, key };
   }),
 });
+
+/**
+ * Resolves true once the whole answer was handed to the connection ('finish'), false when the
+ * connection closed before (the client gave up, the connection broke): such an answer never arrived.
+ */
+function answerLeft(res: Response): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    if (res.writableFinished) return resolve(true);
+    if (res.destroyed || res.socket === null || res.socket.destroyed) return resolve(false);
+    res.once('finish', () => resolve(true));
+    res.once('close', () => resolve(res.writableFinished));
+  });
+}
 
 export function etsi014Router(service: Etsi014Service | undefined, identify: SaeIdentifier): Router {
   const router = Router();
@@ -111,9 +129,11 @@ export function etsi014Router(service: Etsi014Service | undefined, identify: Sae
   router.post('/:slave_SAE_ID/enc_keys', encKeys((req) => parse(etsi014KeyRequestSchema, jsonBody(req) ?? {}, 'body')));
   router.get('/:slave_SAE_ID/enc_keys', encKeys((req) => parse(etsi014EncKeysQuerySchema, req.query, 'query')));
 
+  // The answer's fate decides whether the slave SAE may fetch the same keys again (a lost answer, docs/etsi014.md "Flows").
   const decKeys = (keyIds: (req: Request) => string[]) =>
     route('master_SAE_ID', async (req, res, slave, master) => {
-      answer(res, await service!.decKeys(slave, master, keyIds(req)), encodeKeys);
+      const ids = keyIds(req);
+      answer(res, await service!.decKeys(slave, master, ids, answerLeft(res)), encodeKeys);
     });
   router.post(
     '/:master_SAE_ID/dec_keys',

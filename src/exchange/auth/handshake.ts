@@ -131,6 +131,19 @@ export async function initiateHandshake(creds: LinkCredentials, pool: SignatureP
   }
 }
 
+const HELLO_FIELDS: ReadonlySet<string> = new Set(Object.keys(helloSchema.shape));
+
+/**
+ * A schema issue of a hello as `field: problem`, never repeating what the caller sent: unknown field
+ * names are counted, not named (zod's own message quotes them).
+ */
+function describeHelloIssue(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return 'body: invalid';
+  const field = typeof issue.path[0] === 'string' && HELLO_FIELDS.has(issue.path[0]) ? issue.path[0] : issue.path.length ? '<field>' : 'body';
+  if (issue.code === 'unrecognized_keys') return `${field}: ${issue.keys.length} unknown field${issue.keys.length === 1 ? '' : 's'} (names not repeated)`;
+  return `${field}: ${issue.message}`;
+}
+
 /** Server side: checks a hello (cheap checks first, then the signature) and answers it. */
 export class HandshakeResponder {
   private readonly seenNonces = new Map<string, number>();
@@ -148,7 +161,7 @@ export class HandshakeResponder {
 
   async accept(raw: unknown): Promise<{ reply: unknown; keys: SessionKeys }> {
     const parsed = helloSchema.safeParse(raw);
-    if (!parsed.success) throw new HandshakeError(`malformed hello: ${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message}`, 400);
+    if (!parsed.success) throw new HandshakeError(`malformed hello: ${describeHelloIssue(parsed.error.issues[0])}`, 400);
     const h = parsed.data;
     if (h.link !== this.creds.linkId) throw new HandshakeError('hello for another link (link_id differs from this module\'s credentials)');
     if (h.to !== this.creds.fingerprint) throw new HandshakeError('hello addressed to another module key');

@@ -132,6 +132,22 @@ export class PeerAuthenticator {
   }
 
   /**
+   * The checks of a sealed request that need no body: the session headers are there and name a live
+   * session. The peer gate runs them before reading the body, so a request that cannot authenticate
+   * costs no buffering.
+   */
+  checkSession(sessionId: string | undefined, seqText: string | undefined, tag: string | undefined): { ok: true } | { ok: false; code: PeerAuthCode; message: string } {
+    if (!sessionId || !seqText || !tag) return { ok: false, code: 'PEER_AUTH_REQUIRED', message: 'peer messages must be sealed in an authenticated session (POST /peer/hello first)' };
+    const session = this.serverSessions.get(sessionId);
+    if (!session || Date.now() - session.lastUsed > SERVER_SESSION_IDLE_MS) {
+      // Only a session that existed is removed (and its keys zeroed); an unknown ID leaves nothing behind.
+      if (session) this.forget(sessionId, session);
+      return { ok: false, code: 'PEER_SESSION_UNKNOWN', message: 'unknown or expired session: open a new one' };
+    }
+    return { ok: true };
+  }
+
+  /**
    * Checks and opens a sealed request. Resolves the plaintext and an `answer` function that seals the
    * reply, or the authentication error to answer (unsealed).
    */
@@ -144,12 +160,9 @@ export class PeerAuthenticator {
     body: Buffer,
     requestId?: string,
   ): { ok: true; plaintext: Buffer; sealAnswer: (httpStatus: number, plaintext: Buffer) => Sealed } | { ok: false; code: PeerAuthCode; message: string } {
-    if (!sessionId || !seqText || !tag) return { ok: false, code: 'PEER_AUTH_REQUIRED', message: 'peer messages must be sealed in an authenticated session (POST /peer/hello first)' };
-    const session = this.serverSessions.get(sessionId);
-    if (!session || Date.now() - session.lastUsed > SERVER_SESSION_IDLE_MS) {
-      this.serverSessions.delete(sessionId);
-      return { ok: false, code: 'PEER_SESSION_UNKNOWN', message: 'unknown or expired session: open a new one' };
-    }
+    const known = this.checkSession(sessionId, seqText, tag);
+    if (!known.ok || !sessionId || !seqText || !tag) return known.ok ? { ok: false, code: 'PEER_AUTH_REQUIRED', message: 'peer messages must be sealed' } : known;
+    const session = this.serverSessions.get(sessionId)!;
     const seq = /^[1-9][0-9]{0,15}$/.test(seqText) ? Number(seqText) : NaN;
     if (!session.window.check(seq)) return { ok: false, code: 'PEER_AUTH_FAILED', message: 'sequence number replayed or out of range' };
     if (requestId !== undefined && !REQUEST_ID.test(requestId)) return { ok: false, code: 'PEER_AUTH_FAILED', message: 'malformed request id' };

@@ -72,6 +72,10 @@ const SCHEMA_STEPS: readonly string[] = [
   // idempotency token. NULL delivered_at = not delivered yet.
   `ALTER TABLE keys ADD COLUMN delivered_at INTEGER;
    ALTER TABLE keys ADD COLUMN delivery_token TEXT;`,
+  // 6: ETSI 014 key IDs claimed by a dec_keys stay for the re-delivery window (SqliteEtsi014KeyIdStore.claim):
+  // when they were claimed, NULL = waiting. The index serves the expiry sweep (waiting by age, claimed by claim time).
+  `ALTER TABLE etsi014_key_ids ADD COLUMN claimed_at INTEGER;
+   CREATE INDEX IF NOT EXISTS etsi014_key_ids_expiry ON etsi014_key_ids (claimed_at, created_at);`,
 ];
 export const SQLITE_SCHEMA_VERSION = SCHEMA_STEPS.length;
 

@@ -1,9 +1,10 @@
 /**
- * Etsi014KeyIdStore on the embedded SQLite database (table `etsi014_key_ids`, schema step 2 of
+ * Etsi014KeyIdStore on the embedded SQLite database (table `etsi014_key_ids`, schema steps 2 and 6 of
  * {@link openSqliteDatabase}). Prepared statements only.
  *
- * - Every write (putMany, claim, discard) is all-or-none and durable when it resolves (WAL +
- *   synchronous=FULL), so issued key IDs survive a restart and a claimed ID is never claimed again.
+ * - Every write (putMany, claim, remove, expire, discard) is all-or-none and durable when it resolves
+ *   (WAL + synchronous=FULL), so issued key IDs and their claims survive a restart, and a claim whose
+ *   re-delivery window closed is never claimed again.
  * - Group commit: writes requested in the same event-loop turn run in one transaction, each in its own
  *   savepoint (a refused putMany rolls back alone), so concurrent requests share one fsync instead of
  *   blocking the event loop for one each.
@@ -21,6 +22,7 @@ interface Row {
   master_sae: string;
   slave_sae: string;
   created_at: number;
+  claimed_at: number | null;
 }
 
 /** Groups rows (any order) into records with their indices in part order. */
@@ -30,7 +32,16 @@ function toRecords(rows: readonly Row[]): IssuedKeyRecord[] {
     let entry = byId.get(r.key_id);
     if (!entry) {
       entry = {
-        record: { keyId: r.key_id, keyStreamId: r.stream, indices: [], sizeBits: r.size, masterSaeId: r.master_sae, slaveSaeId: r.slave_sae, createdAt: r.created_at },
+        record: {
+          keyId: r.key_id,
+          keyStreamId: r.stream,
+          indices: [],
+          sizeBits: r.size,
+          masterSaeId: r.master_sae,
+          slaveSaeId: r.slave_sae,
+          createdAt: r.created_at,
+          ...(r.claimed_at === null ? {} : { claimedAt: r.claimed_at }),
+        },
         parts: [],
       };
       byId.set(r.key_id, entry);
@@ -43,13 +54,17 @@ function toRecords(rows: readonly Row[]): IssuedKeyRecord[] {
 export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
   private readonly insert: Statement<[string, number, string, number, number, string, string, number], unknown>;
   private readonly select: Statement<[string], Row>;
-  private readonly remove: Statement<[string], unknown>;
   /** The key IDs using one stream index (read-only; discard and recorded use it). */
   private readonly removeByIndex: Statement<[string, number], { key_id: string }>;
   private readonly removeId: Statement<[string], unknown>;
   private readonly countIds: Statement<[], { n: number }>;
+  private readonly markClaimed: Statement<[number, string], unknown>;
+  private readonly selectExpiredWaiting: Statement<[number], Row>;
+  private readonly selectExpiredClaimed: Statement<[number], Row>;
   private readonly putTx: Transaction<(records: readonly IssuedKeyRecord[]) => boolean>;
-  private readonly claimTx: Transaction<(keyIds: readonly string[]) => IssuedKeyRecord[] | undefined>;
+  private readonly claimTx: Transaction<(keyIds: readonly string[], now: number, windowMs: number) => IssuedKeyRecord[] | undefined>;
+  private readonly removeTx: Transaction<(keyIds: readonly string[]) => number>;
+  private readonly expireTx: Transaction<(createdAtOrBefore: number | undefined, claimedAtOrBefore: number) => IssuedKeyRecord[]>;
   private readonly discardTx: Transaction<(keyStreamId: string, indices: readonly number[]) => number>;
   private readonly batchTx: Transaction<(batch: readonly PendingWrite[]) => void>;
   private pending: PendingWrite[] = [];
@@ -60,11 +75,17 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
       this.insert = db.prepare(
         'INSERT INTO etsi014_key_ids (key_id, part, stream, idx, size, master_sae, slave_sae, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
-      this.select = db.prepare('SELECT key_id, part, stream, idx, size, master_sae, slave_sae, created_at FROM etsi014_key_ids WHERE key_id = ?');
-      this.remove = db.prepare('DELETE FROM etsi014_key_ids WHERE key_id = ?');
+      this.select = db.prepare('SELECT key_id, part, stream, idx, size, master_sae, slave_sae, created_at, claimed_at FROM etsi014_key_ids WHERE key_id = ?');
       this.removeByIndex = db.prepare('SELECT key_id FROM etsi014_key_ids WHERE stream = ? AND idx = ?');
       this.removeId = db.prepare('DELETE FROM etsi014_key_ids WHERE key_id = ?');
-      this.countIds = db.prepare('SELECT COUNT(DISTINCT key_id) AS n FROM etsi014_key_ids');
+      this.countIds = db.prepare('SELECT COUNT(DISTINCT key_id) AS n FROM etsi014_key_ids WHERE claimed_at IS NULL');
+      this.markClaimed = db.prepare('UPDATE etsi014_key_ids SET claimed_at = ? WHERE key_id = ? AND claimed_at IS NULL');
+      this.selectExpiredWaiting = db.prepare(
+        'SELECT key_id, part, stream, idx, size, master_sae, slave_sae, created_at, claimed_at FROM etsi014_key_ids WHERE claimed_at IS NULL AND created_at <= ?',
+      );
+      this.selectExpiredClaimed = db.prepare(
+        'SELECT key_id, part, stream, idx, size, master_sae, slave_sae, created_at, claimed_at FROM etsi014_key_ids WHERE claimed_at IS NOT NULL AND claimed_at <= ?',
+      );
     } catch (err) {
       throw sqliteError(err, 'prepare');
     }
@@ -81,15 +102,27 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
       }
       return true;
     });
-    this.claimTx = db.transaction((keyIds: readonly string[]) => {
+    this.claimTx = db.transaction((keyIds: readonly string[], now: number, windowMs: number) => {
       const rows: Row[] = [];
       for (const id of keyIds) {
         const found = this.select.all(id);
-        if (found.length === 0) return undefined; // nothing deleted yet: the transaction changes nothing
+        // Missing, or claimed and its window closed: nothing changed yet, the transaction changes nothing.
+        if (found.length === 0 || found.some((r) => r.claimed_at !== null && now - r.claimed_at >= windowMs)) return undefined;
         rows.push(...found);
       }
-      for (const id of keyIds) this.remove.run(id);
-      return toRecords(rows);
+      for (const id of keyIds) this.markClaimed.run(now, id);
+      return toRecords(rows.map((r) => (r.claimed_at === null ? { ...r, claimed_at: now } : r)));
+    });
+    this.removeTx = db.transaction((keyIds: readonly string[]) => {
+      let n = 0;
+      for (const id of keyIds) if (this.removeId.run(id).changes > 0) n++;
+      return n;
+    });
+    this.expireTx = db.transaction((createdAtOrBefore: number | undefined, claimedAtOrBefore: number) => {
+      const rows = [...(createdAtOrBefore === undefined ? [] : this.selectExpiredWaiting.all(createdAtOrBefore)), ...this.selectExpiredClaimed.all(claimedAtOrBefore)];
+      const records = toRecords(rows);
+      for (const r of records) this.removeId.run(r.keyId);
+      return records;
     });
     this.discardTx = db.transaction((keyStreamId: string, indices: readonly number[]) => {
       const ids = new Set<string>();
@@ -156,15 +189,37 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
     }
   }
 
-  claim(keyIds: readonly string[]): Promise<IssuedKeyRecord[] | undefined> {
+  claim(keyIds: readonly string[], now: number, windowMs: number): Promise<IssuedKeyRecord[] | undefined> {
     const ids = [...new Set(keyIds)];
     return this.write(() => {
       try {
-        return this.claimTx(ids);
+        return this.claimTx(ids, now, windowMs);
       } catch (err) {
         throw sqliteError(err, 'etsi014 claim');
       }
     }, 'etsi014 claim');
+  }
+
+  async remove(keyIds: readonly string[]): Promise<number> {
+    const ids = [...new Set(keyIds)];
+    if (ids.length === 0) return 0;
+    return this.write(() => {
+      try {
+        return this.removeTx(ids);
+      } catch (err) {
+        throw sqliteError(err, 'etsi014 remove');
+      }
+    }, 'etsi014 remove');
+  }
+
+  expire(createdAtOrBefore: number | undefined, claimedAtOrBefore: number): Promise<IssuedKeyRecord[]> {
+    return this.write(() => {
+      try {
+        return this.expireTx(createdAtOrBefore, claimedAtOrBefore);
+      } catch (err) {
+        throw sqliteError(err, 'etsi014 expire');
+      }
+    }, 'etsi014 expire');
   }
 
   async recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>> {
