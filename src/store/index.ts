@@ -14,6 +14,7 @@ import { openSqliteDatabase } from './sqlite/SqliteDatabase.js';
 import { SqliteHandleStore } from './sqlite/SqliteHandleStore.js';
 import { SqliteKeyStore } from './sqlite/SqliteKeyStore.js';
 import { VaultKeyStore } from './vault/VaultKeyStore.js';
+import { StoreError } from './errors.js';
 
 export interface Stores {
   handles: HandleStore;
@@ -26,20 +27,38 @@ export interface Stores {
 export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores> {
   const mode = storeMode(cfg);
   let sqlite: Database.Database | undefined;
-  const embedded = (): Database.Database => (sqlite ??= openSqliteDatabase(cfg.module.data_dir));
+  const embedded = (): Database.Database => {
+    try {
+      return (sqlite ??= openSqliteDatabase(cfg.module.data_dir));
+    } catch (err) {
+      throw startFailure(err, `module.data_dir (${cfg.module.data_dir})`, 'cannot open the embedded store there', 'set module.data_dir to a directory this process can write');
+    }
+  };
 
   let handles: HandleStore;
   if (mode.handles === 'mysql') {
     const db = cfg.internal_db;
-    handles = await MysqlHandleStore.open({
-      host: db.host ?? 'localhost',
-      port: db.port ?? 3306,
-      user: db.user ?? '',
-      password: db.passwd ?? '',
-      database: db.database ?? '',
-      table: cfg.module.table,
-      ...(db.socket ? { socketPath: db.socket } : {}),
-    });
+    const where = db.socket ? `socket ${db.socket}` : `${db.host ?? 'localhost'}:${db.port ?? 3306}`;
+    try {
+      handles = await MysqlHandleStore.open({
+        host: db.host ?? 'localhost',
+        port: db.port ?? 3306,
+        user: db.user ?? '',
+        password: db.passwd ?? '',
+        database: db.database ?? '',
+        table: cfg.module.table,
+        ...(db.socket ? { socketPath: db.socket } : {}),
+      });
+    } catch (err) {
+      throw startFailure(
+        err,
+        `internal_db (${where}, database ${db.database ?? ''})`,
+        'the handle store cannot be opened',
+        isPermission(err)
+          ? 'check internal_db.user, internal_db.passwd and the grants on the database'
+          : 'start MariaDB/MySQL there or fix internal_db.host/port/socket/database, or unset internal_db.host and internal_db.socket to use the embedded store',
+      );
+    }
   } else {
     handles = new SqliteHandleStore(embedded());
   }
@@ -57,6 +76,18 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
       pathPrefix: cfg.vault.path_prefix,
       ...(ca ? { ca } : {}),
     });
+    // Reachable, and the token may list the prefix: found now rather than at the first key.
+    try {
+      await keys.indices('startup-probe');
+    } catch (err) {
+      await handles.close().catch(() => undefined);
+      throw startFailure(
+        err,
+        `vault (${vaultEndpoint(cfg)})`,
+        'the key store cannot be reached',
+        isPermission(err) ? 'check vault.token (it needs list, read, create and delete on the mount and path_prefix)' : 'start Vault there or fix vault.host/port/scheme, or unset vault.host to use the embedded store',
+      );
+    }
   } else {
     keys = new SqliteKeyStore(embedded());
   }
@@ -73,4 +104,17 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
       sqlite?.close();
     },
   };
+}
+
+function isPermission(err: unknown): boolean {
+  return err instanceof StoreError && err.kind === 'permission';
+}
+
+/**
+ * A store that cannot be opened at start-up, as one line naming the setting and the fix (issue 16:
+ * "every start-up failure is one line"). The adapter's message (never a secret) says what happened.
+ */
+function startFailure(err: unknown, setting: string, what: string, fix: string): Error {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new Error(`${setting}: ${what} (${detail}): ${fix}`);
 }

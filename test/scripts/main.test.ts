@@ -61,6 +61,32 @@ describe('start-up failures', () => {
     expect(m.proc.exitCode).toBeNull();
   });
 
+  it('issue 16: when a store cannot be opened (MariaDB down, Vault unreachable, data_dir not a directory), then one line names the setting, what happened and the fix', async () => {
+    const closedPort = String(await freePort()); // nothing listens there
+    const base = { QKDM_MODULE_PORT: String(await freePort()), QKDM_MODULE_LOG_LEVEL: 'silent', QKDM_PEER_AUTH_INSECURE: 'true' };
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [
+        { QKDM_MODULE_DATA_DIR: tempDir('mysql-down'), QKDM_INTERNAL_DB_HOST: '127.0.0.1', QKDM_INTERNAL_DB_PORT: closedPort, QKDM_INTERNAL_DB_USER: 'root', QKDM_INTERNAL_DB_DATABASE: 'test' },
+        /^qkd-module: start-up failed: internal_db \(127\.0\.0\.1:\d+, database test\): the handle store cannot be opened \(mysql: ECONNREFUSED on connect\): start MariaDB\/MySQL there .*unset internal_db\.host/,
+      ],
+      [
+        { QKDM_MODULE_DATA_DIR: tempDir('vault-down'), QKDM_VAULT_HOST: '127.0.0.1', QKDM_VAULT_PORT: closedPort, QKDM_VAULT_SCHEME: 'http', QKDM_VAULT_TOKEN: 'dev-only-token' },
+        /^qkd-module: start-up failed: vault \(http:\/\/127\.0\.0\.1:\d+\): the key store cannot be reached \(vault: unreachable \(ECONNREFUSED\) on list\): start Vault there .*unset vault\.host/,
+      ],
+      [
+        { QKDM_MODULE_DATA_DIR: join(ROOT, 'package.json', 'data') },
+        /^qkd-module: start-up failed: module\.data_dir \(.*package\.json\/data\): cannot open the embedded store there \(sqlite: ENOTDIR on open\): set module\.data_dir to a directory/,
+      ],
+    ];
+    for (const [env, line] of cases) {
+      const r = await run({ ...base, ...env });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+      expect(r.stderr).not.toContain('dev-only-token');
+    }
+  });
+
   it('when a setting is invalid, then the module exits with one line naming the field', async () => {
     const r = await run({ QKDM_MODULE_PORT: 'abc', QKDM_MODULE_LOG_LEVEL: 'silent' });
     expect(r.code).toBe(2);

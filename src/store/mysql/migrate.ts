@@ -129,7 +129,7 @@ export function mysqlError(err: unknown, operation: string): StoreError {
   if (err instanceof StoreError) return err;
   const e = err as { code?: unknown; errno?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'unknown error';
-  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR' || code === 'ER_TABLEACCESS_DENIED_ERROR') {
+  if (code.startsWith('ER_ACCESS_DENIED') || code === 'ER_DBACCESS_DENIED_ERROR' || code === 'ER_TABLEACCESS_DENIED_ERROR') {
     return new StoreError('permission', `mysql: permission denied (${code}) on ${operation} (check mysql user/password/grants)`);
   }
   const unavailable =
