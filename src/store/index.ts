@@ -74,6 +74,8 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
       token: cfg.vault.token ?? '',
       mount: cfg.vault.mount,
       pathPrefix: cfg.vault.path_prefix,
+      // Vault takes `GET ...?list=true` as LIST; a plain verb also passes proxies and Node-based servers.
+      noCustomHTTPVerbs: true,
       ...(ca ? { ca } : {}),
     });
     // Reachable, and the token may list the prefix: found now rather than at the first key.

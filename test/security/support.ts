@@ -19,7 +19,12 @@ export async function startPair(
   const [pa, pb] = [await freePort(), await freePort()];
   const common = { maxKeyCount: opts.maxKeyCount ?? 20, ...(opts.credentials ? { credentials: opts.credentials } : {}) };
   const alice = await startModule({ name: 'alice', sender: 1, port: pa, dataDir: tempDir('sec-alice'), ...common, env: opts.env ?? {} });
-  const bob = await startModule({ name: 'bob', sender: 0, port: pb, dataDir: tempDir('sec-bob'), ...common, env: { ...opts.env, ...opts.bobEnv } });
+  const bob = await startModule({ name: 'bob', sender: 0, port: pb, dataDir: tempDir('sec-bob'), ...common, env: { ...opts.env, ...opts.bobEnv } }).catch(
+    async (err: unknown) => {
+      await alice.kill('SIGKILL'); // no module left behind when the pair cannot start
+      throw err;
+    },
+  );
   return { alice, bob };
 }
 
