@@ -21,6 +21,8 @@ import { peerGate } from './api/peerAuth.js';
 import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.js';
 import { createLogger, prettyDestination, prettyLogs } from './log.js';
 import { createSimulator } from './sim/index.js';
+import { LegacyPeer } from './exchange/legacyPeer.js';
+import { legacyDeviceApp, legacyPeerRouter } from './api/routes/legacyPeer.js';
 import type { Simulator } from './sim/Simulator.js';
 import type { Etsi014KeyIdStore } from './store/Etsi014KeyIdStore.js';
 import { openStores, type Stores } from './store/index.js';
@@ -65,6 +67,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   // The peer channel's credentials come first: a module that would run unauthenticated by accident
   // must not start (and must not open its stores) at all.
   const credentials = peerCredentials(cfg, log);
+  // INSECURE (only with peer_auth.insecure, see the schema): the peer is an original Python module.
+  const legacy = cfg.peer_auth.legacy_peer !== undefined ? createLegacyPeer(cfg, log) : undefined;
   // TLS material is read once here, before any store is opened; a bad path fails start-up naming the field.
   const mainTls = loadTlsMaterial(cfg, 'tls');
   const peerTls = loadTlsMaterial(cfg, 'peer_tls');
@@ -77,9 +81,10 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
   const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
   const peerAuth = credentials ? new PeerAuthenticator(credentials) : undefined;
-  const peer =
+  const modernPeer =
     options.peerClient ??
     new HttpPeerClient({ ...(peerAgent ? { fetchInit: () => ({ dispatcher: peerAgent }) } : {}), ...(peerAuth ? { auth: peerAuth } : {}) });
+  const peer = legacy ? legacy.client(modernPeer) : modernPeer;
   const manager = new KeyStreamManager(
     stores.handles,
     stores.keys,
@@ -102,6 +107,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     log,
   );
   await manager.init();
+  legacy?.attach(manager);
   const exchange = new ExchangeService(
     manager,
     simulator,
@@ -143,12 +149,14 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     peerGate: peerGateHandler,
     maxAppBodyBytes: cfg.module.max_app_body_bytes,
     keyServer: cfg.keyserver,
+    ...(legacy ? { legacyPeerRoutes: legacyPeerRouter(legacy) } : {}),
   };
   const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
   const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;
 
   let server: Listener | undefined;
   let peerServer: Listener | undefined;
+  let legacyDevice: Listener | undefined;
   let stopping: Promise<void> | undefined;
 
   return {
@@ -169,10 +177,20 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
         });
       }
       const port = server.port;
+      if (legacy && cfg.module.sender === 0) {
+        // The original sender hands its keys to the receiving module's port + 1 (its fake device's port).
+        const devicePort = (peerServer?.port ?? port) + 1;
+        const deviceHost = peerServer ? cfg.module.peer_host : cfg.module.host;
+        legacyDevice = await listenOn(legacyDeviceApp(legacy), devicePort, deviceHost, peerTls).catch(async (err: unknown) => {
+          await Promise.all([server?.close(), peerServer?.close()]);
+          throw listenError(err, 'peer_auth.legacy_peer (legacy device listener, peer port + 1)', deviceHost, devicePort);
+        });
+        log.warn({ host: deviceHost, port: devicePort }, 'INSECURE: legacy device listener (POST /sendRegister, unauthenticated) for the original module\'s keys');
+      }
       exchange.start();
       etsi014?.start();
       log.info(
-        { host: cfg.module.host, port, peerAuth: peerAuth ? `link ${credentials!.linkId}, this module ${credentials!.name} (${credentials!.fingerprint}), peer ${credentials!.peerName} (${credentials!.peerFingerprint})` : 'INSECURE', https: server.https, clientCert: server.https ? mainTls.clientCert : undefined, peerPort: peerServer?.port, peerHttps: peerServer?.https, sender: cfg.module.sender, sim: simulator.name, stores: stores.description },
+        { host: cfg.module.host, port, peerAuth: peerAuth ? `link ${credentials!.linkId}, this module ${credentials!.name} (${credentials!.fingerprint}), peer ${credentials!.peerName} (${credentials!.peerFingerprint})` : legacy ? `INSECURE, legacy peer ${legacy.peerUrl}` : 'INSECURE', https: server.https, clientCert: server.https ? mainTls.clientCert : undefined, peerPort: peerServer?.port, peerHttps: peerServer?.https, sender: cfg.module.sender, sim: simulator.name, stores: stores.description },
         'QKD module listening',
       );
       return port;
@@ -182,8 +200,9 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       stopping ??= (async () => {
         etsi014?.stop();
         await exchange.stop();
+        legacy?.stop();
         manager.stop(); // TTL timers
-        await Promise.all([server?.close(), peerServer?.close()]);
+        await Promise.all([server?.close(), peerServer?.close(), legacyDevice?.close()]);
         await peerAgent?.close().catch(() => undefined);
         await simulator.close?.();
         await peerAuth?.close();
@@ -253,6 +272,22 @@ function peerCredentials(cfg: ModuleConfig, log: Logger): LinkCredentials | unde
     if (err instanceof CredentialsError) throw new Error(`config: ${err.message}`);
     throw err;
   }
+}
+
+/** peer_auth.legacy_peer: the adapter for an original Python module as the peer, warned about at every start. */
+function createLegacyPeer(cfg: ModuleConfig, log: Logger): LegacyPeer {
+  const address = cfg.peer_auth.legacy_peer!;
+  log.warn(LegacyPeer.warning(address));
+  return new LegacyPeer(
+    {
+      address,
+      sender: cfg.module.sender,
+      sim: cfg.module.sim,
+      maxPendingRegistrations: cfg.module.max_pending_registrations,
+      pendingRegistrationTtlMs: cfg.module.pending_registration_ttl_s * 1000,
+    },
+    log,
+  );
 }
 
 function warnInsecure(log: Logger): void {

@@ -7,6 +7,7 @@
  *                                               POST /peer/close  POST /peer/round  POST /peer/confirm
  *                                               POST /peer/counter
  *                                               POST /peer/etsi014/keys  POST /peer/etsi014/ready
+ *   legacy peer (peer_auth.legacy_peer only):   GET /sync?key_handle=ID  POST /start repr(ID)  (routes/legacyPeer.ts)
  *   operators:                                  GET /health  GET /streams  GET /streams/:id
  *                                               GET /streams/:id/stats  GET /openapi.json
  *   ETSI GS QKD 014 (/api/v1/keys):             GET /{slave}/status  POST|GET /{slave}/enc_keys
@@ -92,9 +93,11 @@ export interface AppDeps {
   maxAppBodyBytes?: number;
   /** Config `keyserver`: the key server 2.0 interface (routes/keyServerV2.ts). */
   keyServer?: KeyServerV2Settings;
+  /** peer_auth.legacy_peer (INSECURE): the original Python module's /sync and /start, before this module's own (routes/legacyPeer.ts). */
+  legacyPeerRoutes?: RequestHandler;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer }: AppDeps): express.Express {
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer, legacyPeerRoutes }: AppDeps): express.Express {
   const identities = { applications, operatorToken };
   const app = express();
   app.disable('x-powered-by');
@@ -132,6 +135,7 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
   if (routes !== 'app') {
     // Nothing reaches a peer route (or the simulator behind it) before the gate authenticated it.
     if (peerGate) app.use(PEER_PATHS, peerGate);
+    if (legacyPeerRoutes) app.use('/', legacyPeerRoutes);
     app.use('/', peerRouter(manager, exchange));
     if (etsi014) app.use('/', etsi014PeerRouter(etsi014));
   }

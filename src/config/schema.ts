@@ -125,6 +125,14 @@ const secretText = (keyText: boolean) =>
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
   z.preprocess(toEnumText, z.enum(values, { error: `expected one of ${values.join(', ')}` }).default(fallback));
 
+/** host:port (or http://host:port) with the port written out: the original module derives its simulator's port from it. */
+function isLegacyAddress(s: string): boolean {
+  if (!isPublicAddress(s)) return false;
+  const t = s.trim();
+  if (/^https:\/\//i.test(t)) return false;
+  return /:\d{1,5}\/?$/.test(t);
+}
+
 /** host:port or an http(s) URL without path, query or credentials (the peer uses it as the base URL). */
 function isPublicAddress(s: string): boolean {
   const t = s.trim();
@@ -227,6 +235,12 @@ const peerAuthSection = z.strictObject({
   credentials: z.preprocess(toText(true), text().optional()),
   /** INSECURE: the peer channel without authentication; anyone on the network can inject and take keys. */
   insecure: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)),
+  /**
+   * INSECURE, with `insecure` only: the peer is an original Python module (ignaziopedone/qkd-module,
+   * QKDModule.py with its fake simulator) at this address, host:port of its web server; its fake
+   * simulator listens on port + 1. docs/peer-protocol.md, "Legacy peer: the original Python module".
+   */
+  legacy_peer: z.preprocess(toText(false), text().refine(isLegacyAddress, { error: 'expected host:port of the original module (plain http, the port written out)' }).optional()),
 }, MAPPING);
 
 const internalDbSection = z.strictObject({
@@ -464,6 +478,17 @@ export const configSchema = z
       if (a.cert_name !== undefined && certNames.has(a.cert_name)) ctx.addIssue({ code: 'custom', path: ['applications', i, 'cert_name'], message: 'another application has the same cert_name' });
       if (a.cert_name !== undefined) certNames.add(a.cert_name);
     });
+    const pa = cfg.peer_auth;
+    if (pa?.legacy_peer !== undefined) {
+      // The original module cannot authenticate itself, speaks plain HTTP and only has the fake simulator.
+      if (!pa.insecure) {
+        ctx.addIssue({ code: 'custom', path: ['peer_auth', 'legacy_peer'], message: 'needs peer_auth.insecure: true (the original module cannot authenticate itself, so a legacy peer is only possible on an unauthenticated peer channel)' });
+      } else if (m && m.sim !== 'fake') {
+        ctx.addIssue({ code: 'custom', path: ['peer_auth', 'legacy_peer'], message: `needs module.sim: fake (the original module's ${m.sim} exchange is not compatible)` });
+      } else if (cfg.peer_tls?.cert) {
+        ctx.addIssue({ code: 'custom', path: ['peer_auth', 'legacy_peer'], message: 'the original module speaks plain HTTP: remove peer_tls.cert (or peer_auth.legacy_peer)' });
+      }
+    }
     const pt = cfg.peer_tls;
     if (pt && pt.ca && !pt.peer_name) {
       ctx.addIssue({ code: 'custom', path: ['peer_tls', 'peer_name'], message: 'required when peer_tls.ca is set: the CN or DNS name the peer module\'s certificate carries (any other certificate of the CA, e.g. an SAE\'s, is refused)' });

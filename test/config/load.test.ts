@@ -485,3 +485,18 @@ describe('derived helpers', () => {
     expect(configError(() => load('vault:\n  host: http://vault:8200\n  token: t\n')).message).toContain('vault.host: expected a host name');
   });
 });
+
+describe('peer_auth.legacy_peer (issue 16 point 3: an original Python module as the peer)', () => {
+  it('when it is set without peer_auth.insecure, then it is one config error naming both settings', () => {
+    const err = configError(() => load('peer_auth:\n  legacy_peer: 10.0.2.15:5000\n'));
+    expect(err.message).toMatch(/^config: peer_auth\.legacy_peer: needs peer_auth\.insecure: true/);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('when it is set with insecure, then it needs the fake simulator, plain http and an explicit port', () => {
+    expect(load('peer_auth:\n  insecure: true\n  legacy_peer: 10.0.2.15:5000\n').peer_auth.legacy_peer).toBe('10.0.2.15:5000');
+    expect(configError(() => load('module:\n  sim: bb84\npeer_auth:\n  insecure: true\n  legacy_peer: 10.0.2.15:5000\n')).message).toContain('needs module.sim: fake');
+    expect(configError(() => load('peer_auth:\n  insecure: true\n  legacy_peer: https://10.0.2.15:5000\n')).message).toContain('plain http');
+    expect(configError(() => load('peer_auth:\n  insecure: true\n  legacy_peer: 10.0.2.15\n')).message).toContain('the port written out');
+  });
+});
