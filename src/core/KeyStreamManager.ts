@@ -469,7 +469,10 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     return n;
   }
 
-  /** Committed, undelivered keys of one stream, or the total over open streams. */
+  /**
+   * Committed, undelivered keys of one stream, or the total over the caller's streams: those the peer
+   * closed still count while their keys can be drained (a local CLOSE erased its own, so adds nothing).
+   */
   availableKeys(keyStreamId?: string, caller?: string): Result<number> {
     if (keyStreamId !== undefined) {
       const state = this.owned(keyStreamId, caller);
@@ -478,7 +481,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     }
     let total = 0;
     for (const state of this.states.values()) {
-      if (!state.stream.closed && state.stream.localOpen && (caller === undefined || state.stream.owner === caller)) total += countAvailable(state);
+      if (state.stream.localOpen && (caller === undefined || state.stream.owner === caller)) total += countAvailable(state);
     }
     return ok(total);
   }
@@ -910,8 +913,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       if (s.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${s.keyStreamId} is closed`);
       return ok({ keyStreamId: s.keyStreamId, peerConnected: s.peerOpen });
     }
-    if (s.localOpen) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is already open on this module`);
+    // Closed first: re-opening a closed stream is "closed", not "in use" (issue 16).
     if (s.closed) return fail('STREAM_CLOSED', `Key_stream_ID ${s.keyStreamId} is closed`);
+    if (s.localOpen) return fail('STREAM_IN_USE', `Key_stream_ID ${s.keyStreamId} is already open on this module`);
     if (s.keyLengthBits !== req.keyLengthBits) {
       return fail('BAD_REQUEST', `qos.length ${req.keyLengthBits} differs from the ${s.keyLengthBits} bits the peer opened this stream with`);
     }

@@ -59,6 +59,28 @@ describe('KeyStreamManager with the fake exchange', () => {
     expect(hex((await take(bob, id, 3))!.key)).toBe(hex(first!.key));
   });
 
+  it('issue 16: when an application re-opens a stream it closed, then the answer says closed, not in use', async () => {
+    const { alice, bob } = await pair();
+    const id = await openBoth(alice, bob);
+    expect((await alice.manager.close(id)).ok).toBe(true);
+    const again = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...QOS, keyStreamId: id });
+    expect(again.ok).toBe(false);
+    if (!again.ok) expect(again.error.code).toBe('STREAM_CLOSED');
+  });
+
+  it('issue 16: when the peer closed a stream, then its keys still count in the available_keys total while they can be drained', async () => {
+    const { alice, bob } = await pair({ maxKeyCount: 5 });
+    const id = await openBoth(alice, bob);
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await bob.manager.close(id)).ok).toBe(true);
+    await expect.poll(() => alice.manager.stream(id)!.closed).toBe(true);
+    const held = alice.manager.available(id);
+    expect(held).toBeGreaterThan(0);
+    expect(alice.manager.availableKeys()).toEqual({ ok: true, value: held });
+    expect(await take(alice, id)).not.toBeNull(); // drainable
+    expect(bob.manager.availableKeys()).toEqual({ ok: true, value: 0 }); // the closing end erased its own
+  });
+
   it('when max_key_count keys wait undelivered, then the exchange pauses and resumes as keys are taken', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 5 });
     const id = await openBoth(alice, bob);
