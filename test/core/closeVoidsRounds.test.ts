@@ -5,8 +5,7 @@
  * at the close, no key of that round is stored at either end, and nothing is deliverable.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Side } from '../support/pair.js';
-import { buildPair } from '../support/pair.js';
+import { buildPair, openBoth } from '../support/pair.js';
 
 const QOS = { keyLengthBits: 256, timeoutMs: 2000 };
 let stops: Array<() => Promise<void>> = [];
@@ -15,21 +14,13 @@ afterEach(async () => {
   stops = [];
 });
 
-async function openBoth(alice: Side, bob: Side): Promise<string> {
-  const a = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...QOS, keyStreamId: null });
-  if (!a.ok) throw a.error;
-  const b = await bob.manager.openConnect({ source: 'app-b', destination: alice.address, ...QOS, keyStreamId: a.value.keyStreamId });
-  if (!b.ok) throw b.error;
-  return a.value.keyStreamId;
-}
-
 type Stage = 'round message' | 'sender write' | 'confirmation';
 
 /** Runs a pair until a refill round reaches `stage`, closes both applications right there, then lets the round go on. */
 async function closeDuring(stage: Stage) {
   const { alice, bob, stop } = await buildPair({ maxKeyCount: 8 });
   stops.push(stop);
-  const id = await openBoth(alice, bob);
+  const id = await openBoth(alice, bob, QOS);
   await expect.poll(() => alice.manager.available(id) === 8 && bob.manager.available(id) === 8, { timeout: 3000 }).toBe(true);
   let closedAt: { alice: number; bob: number } | undefined;
   const closeBoth = async () => {

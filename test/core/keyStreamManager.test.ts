@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildPair, buildSide, hex, link, type Side } from '../support/pair.js';
+import { buildPair, buildSide, hex, link, openBoth, type Side } from '../support/pair.js';
 
 const QOS = { keyLengthBits: 256, timeoutMs: 2000 };
 
@@ -15,14 +15,6 @@ async function pair(opts: Parameters<typeof buildPair>[0] = {}) {
   return p;
 }
 
-async function openBoth(alice: Side, bob: Side): Promise<string> {
-  const a = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...QOS, keyStreamId: null });
-  if (!a.ok) throw a.error;
-  const b = await bob.manager.openConnect({ source: 'app-b', destination: alice.address, ...QOS, keyStreamId: a.value.keyStreamId });
-  if (!b.ok) throw b.error;
-  return a.value.keyStreamId;
-}
-
 async function take(side: Side, id: string, index = -1, timeoutMs?: number) {
   const r = await side.manager.getKey(id, index, timeoutMs);
   if (!r.ok) throw r.error;
@@ -32,7 +24,7 @@ async function take(side: Side, id: string, index = -1, timeoutMs?: number) {
 describe('KeyStreamManager with the fake exchange', () => {
   it('when both applications open a stream, then both ends deliver identical keys at identical indices', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     for (let i = 0; i < 50; i++) {
       const a = await take(alice, id);
       const b = await take(bob, id);
@@ -47,7 +39,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when a key was delivered, then asking for its index again gives nothing (at most once per side)', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     const first = await take(alice, id, 3);
     expect(first?.index).toBe(3);
     expect(await take(alice, id, 3, 50)).toBeNull();
@@ -61,7 +53,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('issue 16: when an application re-opens a stream it closed, then the answer says closed, not in use', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     expect((await alice.manager.close(id)).ok).toBe(true);
     const again = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...QOS, keyStreamId: id });
     expect(again.ok).toBe(false);
@@ -70,7 +62,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('issue 16: when the peer closed a stream, then its keys still count in the available_keys total while they can be drained', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 5 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 150));
     expect((await bob.manager.close(id)).ok).toBe(true);
     await expect.poll(() => alice.manager.stream(id)!.closed).toBe(true);
@@ -83,7 +75,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when max_key_count keys wait undelivered, then the exchange pauses and resumes as keys are taken', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 5 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 150));
     expect(alice.manager.available(id)).toBe(5);
     expect(bob.manager.available(id)).toBe(5);
@@ -117,7 +109,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when a stream is closed, then the exchange stops at both ends, the closing end discards its unused keys and the other keeps them', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 4 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 100));
     expect(hex((await take(alice, id))!.key)).toBe(hex((await take(bob, id))!.key));
     const closed = await bob.manager.close(id);
@@ -137,7 +129,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when no key is available, then GET_KEY waits up to the timeout and returns nothing', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 1 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await take(alice, id);
     bob.peer.down = true; // Bob cannot tell Alice; Alice has room anyway but Bob's count blocks
     alice.peer.down = true; // no more rounds
@@ -149,7 +141,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when the peer is down mid-stream, then the exchange retries with back-off and recovers', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 3 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 80));
     alice.peer.down = true;
     bob.peer.down = true;
@@ -189,7 +181,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when many GET_KEY calls race, then each key goes to exactly one of them', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 30 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 100));
     const got = await Promise.all(Array.from({ length: 30 }, () => take(alice, id, -1, 2000)));
     const indices = got.map((g) => g!.index);
@@ -198,7 +190,7 @@ describe('KeyStreamManager with the fake exchange', () => {
 
   it('when the key store fails on take, then GET_KEY reports STORE_UNAVAILABLE and the key stays deliverable', async () => {
     const { alice, bob } = await pair({ maxKeyCount: 2 });
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 80));
     alice.keys.failTakes = true;
     const r = await alice.manager.getKey(id, -1);
@@ -210,7 +202,7 @@ describe('KeyStreamManager with the fake exchange', () => {
   it('when both modules restart on their stores, then stored keys are still delivered and no index is reused', async () => {
     const opts = { maxKeyCount: 6 };
     const { alice, bob, stop } = await pair(opts);
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS);
     await new Promise((r) => setTimeout(r, 80));
     const a0 = await take(alice, id);
     await stop();

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { KeyStreamManager } from '../../src/core/KeyStreamManager.js';
-import { buildPair, hex, silentLog, type Side } from '../support/pair.js';
+import { buildPair, hex, openBoth, silentLog, type Side } from '../support/pair.js';
 
 const QOS = { keyLengthBits: 256, timeoutMs: 2000 };
 const APP = 'app-1';
@@ -23,14 +23,6 @@ async function pair(redeliveryWindowMs?: number) {
   return p;
 }
 
-async function openBoth(alice: Side, bob: Side): Promise<string> {
-  const a = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...QOS, keyStreamId: null, owner: APP });
-  if (!a.ok) throw a.error;
-  const b = await bob.manager.openConnect({ source: 'app-b', destination: alice.address, ...QOS, keyStreamId: a.value.keyStreamId, owner: APP });
-  if (!b.ok) throw b.error;
-  return a.value.keyStreamId;
-}
-
 async function get(side: Side, id: string, index: number, opts: { caller?: string; token?: string; timeoutMs?: number } = {}) {
   const r = await side.manager.deliverKey(id, index, { caller: APP, timeoutMs: 500, ...opts });
   if (!r.ok) return { error: r.error.code };
@@ -43,7 +35,7 @@ const held = (side: Side, id: string, index: number) => side.keys.keys.get(id)?.
 describe('re-delivery window (issue 13 point 13)', () => {
   it('when the application asks for a delivered index again within the window, then it gets the same key, equal to the peer end', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const first = await get(alice, id, 0);
     const again = await get(alice, id, 0);
     expect(again).toEqual(first);
@@ -54,7 +46,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('attacker: another application asking for the retained index gets the unknown-stream answer, never the key', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     await get(alice, id, 0);
     expect(await get(alice, id, 0, { caller: 'intruder' })).toEqual({ error: 'UNKNOWN_STREAM' });
     expect(await get(alice, id, -1, { caller: 'intruder', token: 'guess' })).toEqual({ error: 'UNKNOWN_STREAM' });
@@ -62,7 +54,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when a GET_KEY for the next key (index -1) is repeated with the same idempotency token, then the same key and index come back; another token gets the next key', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const first = await get(alice, id, -1, { token: 'req-1' });
     expect(first.index).toBe(0);
     expect(await get(alice, id, -1, { token: 'req-1' })).toEqual(first);
@@ -76,7 +68,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the application takes a later index, then the earlier key is erased from the store and never delivered again', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     await get(alice, id, 0);
     await get(alice, id, 1);
     await expect.poll(() => held(alice, id, 0)).toBe(false);
@@ -87,7 +79,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the window closes, then the key is erased and asking again gives nothing', async () => {
     const { alice, bob } = await pair(150);
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const first = await get(alice, id, 0);
     expect(first.key).toBeDefined();
     expect(held(alice, id, 0)).toBe(true);
@@ -98,7 +90,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the window is 0, then a key is erased at delivery (the behaviour before the window existed)', async () => {
     const { alice, bob } = await pair(0);
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     await get(alice, id, 0);
     expect(held(alice, id, 0)).toBe(false);
     expect(await get(alice, id, 0)).toEqual({ none: 'unavailable' });
@@ -107,7 +99,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the module restarts (a crash after delivery, before the answer left), then the application gets the same key again', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const first = await get(alice, id, -1, { token: 't-7' });
     // A new manager over the same stores: what a restarted module finds.
     const restarted = new KeyStreamManager(alice.handles, alice.keys, alice.peer, alice.manager.settings, silentLog);
@@ -124,7 +116,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the module restarts after the window closed, then the delivered key is erased at start-up', async () => {
     const { alice, bob } = await pair(100);
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const first = await get(alice, id, 0);
     alice.manager.stop(); // its timers stop: only the restart can erase the key
     await new Promise((r) => setTimeout(r, 150));
@@ -140,7 +132,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when the application closes the stream, then its retained key is erased with the rest', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     await get(alice, id, 0);
     expect(held(alice, id, 0)).toBe(true);
     expect((await alice.manager.close(id, APP)).ok).toBe(true);
@@ -151,7 +143,7 @@ describe('re-delivery window (issue 13 point 13)', () => {
 
   it('when an internal caller (ETSI 014, no application identity) takes a key, then it is erased at once', async () => {
     const { alice, bob } = await pair();
-    const id = await openBoth(alice, bob);
+    const id = await openBoth(alice, bob, QOS, APP);
     const r = await alice.manager.getKey(id, 0, 500);
     expect(r.ok && r.value?.index).toBe(0);
     expect(held(alice, id, 0)).toBe(false);

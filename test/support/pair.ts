@@ -86,3 +86,16 @@ export function link(a: Side, b: Side): void {
 }
 
 export const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+
+/**
+ * Opens one stream from both ends as two applications would (Alice registers, Bob joins) and resolves
+ * its Key_stream_ID; `owner` is the application identity at both ends (default: the local one).
+ */
+export async function openBoth(alice: Side, bob: Side, qos: { keyLengthBits: number; timeoutMs: number } = { keyLengthBits: 256, timeoutMs: 2000 }, owner?: string): Promise<string> {
+  const who = owner === undefined ? {} : { owner };
+  const a = await alice.manager.openConnect({ source: 'app-a', destination: bob.address, ...qos, keyStreamId: null, ...who });
+  if (!a.ok) throw a.error;
+  const b = await bob.manager.openConnect({ source: 'app-b', destination: alice.address, ...qos, keyStreamId: a.value.keyStreamId, ...who });
+  if (!b.ok) throw b.error;
+  return a.value.keyStreamId;
+}
