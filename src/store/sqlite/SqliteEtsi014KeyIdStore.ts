@@ -56,6 +56,8 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
   private readonly select: Statement<[string], Row>;
   /** The key IDs using one stream index (read-only; discard and recorded use it). */
   private readonly removeByIndex: Statement<[string, number], { key_id: string }>;
+  /** Recorded indices of a stream in a range: one indexed range scan (UNIQUE (stream, idx)) per orphan check. */
+  private readonly recordedBetween: Statement<[string, number, number], { idx: number }>;
   private readonly removeId: Statement<[string], unknown>;
   private readonly countIds: Statement<[], { n: number }>;
   private readonly markClaimed: Statement<[number, string], unknown>;
@@ -77,6 +79,7 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
       );
       this.select = db.prepare('SELECT key_id, part, stream, idx, size, master_sae, slave_sae, created_at, claimed_at FROM etsi014_key_ids WHERE key_id = ?');
       this.removeByIndex = db.prepare('SELECT key_id FROM etsi014_key_ids WHERE stream = ? AND idx = ?');
+      this.recordedBetween = db.prepare('SELECT idx FROM etsi014_key_ids WHERE stream = ? AND idx BETWEEN ? AND ?');
       this.removeId = db.prepare('DELETE FROM etsi014_key_ids WHERE key_id = ?');
       this.countIds = db.prepare('SELECT COUNT(DISTINCT key_id) AS n FROM etsi014_key_ids WHERE claimed_at IS NULL');
       this.markClaimed = db.prepare('UPDATE etsi014_key_ids SET claimed_at = ? WHERE key_id = ? AND claimed_at IS NULL');
@@ -224,7 +227,15 @@ export class SqliteEtsi014KeyIdStore implements Etsi014KeyIdStore {
 
   async recorded(keyStreamId: string, indices: readonly number[]): Promise<Set<number>> {
     try {
-      return new Set(indices.filter((idx) => this.removeByIndex.all(keyStreamId, idx).length > 0));
+      if (indices.length === 0) return new Set();
+      let lo = indices[0]!;
+      let hi = lo;
+      for (const i of indices) {
+        if (i < lo) lo = i;
+        if (i > hi) hi = i;
+      }
+      const wanted = new Set(indices);
+      return new Set(this.recordedBetween.all(keyStreamId, lo, hi).map((r) => r.idx).filter((i) => wanted.has(i)));
     } catch (err) {
       throw sqliteError(err, 'etsi014 recorded');
     }
