@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
-import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
+import { writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
-import { ALL_KINDS, runHostile, rssMiB, type Listener } from './lib/hostile.js';
+import { ALL_KINDS, hostilePairEnv, runHostile, rssMiB, type Listener } from './lib/hostile.js';
 
 const USAGE = [
   'usage: npm run bench:hostile -- [--requests N] [--concurrency C] [--warmup N] [--settle S]',
@@ -95,17 +95,7 @@ async function start(): Promise<void> {
       configFile: file,
       nodeArgs: values['node-arg'] ?? [],
       env: {
-        QKDM_MODULE_HOST: '127.0.0.1',
-        QKDM_MODULE_PORT: String(port),
-        QKDM_MODULE_PEER_HOST: '127.0.0.1',
-        QKDM_MODULE_PEER_PORT: String(peerPort),
-        QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}`,
-        QKDM_MODULE_SENDER: String(sender),
-        QKDM_MODULE_DATA_DIR: join(work, name),
-        QKDM_MODULE_MAX_KEY_COUNT: '50',
-        QKDM_MODULE_LOG_LEVEL: 'warn',
-        QKDM_ETSI014_KME_ID: `kme-${name}`,
-        ...credentialsEnv(link, sender),
+        ...hostilePairEnv(name, sender, port, peerPort, join(work, name), link),
       },
     });
     mods.push({ name, proc, port, peerPort });

@@ -10,6 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { gzipSync } from 'node:zlib';
+import { credentialsEnv, type CredentialFiles } from '../../scripts/lib/linkCredentials.js';
 
 /** A marker that appears in every hostile request and must never appear in an answer. */
 export const CANARY = 'zqxCANARYxqz';
@@ -349,4 +350,24 @@ export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
   return Math.round((kb / 1024) * 10) / 10;
+}
+
+/**
+ * The environment of one module of the pair the hostile requests are aimed at (bench and test alike):
+ * applications and the peer listener on loopback, embedded stores in `dataDir`, ETSI 014 on.
+ */
+export function hostilePairEnv(name: string, sender: 0 | 1, port: number, peerPort: number, dataDir: string, link: CredentialFiles): Record<string, string> {
+  return {
+    QKDM_MODULE_HOST: '127.0.0.1',
+    QKDM_MODULE_PORT: String(port),
+    QKDM_MODULE_PEER_HOST: '127.0.0.1',
+    QKDM_MODULE_PEER_PORT: String(peerPort),
+    QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}`,
+    QKDM_MODULE_SENDER: String(sender),
+    QKDM_MODULE_DATA_DIR: dataDir,
+    QKDM_MODULE_MAX_KEY_COUNT: '50',
+    QKDM_MODULE_LOG_LEVEL: 'warn',
+    QKDM_ETSI014_KME_ID: `kme-${name}`,
+    ...credentialsEnv(link, sender),
+  };
 }

@@ -24,10 +24,10 @@ import { connect } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsEnv, writeLinkCredentials } from '../../scripts/lib/linkCredentials.js';
+import { writeLinkCredentials } from '../../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../../scripts/lib/moduleProcess.js';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../../src/api/codec/pyLiteral.js';
-import { ALL_KINDS, runHostile, type Listener, type Tally } from '../../bench/lib/hostile.js';
+import { ALL_KINDS, hostilePairEnv, runHostile, type Listener, type Tally } from '../../bench/lib/hostile.js';
 import { tempDir } from '../support/processes.js';
 
 /** Requests per kind (about 40 kinds, 15,600 requests): some 15 s on two idle cores, 50 s on busy ones. */
@@ -109,17 +109,7 @@ beforeAll(async () => {
       nodeArgs: ['--expose-gc', '--require', join(import.meta.dirname, 'gc-on-signal.cjs')],
       env: {
         HOSTILE_TEST_MEMLOG: memlog,
-        QKDM_MODULE_HOST: '127.0.0.1',
-        QKDM_MODULE_PORT: String(port),
-        QKDM_MODULE_PEER_HOST: '127.0.0.1',
-        QKDM_MODULE_PEER_PORT: String(peerPort),
-        QKDM_MODULE_THIS_PUBLIC_IP: `127.0.0.1:${peerPort}`,
-        QKDM_MODULE_SENDER: String(sender),
-        QKDM_MODULE_DATA_DIR: join(work, name),
-        QKDM_MODULE_MAX_KEY_COUNT: '50',
-        QKDM_MODULE_LOG_LEVEL: 'warn',
-        QKDM_ETSI014_KME_ID: `kme-${name}`,
-        ...credentialsEnv(link, sender),
+        ...hostilePairEnv(name, sender, port, peerPort, join(work, name), link),
       },
     });
     mods.push({ name, proc, port, peerPort, memlog });
