@@ -4,15 +4,15 @@
  *   npx tsc -p tsconfig.json && node dist/bench/bb84-stages.js
  * Prints one JSON object {bench: 'bb84-stages', results: [...]} and one readable line per stage.
  */
-import { BitArray } from '../src/sim/bb84/bits.js';
-import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplify.js';
-import { allDetected, channelFormulas, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/channel.js';
-import { estimate, newSampleSeed, takeSample } from '../src/sim/bb84/estimate.js';
-import { binaryEntropy, secretKeyLength } from '../src/sim/bb84/finiteKey.js';
-import { bernoulliBits, cryptoRng, randomBits, seededRng } from '../src/sim/bb84/rng.js';
-import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../src/sim/bb84/sift.js';
-import { prepareSource } from '../src/sim/bb84/source.js';
-import { newVerifySeed, verifyTag } from '../src/sim/bb84/verify.js';
+import { BitArray } from '../src/sim/bb84/common/bits.js';
+import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplification/amplify.js';
+import { allDetected, channelFormulas, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/detection/channel.js';
+import { estimate, newSampleSeed, takeSample } from '../src/sim/bb84/estimation/estimate.js';
+import { binaryEntropy, secretKeyLength } from '../src/sim/bb84/estimation/finiteKey.js';
+import { bernoulliBits, cryptoRng, randomBits, seededRng } from '../src/sim/bb84/common/rng.js';
+import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../src/sim/bb84/sifting/sift.js';
+import { prepareSource } from '../src/sim/bb84/source/source.js';
+import { newVerifySeed, verifyTag } from '../src/sim/bb84/verification/verify.js';
 
 const BLOCK_BITS = 1 << 20;
 const RUNS = 7;

@@ -8,7 +8,7 @@
  * Errors are placed uniformly at random: exactly round(q n) distinct positions.
  */
 import { randomBytes } from 'node:crypto';
-import { BitArray } from '../src/sim/bb84/bits.js';
+import { BitArray } from '../src/sim/bb84/common/bits.js';
 import {
   CascadeResponder,
   HIGH_EFFICIENCY_CASCADE,
@@ -18,7 +18,7 @@ import {
   efficiency,
   reconcile,
   type CascadeVariant,
-} from '../src/sim/bb84/cascade.js';
+} from '../src/sim/bb84/reconciliation/cascade.js';
 
 const VARIANTS: Record<string, CascadeVariant> = {
   original: ORIGINAL_CASCADE,

@@ -9,7 +9,7 @@
  * - Messages never contain the value: the loader adds it (redacted for secret fields).
  */
 import { z } from 'zod';
-import { PA_HASH_FAMILIES } from '../sim/bb84/amplify.js';
+import { PA_HASH_FAMILIES } from '../sim/index.js';
 
 /** Field names whose values are secrets: never logged, never put into an error message. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'passwd', 'private_key', 'public_key', 'key', 'api_token', 'credentials']);

@@ -3,15 +3,15 @@
  * Alice's, leak charged at 1.2·n·h(e)): shows the KeyBlock contract carries QBER and leak through to the output size.
  */
 import { describe, expect, it } from 'vitest';
-import { amplifiedLength, amplifyBlock, newToeplitzSeed } from '../../../src/sim/bb84/amplify.js';
-import { transmit, type ChannelParams } from '../../../src/sim/bb84/channel.js';
-import { estimateBlock, newSampleSeed, takeSample } from '../../../src/sim/bb84/estimate.js';
-import { binaryEntropy } from '../../../src/sim/bb84/finiteKey.js';
-import { advance, newKeyBlock, type KeyBlock, type StageOutcome } from '../../../src/sim/bb84/keyBlock.js';
-import { seededRng } from '../../../src/sim/bb84/rng.js';
-import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../../../src/sim/bb84/sift.js';
-import { prepareSource } from '../../../src/sim/bb84/source.js';
-import { newVerifySeed, verifyBlock, verifyTag } from '../../../src/sim/bb84/verify.js';
+import { amplifiedLength, amplifyBlock, newToeplitzSeed } from '../../../src/sim/bb84/amplification/amplify.js';
+import { transmit, type ChannelParams } from '../../../src/sim/bb84/detection/channel.js';
+import { estimateBlock, newSampleSeed, takeSample } from '../../../src/sim/bb84/estimation/estimate.js';
+import { binaryEntropy } from '../../../src/sim/bb84/estimation/finiteKey.js';
+import { advance, newKeyBlock, type KeyBlock, type StageOutcome } from '../../../src/sim/bb84/common/keyBlock.js';
+import { seededRng } from '../../../src/sim/bb84/common/rng.js';
+import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../../../src/sim/bb84/sifting/sift.js';
+import { prepareSource } from '../../../src/sim/bb84/source/source.js';
+import { newVerifySeed, verifyBlock, verifyTag } from '../../../src/sim/bb84/verification/verify.js';
 
 const LINK: ChannelParams = { lengthKm: 10, attenuationDbPerKm: 0.2, detectorEfficiency: 0.5, darkCountProbability: 1e-6, misalignmentError: 0.015, meanPhotonNumber: 0.6 };
 const EPS = { epsEC: 1e-10, epsPA: 1e-10 };

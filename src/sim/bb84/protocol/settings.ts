@@ -1,8 +1,8 @@
 /** The BB84 simulator's settings, taken from the `simulator` section of the configuration. */
 import type { ModuleConfig } from '../../../config/schema.js';
 import type { SignatureScheme } from '../../../crypto/signatures.js';
-import type { PaHashFamily } from '../amplify.js';
-import type { ChannelParams } from '../channel.js';
+import type { PaHashFamily } from '../amplification/amplify.js';
+import type { ChannelParams } from '../detection/channel.js';
 
 export interface Bb84Settings {
   channel: ChannelParams;

@@ -8,10 +8,10 @@
  * the round can use, but never below MIN_SHRUNK_SIFTED_BITS sifted bits (below that the finite-key terms - the
  * confidence interval of the QBER estimate and the fixed log2(1/eps) costs - eat most of the key).
  */
-import { clickProbabilityExact, qberWithEve } from '../channel.js';
-import { qberUpperBound } from '../estimate.js';
-import { binaryEntropy, secretKeyLength } from '../finiteKey.js';
-import { VERIFY_TAG_BITS } from '../verify.js';
+import { clickProbabilityExact, qberWithEve } from '../detection/channel.js';
+import { qberUpperBound } from '../estimation/estimate.js';
+import { binaryEntropy, secretKeyLength } from '../estimation/finiteKey.js';
+import { VERIFY_TAG_BITS } from '../verification/verify.js';
 import type { Bb84Settings } from './settings.js';
 
 /**

@@ -6,8 +6,8 @@
  * Every check throws RoundProtocolError with a message naming the step and the field, never a value (payloads
  * carry key bits).
  */
-import { BitArray } from '../bits.js';
-import type { ParityQuestion } from '../cascade.js';
+import { BitArray } from '../common/bits.js';
+import type { ParityQuestion } from '../reconciliation/cascade.js';
 import { RoundProtocolError } from '../../Simulator.js';
 
 export function protocolError(step: string, problem: string): RoundProtocolError {

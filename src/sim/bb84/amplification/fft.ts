@@ -1,0 +1,394 @@
+/**
+ * The fast convolution engine: float64 complex FFT with the "right-angle" negacyclic convolution (Crandall). The
+ * real inputs of length N are folded into complex sequences of length N/2 (x[k] + i·x[k + N/2]) weighted by
+ * e^{iπk/N}, so three complex transforms of N/2 points do the whole product; they run depth first in one recursion
+ * (forward DIF, pointwise product and inverse DIT per cache-sized block) on interleaved complex arrays.
+ * Exactness comes from an error bound, not from hope (toeplitz.ts explains it); as a guard every output is checked
+ * to lie within 1/4 of an integer, otherwise the call throws instead of returning a doubtful bit.
+ */
+import type { BitArray } from '../common/bits.js';
+import { RETAIN_MAX, transformSize } from './transforms.js';
+
+/** Largest FFT length (real points) used before chunking. */
+export const MAX_FFT_SIZE = 1 << 22;
+/** Sub-transforms up to this many points run entirely in cache-sized blocks (complex float64). */
+const FFT_BLOCK = 1 << 11;
+
+// Complex arrays are interleaved (re at 2k, im at 2k + 1): radix-4 butterflies touch half as many memory streams
+// as with split arrays, and fewer of them collide in the same cache sets at power-of-two strides.
+
+interface FftTables {
+  /** Complex transform length these tables cover. */
+  h: number;
+  /**
+   * For each radix-4 quarter length q (a power of two ≤ h/4) and j < q: tw[4(q + j) .. +3] = w1, w2 (re, im),
+   * w1 = e^{-iπj/(2q)}, w2 = e^{-iπj/q}; both read from one stream by the butterfly.
+   */
+  tw: Float64Array;
+}
+
+interface FftWeights {
+  /** Real convolution length. */
+  n: number;
+  /** w[2k] + i·w[2k + 1] = e^{iπk/n} for k < n/2. */
+  w: Float64Array;
+}
+
+let fftTablesCache: FftTables | null = null;
+let fftWeightsCache: FftWeights | null = null;
+let fftWorkCache: Float64Array | null = null;
+
+function fftTables(h: number): FftTables {
+  if (fftTablesCache && fftTablesCache.h >= h) return fftTablesCache;
+  const tw = new Float64Array(Math.max(8, 2 * h));
+  // Every twiddle is a copy of one e^{-iπk/top} computed directly with Math.cos/sin (no recurrences).
+  const top = Math.max(1, h >> 1);
+  const br = new Float64Array(top);
+  const bi = new Float64Array(top);
+  for (let k = 0; k < top; k++) {
+    const angle = (-Math.PI * k) / top;
+    br[k] = Math.cos(angle);
+    bi[k] = Math.sin(angle);
+  }
+  for (let q = 1; 4 * q <= h; q <<= 1) {
+    const s1 = top / (2 * q), s2 = top / q;
+    for (let j = 0; j < q; j++) {
+      const t = 4 * (q + j);
+      tw[t] = br[j * s1]!;
+      tw[t + 1] = bi[j * s1]!;
+      tw[t + 2] = br[j * s2]!;
+      tw[t + 3] = bi[j * s2]!;
+    }
+  }
+  const t = { h, tw };
+  if (2 * h <= RETAIN_MAX) fftTablesCache = t;
+  return t;
+}
+
+/** Weights for real length n, returned with the stride to read them at (a table for 2^k·n serves n). */
+function fftWeights(n: number): { w: Float64Array; stride: number } {
+  if (fftWeightsCache && fftWeightsCache.n >= n) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
+  const h = n >> 1;
+  const w = new Float64Array(2 * h);
+  for (let k = 0; k < h; k++) {
+    const angle = (Math.PI * k) / n;
+    w[2 * k] = Math.cos(angle);
+    w[2 * k + 1] = Math.sin(angle);
+  }
+  if (n <= RETAIN_MAX) fftWeightsCache = { n, w };
+  return { w, stride: 1 };
+}
+
+/** Two interleaved complex arrays of h points. */
+function fftWork(h: number): { x: Float64Array; y: Float64Array } {
+  let f: Float64Array;
+  if (2 * h > RETAIN_MAX) f = new Float64Array(4 * h);
+  else {
+    if (!fftWorkCache || fftWorkCache.length < 4 * h) fftWorkCache = new Float64Array(4 * h);
+    f = fftWorkCache;
+  }
+  return { x: f.subarray(0, 2 * h), y: f.subarray(2 * h, 4 * h) };
+}
+
+/** Two DIF radix-2 stages (half-lengths 2q and q) on one complex group [s, s+4q); forward twiddles e^{-iθ}. */
+function fftDifGroup(a: Float64Array, s: number, q: number, tw: Float64Array): void {
+  const d = 2 * q;
+  for (let i0 = 2 * s, end = i0 + d, t = 4 * q; i0 < end; i0 += 2, t += 4) {
+    const w1r = tw[t]!, w1i = tw[t + 1]!, w2r = tw[t + 2]!, w2i = tw[t + 3]!;
+    const w3r = w1r * w2r - w1i * w2i, w3i = w1r * w2i + w1i * w2r;
+    const i1 = i0 + d, i2 = i1 + d, i3 = i2 + d;
+    const a0r = a[i0]!, a0i = a[i0 + 1]!, a1r = a[i1]!, a1i = a[i1 + 1]!, a2r = a[i2]!, a2i = a[i2 + 1]!, a3r = a[i3]!, a3i = a[i3 + 1]!;
+    const s02r = a0r + a2r, s02i = a0i + a2i, d02r = a0r - a2r, d02i = a0i - a2i;
+    const s13r = a1r + a3r, s13i = a1i + a3i;
+    // t = -i·(a1 - a3)   (the primitive 4th root e^{-iπ/2})
+    const tr = a1i - a3i, ti = a3r - a1r;
+    a[i0] = s02r + s13r;
+    a[i0 + 1] = s02i + s13i;
+    const y1r = s02r - s13r, y1i = s02i - s13i;
+    a[i1] = y1r * w2r - y1i * w2i;
+    a[i1 + 1] = y1r * w2i + y1i * w2r;
+    const y2r = d02r + tr, y2i = d02i + ti;
+    a[i2] = y2r * w1r - y2i * w1i;
+    a[i2 + 1] = y2r * w1i + y2i * w1r;
+    const y3r = d02r - tr, y3i = d02i - ti;
+    a[i3] = y3r * w3r - y3i * w3i;
+    a[i3 + 1] = y3r * w3i + y3i * w3r;
+  }
+}
+
+/** Two DIT radix-2 stages (half-lengths q and 2q) on one complex group [s, s+4q); inverse twiddles e^{+iθ}. */
+function fftDitGroup(a: Float64Array, s: number, q: number, tw: Float64Array): void {
+  const d = 2 * q;
+  for (let i0 = 2 * s, end = i0 + d, t = 4 * q; i0 < end; i0 += 2, t += 4) {
+    const w1r = tw[t]!, w1i = -tw[t + 1]!, w2r = tw[t + 2]!, w2i = -tw[t + 3]!;
+    const w3r = w1r * w2r - w1i * w2i, w3i = w1r * w2i + w1i * w2r;
+    const i1 = i0 + d, i2 = i1 + d, i3 = i2 + d;
+    const b0r = a[i0]!, b0i = a[i0 + 1]!;
+    let xr = a[i1]!, xi = a[i1 + 1]!;
+    const c1r = xr * w2r - xi * w2i, c1i = xr * w2i + xi * w2r;
+    xr = a[i2]!;
+    xi = a[i2 + 1]!;
+    const c2r = xr * w1r - xi * w1i, c2i = xr * w1i + xi * w1r;
+    xr = a[i3]!;
+    xi = a[i3 + 1]!;
+    const c3r = xr * w3r - xi * w3i, c3i = xr * w3i + xi * w3r;
+    const e0r = b0r + c1r, e0i = b0i + c1i, e1r = b0r - c1r, e1i = b0i - c1i;
+    const f2r = c2r + c3r, f2i = c2i + c3i;
+    // f3 = +i·(c2 - c3)
+    const f3r = c3i - c2i, f3i = c2r - c3r;
+    a[i0] = e0r + f2r;
+    a[i0 + 1] = e0i + f2i;
+    a[i2] = e0r - f2r;
+    a[i2 + 1] = e0i - f2i;
+    a[i1] = e1r + f3r;
+    a[i1 + 1] = e1i + f3i;
+    a[i3] = e1r - f3r;
+    a[i3 + 1] = e1i - f3i;
+  }
+}
+
+function fftPairs(a: Float64Array, off: number, size: number): void {
+  for (let s = 2 * off, end = 2 * (off + size); s < end; s += 4) {
+    const ur = a[s]!, ui = a[s + 1]!, vr = a[s + 2]!, vi = a[s + 3]!;
+    a[s] = ur + vr;
+    a[s + 1] = ui + vi;
+    a[s + 2] = ur - vr;
+    a[s + 3] = ui - vi;
+  }
+}
+
+const SQRT_HALF = Math.SQRT1_2;
+
+/**
+ * The last two forward stages on groups of 8 points (the q = 2 radix-4 stage, then pairs), with the twiddles
+ * 1, e^{-iπ/4}, -i, e^{-3iπ/4} as exact constants instead of a call and table reads per group of 8.
+ */
+function fftDifTail8(a: Float64Array, off: number, size: number): void {
+  const c = SQRT_HALF;
+  for (let s = 2 * off, end = 2 * (off + size); s < end; s += 16) {
+    // j = 0 butterfly on points 0, 2, 4, 6 (twiddles 1).
+    let a0r = a[s]!, a0i = a[s + 1]!, a1r = a[s + 4]!, a1i = a[s + 5]!, a2r = a[s + 8]!, a2i = a[s + 9]!, a3r = a[s + 12]!, a3i = a[s + 13]!;
+    let s02r = a0r + a2r, s02i = a0i + a2i, d02r = a0r - a2r, d02i = a0i - a2i, s13r = a1r + a3r, s13i = a1i + a3i;
+    let tr = a1i - a3i, ti = a3r - a1r;
+    const p0r = s02r + s13r, p0i = s02i + s13i, p2r = s02r - s13r, p2i = s02i - s13i;
+    const p4r = d02r + tr, p4i = d02i + ti, p6r = d02r - tr, p6i = d02i - ti;
+    // j = 1 butterfly on points 1, 3, 5, 7 (twiddles w1 = e^{-iπ/4}, w2 = -i, w3 = e^{-3iπ/4}).
+    a0r = a[s + 2]!; a0i = a[s + 3]!; a1r = a[s + 6]!; a1i = a[s + 7]!; a2r = a[s + 10]!; a2i = a[s + 11]!; a3r = a[s + 14]!; a3i = a[s + 15]!;
+    s02r = a0r + a2r; s02i = a0i + a2i; d02r = a0r - a2r; d02i = a0i - a2i; s13r = a1r + a3r; s13i = a1i + a3i;
+    tr = a1i - a3i; ti = a3r - a1r;
+    const p1r = s02r + s13r, p1i = s02i + s13i;
+    const p3r = s02i - s13i, p3i = s13r - s02r;
+    let yr = d02r + tr, yi = d02i + ti;
+    const p5r = (yr + yi) * c, p5i = (yi - yr) * c;
+    yr = d02r - tr;
+    yi = d02i - ti;
+    const p7r = (yi - yr) * c, p7i = -(yr + yi) * c;
+    // Pairs.
+    a[s] = p0r + p1r; a[s + 1] = p0i + p1i; a[s + 2] = p0r - p1r; a[s + 3] = p0i - p1i;
+    a[s + 4] = p2r + p3r; a[s + 5] = p2i + p3i; a[s + 6] = p2r - p3r; a[s + 7] = p2i - p3i;
+    a[s + 8] = p4r + p5r; a[s + 9] = p4i + p5i; a[s + 10] = p4r - p5r; a[s + 11] = p4i - p5i;
+    a[s + 12] = p6r + p7r; a[s + 13] = p6i + p7i; a[s + 14] = p6r - p7r; a[s + 15] = p6i - p7i;
+  }
+}
+
+/** The inverse of fftDifTail8 (pairs, then the q = 2 DIT stage with conjugate twiddles), without the 1/8. */
+function fftDitTail8(a: Float64Array, off: number, size: number): void {
+  const c = SQRT_HALF;
+  for (let s = 2 * off, end = 2 * (off + size); s < end; s += 16) {
+    let ur = a[s]!, ui = a[s + 1]!, vr = a[s + 2]!, vi = a[s + 3]!;
+    const b0r = ur + vr, b0i = ui + vi, b1r = ur - vr, b1i = ui - vi;
+    ur = a[s + 4]!; ui = a[s + 5]!; vr = a[s + 6]!; vi = a[s + 7]!;
+    const b2r = ur + vr, b2i = ui + vi, b3r = ur - vr, b3i = ui - vi;
+    ur = a[s + 8]!; ui = a[s + 9]!; vr = a[s + 10]!; vi = a[s + 11]!;
+    const b4r = ur + vr, b4i = ui + vi, b5r = ur - vr, b5i = ui - vi;
+    ur = a[s + 12]!; ui = a[s + 13]!; vr = a[s + 14]!; vi = a[s + 15]!;
+    const b6r = ur + vr, b6i = ui + vi, b7r = ur - vr, b7i = ui - vi;
+    // j = 0 on points 0, 2, 4, 6 (twiddles 1).
+    let e0r = b0r + b2r, e0i = b0i + b2i, e1r = b0r - b2r, e1i = b0i - b2i;
+    let f2r = b4r + b6r, f2i = b4i + b6i, f3r = b6i - b4i, f3i = b4r - b6r;
+    a[s] = e0r + f2r; a[s + 1] = e0i + f2i; a[s + 8] = e0r - f2r; a[s + 9] = e0i - f2i;
+    a[s + 4] = e1r + f3r; a[s + 5] = e1i + f3i; a[s + 12] = e1r - f3r; a[s + 13] = e1i - f3i;
+    // j = 1 on points 1, 3, 5, 7 (twiddles w2 = i, w1 = e^{iπ/4}, w3 = e^{3iπ/4}).
+    const c1r = -b3i, c1i = b3r;
+    const c2r = (b5r - b5i) * c, c2i = (b5r + b5i) * c;
+    const c3r = -(b7r + b7i) * c, c3i = (b7r - b7i) * c;
+    e0r = b1r + c1r; e0i = b1i + c1i; e1r = b1r - c1r; e1i = b1i - c1i;
+    f2r = c2r + c3r; f2i = c2i + c3i; f3r = c3i - c2i; f3i = c2r - c3r;
+    a[s + 2] = e0r + f2r; a[s + 3] = e0i + f2i; a[s + 10] = e0r - f2r; a[s + 11] = e0i - f2i;
+    a[s + 6] = e1r + f3r; a[s + 7] = e1i + f3i; a[s + 14] = e1r - f3r; a[s + 15] = e1i - f3i;
+  }
+}
+
+/** The last forward stage for an even number of stages: radix-4 on groups of 4 points, all twiddles 1. */
+function fftDifTail4(a: Float64Array, off: number, size: number): void {
+  for (let s = 2 * off, end = 2 * (off + size); s < end; s += 8) {
+    const a0r = a[s]!, a0i = a[s + 1]!, a1r = a[s + 2]!, a1i = a[s + 3]!, a2r = a[s + 4]!, a2i = a[s + 5]!, a3r = a[s + 6]!, a3i = a[s + 7]!;
+    const s02r = a0r + a2r, s02i = a0i + a2i, d02r = a0r - a2r, d02i = a0i - a2i, s13r = a1r + a3r, s13i = a1i + a3i;
+    const tr = a1i - a3i, ti = a3r - a1r;
+    a[s] = s02r + s13r; a[s + 1] = s02i + s13i; a[s + 2] = s02r - s13r; a[s + 3] = s02i - s13i;
+    a[s + 4] = d02r + tr; a[s + 5] = d02i + ti; a[s + 6] = d02r - tr; a[s + 7] = d02i - ti;
+  }
+}
+
+/** The inverse of fftDifTail4 (without the 1/4). */
+function fftDitTail4(a: Float64Array, off: number, size: number): void {
+  for (let s = 2 * off, end = 2 * (off + size); s < end; s += 8) {
+    const b0r = a[s]!, b0i = a[s + 1]!, c1r = a[s + 2]!, c1i = a[s + 3]!, c2r = a[s + 4]!, c2i = a[s + 5]!, c3r = a[s + 6]!, c3i = a[s + 7]!;
+    const e0r = b0r + c1r, e0i = b0i + c1i, e1r = b0r - c1r, e1i = b0i - c1i;
+    const f2r = c2r + c3r, f2i = c2i + c3i, f3r = c3i - c2i, f3i = c2r - c3r;
+    a[s] = e0r + f2r; a[s + 1] = e0i + f2i; a[s + 4] = e0r - f2r; a[s + 5] = e0i - f2i;
+    a[s + 2] = e1r + f3r; a[s + 3] = e1i + f3i; a[s + 6] = e1r - f3r; a[s + 7] = e1i - f3i;
+  }
+}
+
+/** Forward transform of a cache-sized block [off, off+size): natural order in, bit-reversed out. */
+function fftForwardBlock(a: Float64Array, off: number, size: number, tw: Float64Array): void {
+  let len = size;
+  for (; len >= 16; len >>= 2) for (let s = off, end = off + size; s < end; s += len) fftDifGroup(a, s, len >> 2, tw);
+  if (len === 8) fftDifTail8(a, off, size);
+  else if (len === 4) fftDifTail4(a, off, size);
+  else fftPairs(a, off, size);
+}
+
+/** Inverse transform (without 1/size) of a cache-sized block: bit-reversed order in, natural out. */
+function fftInverseBlock(a: Float64Array, off: number, size: number, tw: Float64Array): void {
+  if (size === 2) {
+    fftPairs(a, off, size);
+    return;
+  }
+  let len = 4;
+  if ((31 - Math.clz32(size)) % 2 === 1) {
+    fftDitTail8(a, off, size);
+    len = 8;
+  } else fftDitTail4(a, off, size);
+  for (; len < size; len <<= 2) for (let s = off, end = off + size; s < end; s += 4 * len) fftDitGroup(a, s, len, tw);
+}
+
+/**
+ * x ← inverse(forward(x)·forward(y)) on [off, off+size), depth first: the forward transforms are DIF (their top
+ * stages first) and the inverse DIT (its top stages last), so each cache-sized block is transformed, multiplied
+ * and transformed back while it is in cache, and the large arrays are swept once per radix-4 level, not thrice.
+ */
+function fftConvolve(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
+  if (size <= FFT_BLOCK) {
+    fftForwardBlock(x, off, size, tw);
+    fftForwardBlock(y, off, size, tw);
+    for (let i = 2 * off, end = 2 * (off + size); i < end; i += 2) {
+      const ar = x[i]!, ai = x[i + 1]!, br = y[i]!, bi = y[i + 1]!;
+      x[i] = ar * br - ai * bi;
+      x[i + 1] = ar * bi + ai * br;
+    }
+    fftInverseBlock(x, off, size, tw);
+    return;
+  }
+  const q = size >> 2;
+  fftDifGroup(x, off, q, tw);
+  fftDifGroup(y, off, q, tw);
+  for (let k = 0; k < 4; k++) fftConvolve(x, y, off + k * q, q, tw);
+  fftDitGroup(x, off, q, tw);
+}
+
+/** Bits [pos, pos + 32) of the window [off, off + len) of src as one word, zero past the window. */
+function windowWord(src: Uint32Array, off: number, len: number, pos: number): number {
+  if (pos >= len) return 0;
+  const p = off + pos, wi = p >>> 5, sh = p & 31;
+  let v = src[wi]! >>> sh;
+  if (sh !== 0 && wi + 1 < src.length) v |= src[wi + 1]! << (32 - sh);
+  const rem = len - pos;
+  return rem >= 32 ? v : v & ((1 << rem) - 1);
+}
+
+/** Fold and weight bits [off, off + len) (len ≤ 2h): dst[k] = (b[k] + i·b[k + h])·e^{iπk/2h}, read a word at a time. */
+function fftFold(dst: Float64Array, src: BitArray, off: number, len: number, h: number, w: Float64Array, stride: number): void {
+  const words = src.words;
+  const live = Math.min(h, len); // from k = live on both bits are past the window
+  for (let k0 = 0; k0 < live; k0 += 32) {
+    const lo = windowWord(words, off, len, k0), hi = windowWord(words, off, len, k0 + h);
+    const end = 2 * Math.min(k0 + 32, live);
+    if ((lo | hi) === 0) {
+      dst.fill(0, 2 * k0, end);
+      continue;
+    }
+    for (let i = 2 * k0, ws = i * stride, b = 0; i < end; i += 2, ws += 2 * stride, b++) {
+      const p = (lo >>> b) & 1, q = (hi >>> b) & 1;
+      const wr = w[ws]!, wi = w[ws + 1]!;
+      dst[i] = p * wr - q * wi;
+      dst[i + 1] = p * wi + q * wr;
+    }
+  }
+  dst.fill(0, 2 * live);
+}
+
+/** 1.5·2^52: v + ROUND_MAGIC - ROUND_MAGIC is v rounded to the nearest integer for |v| < 2^51 (as Math.round
+ * when |v - round(v)| < 1/2, which the guard requires; cheaper than Math.round in V8). */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * XORs the parities of c[nLen - 1 .. m) into out from bit oOff and returns the largest distance of a value to
+ * its integer (Infinity for NaN). z[k] = Z[k]·e^{-iπk/n}/h has real part c[k] and imaginary part c[k + h].
+ */
+function fftUnweightInto(xc: Float64Array, nLen: number, m: number, h: number, w: Float64Array, stride: number, out: BitArray, oOff: number): number {
+  const scale = 1 / h;
+  const ow = out.words;
+  let worst = 0; // a NaN is recorded as Infinity, which fails the guard
+  let acc = 0;
+  let p = oOff;
+  for (let mm = nLen - 1, end = Math.min(m, h); mm < end; mm++, p++) {
+    const i = 2 * mm, ws = i * stride;
+    const v = (xc[i]! * w[ws]! + xc[i + 1]! * w[ws + 1]!) * scale;
+    const r = v + ROUND_MAGIC - ROUND_MAGIC;
+    const e = Math.abs(v - r);
+    worst = e > worst ? e : worst;
+    if (e !== e) worst = Infinity;
+    acc |= (r & 1) << (p & 31);
+    if ((p & 31) === 31) {
+      ow[p >>> 5]! ^= acc;
+      acc = 0;
+    }
+  }
+  for (let k = Math.max(nLen - 1, h) - h, end = m - h; k < end; k++, p++) {
+    const i = 2 * k, ws = i * stride;
+    const v = (xc[i + 1]! * w[ws]! - xc[i]! * w[ws + 1]!) * scale;
+    const r = v + ROUND_MAGIC - ROUND_MAGIC;
+    const e = Math.abs(v - r);
+    worst = e > worst ? e : worst;
+    if (e !== e) worst = Infinity;
+    acc |= (r & 1) << (p & 31);
+    if ((p & 31) === 31) {
+      ow[p >>> 5]! ^= acc;
+      acc = 0;
+    }
+  }
+  if (acc !== 0) ow[(p - 1) >>> 5]! ^= acc;
+  return worst;
+}
+
+/** Same contract as nttWindowInto, by a negacyclic right-angle convolution of real length n ≥ nLen + lLen - 1. */
+export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number): void {
+  const m = nLen + lLen - 1;
+  const n = transformSize(m, 4);
+  const h = n >> 1;
+  const { tw } = fftTables(h);
+  const { w, stride } = fftWeights(n);
+  const { x: xc, y: yc } = fftWork(h);
+  fftFold(xc, x, xOff, nLen, h, w, stride);
+  fftFold(yc, seed, sOff, m, h, w, stride);
+  fftConvolve(xc, yc, 0, h, tw);
+  const worst = fftUnweightInto(xc, nLen, m, h, w, stride, out, oOff);
+  // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
+  xc.fill(0);
+  yc.fill(0);
+  if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
+}
+
+/** True when the kept work array is all zero. */
+export function fftWorkspaceIsClear(): boolean {
+  return fftWorkCache === null || fftWorkCache.every((v) => v === 0);
+}
+
+/** Frees the twiddle tables, weights and work array kept between calls. */
+export function releaseFftCaches(): void {
+  fftTablesCache = null;
+  fftWeightsCache = null;
+  fftWorkCache = null;
+}

@@ -1,0 +1,119 @@
+/** Bob's state for one Cascade pass: the BINARY trees of its blocks, and the way to its shuffled order. */
+import type { BitArray } from '../common/bits.js';
+import type { AffineView, SplitView } from './passViews.js';
+import { nextPow2 } from './variants.js';
+
+export const UNKNOWN = 0;
+export const PENDING = 1;
+export const KNOWN = 2;
+
+/**
+ * Bob's state for one pass. Nodes of the BINARY tree of top-level block b are numbered heap-style
+ * (root 1, children 2h and 2h + 1) at offset b * span of `node`, which holds 0 (parity unknown),
+ * 1 (asked in the current round) or 2 | e (known; e = error parity = Alice's parity xor Bob's current
+ * parity). Error parities of known nodes are kept current as Bob flips bits.
+ *
+ * A pass of at most two blocks (the n/2 passes of the optimized variants) starts "light": it keeps
+ * only which block each bit is in and the two error parities, and builds its permutation, inverse
+ * and shuffled key only if one of its blocks turns odd. Most such passes never do, which saves two
+ * n-entry Int32Arrays each.
+ */
+export class BobPass {
+  readonly span: number;
+  /** The BINARY trees (allocated when the pass is materialized; light passes keep only lightRoots). */
+  node: Uint8Array;
+  /** Light passes: error parity entries (0, or KNOWN | e) of the one or two top-level blocks. */
+  readonly lightRoots = new Uint8Array(2);
+  /** Passes of one or three or more blocks, once materialized: the permutation and its inverse. */
+  perm: Int32Array | undefined;
+  inv: Int32Array | undefined;
+  /** Bob's current key, shuffled for this pass (with perm). */
+  key: BitArray | undefined;
+  /** Two-block passes: bit x is 1 iff original bit x lies in block 0 (from the start). */
+  firstBlock: BitArray | undefined;
+  /** Two-block passes, once materialized: positions and parities from firstBlock, no permutation. */
+  split: SplitView | undefined;
+  /** The affine first pass: positions and parities computed, no permutation. */
+  affine: AffineView | undefined;
+
+  constructor(
+    readonly index: number,
+    readonly n: number,
+    readonly blockSize: number,
+    readonly numBlocks: number,
+  ) {
+    this.span = 2 * nextPow2(blockSize);
+    this.node = new Uint8Array(0);
+  }
+
+  /** Light passes (at most two blocks) start without trees, permutation or shuffled key. */
+  get light(): boolean {
+    return this.inv === undefined && this.split === undefined && this.affine === undefined;
+  }
+
+  /** Shuffled position of original bit x (materialized passes). */
+  positionOf(x: number): number {
+    if (this.affine) return this.affine.positionOf(x);
+    return this.split ? this.split.positionOf(x) : this.inv![x]!;
+  }
+
+  /** Original bit at shuffled position j (materialized passes). */
+  originalAt(j: number): number {
+    if (this.affine) return this.affine.originalAt(j);
+    return this.split ? this.split.originalAt(j) : this.perm![j]!;
+  }
+
+  /** Parity of Bob's current key (`corrected`, in original order) at shuffled positions [start, end). */
+  parity(corrected: BitArray, start: number, end: number): number {
+    if (this.affine) return this.affine.parity(corrected, start, end);
+    return this.split ? this.split.parity(corrected, start, end) : this.key!.parityRange(start, end);
+  }
+}
+
+/** A BINARY search in progress: its current node (known, believed odd). */
+export interface Search {
+  ps: BobPass;
+  base: number; // b * span
+  h: number;
+  s: number;
+  e: number;
+}
+
+/** Entry (0, or KNOWN | error parity) of the top-level block b of pass ps. */
+export function rootEntry(ps: BobPass, b: number): number {
+  return ps.light ? ps.lightRoots[b]! : ps.node[b * ps.span + 1]!;
+}
+
+/** Block (0 or 1) of original bit x in a light pass. */
+export function blockOfLight(ps: BobPass, x: number): number {
+  return ps.firstBlock && !ps.firstBlock.get(x) ? 1 : 0;
+}
+
+/** Flips original bit x in pass ps: its shuffled key copy and the error parity of every known block containing it. */
+export function togglePath(ps: BobPass, x: number): void {
+  if (ps.light) {
+    ps.lightRoots[blockOfLight(ps, x)]! ^= 1;
+    return;
+  }
+  const pos = ps.positionOf(x);
+  ps.key?.flip(pos); // split and affine passes read Bob's corrected key itself
+  const b = Math.floor(pos / ps.blockSize);
+  const base = b * ps.span;
+  const node = ps.node;
+  let s = b * ps.blockSize;
+  let e = Math.min(ps.n, s + ps.blockSize);
+  let h = 1;
+  for (;;) {
+    if (node[base + h]! < KNOWN) return;
+    node[base + h] ^= 1;
+    if (e - s === 1) return;
+    const mid = s + ((e - s + 1) >>> 1);
+    if (pos < mid) {
+      h = 2 * h;
+      e = mid;
+    } else {
+      h = 2 * h + 1;
+      s = mid;
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { bernoulliBits, binomialCount, cryptoRng, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
+
+function words(rng: Rng, n: number): number[] {
+  return Array.from({ length: n }, () => rng.nextUint32());
+}
+
+describe('seededRng', () => {
+  it('when two generators share a seed, then they produce the same stream; different seeds differ', () => {
+    expect(words(seededRng(42), 100)).toEqual(words(seededRng(42), 100));
+    expect(words(seededRng(42), 100)).toEqual(words(seededRng(42n), 100));
+    expect(words(seededRng(Uint8Array.from([1, 2, 3])), 10)).toEqual(words(seededRng(Uint8Array.from([1, 2, 3])), 10));
+    expect(words(seededRng(42), 10)).not.toEqual(words(seededRng(43), 10));
+    expect(words(seededRng(1), 10)).not.toEqual(words(seededRng(-1), 10));
+  });
+
+  it('when fillWords is used, then it continues the same stream as nextUint32', () => {
+    const a = seededRng(7);
+    const b = seededRng(7);
+    const w = new Uint32Array(50);
+    a.nextUint32();
+    a.fillWords(w);
+    expect(Array.from(w)).toEqual(words(b, 51).slice(1));
+  });
+
+  it('when drawing floats, then they lie in [0, 1) with mean 1/2', () => {
+    const rng = seededRng(8);
+    let sum = 0;
+    let outside = 0;
+    const n = 200_000;
+    for (let i = 0; i < n; i++) {
+      const f = rng.nextFloat();
+      if (!(f >= 0 && f < 1)) outside++;
+      sum += f;
+    }
+    expect(outside).toBe(0);
+    expect(Math.abs(sum / n - 0.5)).toBeLessThan(5 * Math.sqrt(1 / 12 / n));
+  });
+
+  it('when a non-integer number seed is given, then it throws', () => {
+    expect(() => seededRng(1.5)).toThrow(RangeError);
+  });
+});
+
+describe('sharedSeedRng and cryptoRng', () => {
+  it('when both ends expand the same seed, then they derive the same words, across buffer refills', () => {
+    const seed = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const a = sharedSeedRng(seed);
+    const b = sharedSeedRng(seed);
+    const big = new Uint32Array(10_000);
+    a.nextUint32();
+    a.fillWords(big);
+    const expected = words(b, 10_001).slice(1);
+    expect(Array.from(big)).toEqual(expected);
+    expect(words(sharedSeedRng(Uint8Array.from([1])), 8)).not.toEqual(words(sharedSeedRng(Uint8Array.from([2])), 8));
+  });
+
+  it('when the CSPRNG fills words, then the values are not constant and buffered draws keep working past a refill', () => {
+    const rng = cryptoRng();
+    const w = new Uint32Array(100_000);
+    rng.fillWords(w);
+    expect(new Set(w).size).toBeGreaterThan(99_000);
+    const singles = words(rng, 10_000);
+    expect(new Set(singles).size).toBeGreaterThan(9_900);
+  });
+});
+
+describe('bernoulliBits', () => {
+  it('when p ranges over small, middle and large values, then the count of ones is within 5 sigma of n·p and the tail stays clear', () => {
+    const rng = seededRng(9);
+    const n = 200_003;
+    for (const p of [0, 1e-5, 1e-3, 0.01, 0.05, 0.0625, 0.1, 0.25, 1 / 3, 0.5, 0.7, 0.9375, 0.95, 0.999, 1]) {
+      const bits = bernoulliBits(rng, n, p);
+      expect(bits.length).toBe(n);
+      const ones = bits.popcount();
+      const sigma = Math.sqrt(n * p * (1 - p));
+      expect(Math.abs(ones - n * p), `p=${p}`).toBeLessThanOrEqual(5 * sigma + 1e-9);
+      expect(bits.words[bits.words.length - 1]! >>> (n & 31)).toBe(0);
+    }
+  });
+
+  it('when drawing with geometric skipping, then neighbouring bits are independent (pairs occur at rate p²)', () => {
+    const rng = seededRng(10);
+    const n = 2_000_000;
+    const p = 0.03;
+    const bits = bernoulliBits(rng, n, p);
+    let pairs = 0;
+    for (let i = 0; i + 1 < n; i++) pairs += bits.get(i) & bits.get(i + 1);
+    const expected = (n - 1) * p * p;
+    expect(Math.abs(pairs - expected)).toBeLessThan(5 * Math.sqrt(expected));
+  });
+
+  it('when the word method is used, then each bit position within a word has the same rate', () => {
+    const rng = seededRng(11);
+    const p = 0.3;
+    const counts = new Array<number>(32).fill(0);
+    const rounds = 20_000;
+    const bits = bernoulliBits(rng, 32 * rounds, p);
+    for (let i = 0; i < bits.length; i++) counts[i & 31]! += bits.get(i);
+    const sigma = Math.sqrt(rounds * p * (1 - p));
+    for (const c of counts) expect(Math.abs(c - rounds * p)).toBeLessThan(5 * sigma);
+  });
+
+  it('when p is not a probability, then it throws', () => {
+    expect(() => bernoulliBits(seededRng(1), 10, -0.1)).toThrow(RangeError);
+    expect(() => bernoulliBits(seededRng(1), 10, Number.NaN)).toThrow(RangeError);
+  });
+
+  it('when n = 0, then the result is empty', () => {
+    expect(bernoulliBits(seededRng(1), 0, 0.5).length).toBe(0);
+  });
+});
+
+describe('randomBelow, randomBits, binomialCount', () => {
+  it('when drawing below a bound, then values are in range and roughly uniform', () => {
+    const rng = seededRng(12);
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 30_000; i++) counts[randomBelow(rng, 3)]!++;
+    for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(5 * Math.sqrt(30_000 * (1 / 3) * (2 / 3)));
+    expect(randomBelow(rng, 1)).toBe(0);
+    expect(() => randomBelow(rng, 0)).toThrow(RangeError);
+  });
+
+  it('when drawing uniform bits, then about half are ones', () => {
+    const bits = randomBits(seededRng(13), 100_001);
+    expect(Math.abs(bits.popcount() - 50_000.5)).toBeLessThan(5 * Math.sqrt(100_001 / 4));
+  });
+
+  it('when drawing binomial counts, then mean and variance match n·p and n·p·(1-p)', () => {
+    const rng = seededRng(14);
+    for (const [n, p] of [[10_000, 0.01], [1_000, 0.7], [5_000_000, 1e-4]] as const) {
+      const trials = 400;
+      let sum = 0;
+      let sumSq = 0;
+      for (let t = 0; t < trials; t++) {
+        const k = binomialCount(rng, n, p);
+        sum += k;
+        sumSq += k * k;
+      }
+      const mean = sum / trials;
+      const variance = sumSq / trials - mean * mean;
+      const v = n * p * (1 - p);
+      expect(Math.abs(mean - n * p)).toBeLessThan(5 * Math.sqrt(v / trials));
+      expect(variance / v).toBeGreaterThan(0.7);
+      expect(variance / v).toBeLessThan(1.3);
+    }
+  });
+});
