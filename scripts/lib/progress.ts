@@ -3,7 +3,8 @@
  * apart from the results on stdout: a benchmark's JSON line remains machine-readable.
  *
  * - On a terminal: one line redrawn in place (carriage return, then erase to the end of the line), at
- *   most every TTY_REDRAW_MS, cut to the terminal's width (a line that wraps cannot be redrawn).
+ *   most every TTY_REDRAW_MS (an update inside that time is drawn when it ends, so the line never
+ *   stays behind), cut to the terminal's width (a line that wraps cannot be redrawn).
  * - Anywhere else (CI logs, pipes, files): plain newline-terminated lines, never a carriage return:
  *   one when the work starts, one each time another tenth of it is done, so a run prints at most
  *   PLAIN_STEPS + 2 lines however long it is.
@@ -62,6 +63,8 @@ export class Progress {
   private done = 0;
   private detail = '';
   private lastDrawAt = -Infinity;
+  /** Terminal: the redraw of an update that came within TTY_REDRAW_MS of the last one. */
+  private pendingDraw: ReturnType<typeof setTimeout> | undefined;
   /** Plain mode: the last tenth a line was printed for. */
   private lastStep = 0;
   private finished = false;
@@ -85,7 +88,13 @@ export class Progress {
     this.done = Math.min(this.total, Math.max(0, done));
     if (detail !== undefined) this.detail = detail;
     if (this.mode === 'tty') {
-      if (this.now() - this.lastDrawAt >= TTY_REDRAW_MS || this.done >= this.total) this.draw();
+      const sinceDraw = this.now() - this.lastDrawAt;
+      if (sinceDraw >= TTY_REDRAW_MS || this.done >= this.total) this.draw();
+      else if (!this.pendingDraw) {
+        // unref: a pending redraw never keeps the process alive.
+        this.pendingDraw = setTimeout(() => this.draw(), TTY_REDRAW_MS - sinceDraw);
+        this.pendingDraw.unref?.();
+      }
       return;
     }
     const step = Math.floor((this.done / this.total) * PLAIN_STEPS);
@@ -118,6 +127,7 @@ export class Progress {
     if (this.finished) return;
     if (detail !== undefined) this.detail = detail;
     this.finished = true;
+    clearTimeout(this.pendingDraw);
     if (this.mode === 'tty') {
       this.draw();
       this.stream.write('\n');
@@ -139,6 +149,8 @@ export class Progress {
   }
 
   private draw(): void {
+    clearTimeout(this.pendingDraw);
+    this.pendingDraw = undefined;
     this.lastDrawAt = this.now();
     const filled = Math.round((this.done / this.total) * BAR_CELLS);
     const line = `${this.label} [${'#'.repeat(filled)}${'-'.repeat(BAR_CELLS - filled)}] ${this.figures()}`;

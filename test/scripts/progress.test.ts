@@ -74,6 +74,19 @@ describe('progress', () => {
     expect(shown[1]).toBe('');
   });
 
+  it('when a terminal update comes within TTY_REDRAW_MS of the last redraw, then it is drawn once that time is over, so the line never stays behind', async () => {
+    const out = new FakeStream(true, 120);
+    const p = new Progress({ label: 'cases', total: 10, unit: 'cases', stream: out });
+    p.update(5, 'optimized n=100000 q=0.02 done');
+    p.update(6, 'optimized n=100000 q=0.05 done');
+    expect(out.chunks).toHaveLength(1); // only the first draw so far
+    await new Promise((r) => setTimeout(r, TTY_REDRAW_MS + 100));
+    expect(out.chunks).toHaveLength(2); // one trailing redraw for both updates
+    expect(screen(out.text)[0]).toMatch(/^cases \[#{12}-{8}\] 60% \(6\/10 cases\) .*optimized n=100000 q=0\.05 done$/);
+    p.finish();
+    expect(out.chunks.at(-1)).toBe('\n');
+  });
+
   it('when the terminal is narrow, then the live line is cut to its width so it never wraps; a size of 0 counts as unknown', () => {
     const out = new FakeStream(true, 40);
     const clock = fakeClock();
