@@ -2,7 +2,7 @@
  * Throughput of each BB84 post-processing stage alone (Cascade is benchmarked separately), on 1 Mbit blocks at
  * about 2 % QBER. Build and run:
  *   npx tsc -p tsconfig.json && node dist/bench/bb84-stages.js
- * Prints one JSON object {bench: 'bb84-stages', results: [...]} and one readable line per stage.
+ * Prints one JSON object {bench: 'bb84-stages', results: [...]} and one readable line per stage; progress on stderr.
  */
 import { BitArray } from '../src/sim/bb84/common/bits.js';
 import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplification/amplify.js';
@@ -13,6 +13,7 @@ import { bernoulliBits, cryptoRng, randomBits, seededRng } from '../src/sim/bb84
 import { aliceSiftReply, bobSiftRequest, siftAlice, siftBob } from '../src/sim/bb84/sifting/sift.js';
 import { prepareSource } from '../src/sim/bb84/source/source.js';
 import { newVerifySeed, verifyTag } from '../src/sim/bb84/verification/verify.js';
+import { Progress } from '../scripts/lib/progress.js';
 
 const BLOCK_BITS = 1 << 20;
 const RUNS = 7;
@@ -54,7 +55,10 @@ function time<T>(prepare: () => T, run: (input: T) => number, runs = RUNS): { ms
   return { ms: median(ms), out };
 }
 
-function record(results: Result[], stage: string, inputBits: number, r: { ms: number; out: number }, note: string): void {
+/** Stages measured before the amplify cases: source, transmit, transmit-detections-only, sift, sift-dense, estimate, verify. */
+const SINGLE_STAGES = 7;
+
+function recordResult(results: Result[], stage: string, inputBits: number, r: { ms: number; out: number }, note: string): void {
   results.push({ stage, inputBits, outputBits: r.out, medianMs: +r.ms.toFixed(3), mbitPerS: +(inputBits / r.ms / 1000).toFixed(2), note });
 }
 
@@ -63,6 +67,22 @@ function main(): void {
   const csprng = cryptoRng();
   const sim = seededRng(2024);
   const f = channelFormulas(CHANNEL);
+
+  const qberUpper = 0.025;
+  const leak = Math.ceil(1.16 * BLOCK_BITS * binaryEntropy(0.02)) + 64;
+  const l = secretKeyLength({ n: BLOCK_BITS, qberUpper, leakEC: leak, epsEC: 1e-10, epsPA: 1e-10 });
+  const lHigh = Math.round(0.9 * BLOCK_BITS);
+  const amplifyCases: Array<[string, number, ToeplitzEngine, PaHashFamily, string]> = [
+    ['amplify', l, 'fft', 'modified-toeplitz', `modified Toeplitz (default), FFT engine, output ${l} bits (finite-key l at qberUpper 2.5 %, Cascade leak f=1.16)`],
+    ['amplify-0.9', lHigh, 'fft', 'modified-toeplitz', `modified Toeplitz, FFT engine, output ${lHigh} bits`],
+    ['amplify-ntt', l, 'ntt', 'modified-toeplitz', `modified Toeplitz, NTT engine (mod 998244353), output ${l} bits`],
+    ['amplify-toeplitz', l, 'fft', 'toeplitz', `plain Toeplitz, FFT engine, output ${l} bits`],
+  ];
+  const progress = new Progress({ label: 'bb84-stages', total: SINGLE_STAGES + amplifyCases.length, unit: 'stages' });
+  const record: typeof recordResult = (rs, stage, ...rest) => {
+    recordResult(rs, stage, ...rest);
+    progress.update(rs.length, `${stage} done`);
+  };
 
   record(results, 'source', BLOCK_BITS, time(() => null, () => prepareSource(BLOCK_BITS, csprng).bits.length), 'pulses (bit + basis each), node:crypto CSPRNG');
 
@@ -151,16 +171,6 @@ function main(): void {
     '64-bit polynomial tag over GF(2^61-1)',
   );
 
-  const qberUpper = 0.025;
-  const leak = Math.ceil(1.16 * BLOCK_BITS * binaryEntropy(0.02)) + 64;
-  const l = secretKeyLength({ n: BLOCK_BITS, qberUpper, leakEC: leak, epsEC: 1e-10, epsPA: 1e-10 });
-  const lHigh = Math.round(0.9 * BLOCK_BITS);
-  const amplifyCases: Array<[string, number, ToeplitzEngine, PaHashFamily, string]> = [
-    ['amplify', l, 'fft', 'modified-toeplitz', `modified Toeplitz (default), FFT engine, output ${l} bits (finite-key l at qberUpper 2.5 %, Cascade leak f=1.16)`],
-    ['amplify-0.9', lHigh, 'fft', 'modified-toeplitz', `modified Toeplitz, FFT engine, output ${lHigh} bits`],
-    ['amplify-ntt', l, 'ntt', 'modified-toeplitz', `modified Toeplitz, NTT engine (mod 998244353), output ${l} bits`],
-    ['amplify-toeplitz', l, 'fft', 'toeplitz', `plain Toeplitz, FFT engine, output ${l} bits`],
-  ];
   for (const [stage, outBits, engine, family, note] of amplifyCases) {
     record(
       results,
@@ -171,6 +181,7 @@ function main(): void {
     );
   }
 
+  progress.finish();
   console.log(JSON.stringify({ bench: 'bb84-stages', node: process.version, blockBits: BLOCK_BITS, results }));
   for (const r of results) {
     console.log(`${r.stage.padEnd(26)} ${String(r.inputBits).padStart(10)} bits in ${r.medianMs.toFixed(2).padStart(8)} ms = ${r.mbitPerS.toFixed(1).padStart(8)} Mbit/s  (${r.note})`);

@@ -17,7 +17,7 @@
  *    rate against the rate predicted by protocol/sizing.ts predictLinkRates (with the Cascade efficiency and sample
  *    fraction actually used).
  *
- * Prints readable lines, then one JSON object {bench: 'bb84', ...} on the last line.
+ * Prints readable lines, then one JSON object {bench: 'bb84', ...} on the last line; progress goes to stderr.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -34,6 +34,7 @@ import { predictLinkRates } from '../src/sim/bb84/protocol/sizing.js';
 import type { RoundParams, RoundResult, RoundStats } from '../src/sim/Simulator.js';
 import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
+import { Progress, waitShowingProgress } from '../scripts/lib/progress.js';
 
 const { values } = parseArgs({
   options: {
@@ -162,11 +163,13 @@ async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineR
       const params = (i: number): RoundParams => ({ keyStreamId: 'bench', firstIndex: i * 1000, keyLengthBits: 8192, maxKeys: 100_000 });
       // Warm-up: V8 needs a few blocks to optimize the hot loops (the first block takes about twice as long as a
       // steady one), and the FFT tables are built once. A module runs for hours, so the steady rate is the figure.
+      const progress = new Progress({ label: `pipeline ${name}`, total: warmupBlocks + blocks, unit: 'blocks' });
       const warmupMs: number[] = [];
       for (let i = 0; i < warmupBlocks; i++) {
         const w0 = performance.now();
         await runInMemoryBlock(alice, bob, params(i));
         warmupMs.push(round(performance.now() - w0, 1));
+        progress.update(i + 1, 'warm-up');
       }
       const aliceStats: RoundStats[] = [];
       const bobStats: RoundStats[] = [];
@@ -178,10 +181,12 @@ async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineR
         const r = await runInMemoryBlock(alice, bob, params(warmupBlocks + i));
         blockMs.push(performance.now() - b0);
         // BENCH_BLOCK_MS=1 prints every timed block's wall time (to see warm-up and host noise).
-        if (process.env.BENCH_BLOCK_MS) console.log(`block ${i}: ${(performance.now() - b0).toFixed(1)} ms`);
+        if (process.env.BENCH_BLOCK_MS) progress.log(`block ${i}: ${(performance.now() - b0).toFixed(1)} ms`, process.stdout);
         aliceStats.push(r.alice.stats!);
         if (r.bob?.stats) bobStats.push(r.bob.stats);
+        progress.update(warmupBlocks + i, 'timed');
       }
+      progress.finish();
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -281,8 +286,6 @@ async function rounds(m: Module, id: string): Promise<StatsRound[]> {
   return ((await res.json()) as { rounds: StatsRound[] }).rounds;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 interface LinkRun {
   blocks: number;
   aborted: number;
@@ -309,7 +312,7 @@ interface LinkRun {
  * of its last one (start = completion time - ms_total) and holds the blocks started before the last: their secret
  * bits over the window is the stream's rate; the link's rate is the sum over the streams (they run concurrently).
  */
-async function runLink(env: Record<string, string>, streams: number, seconds: number): Promise<LinkRun> {
+async function runLink(label: string, env: Record<string, string>, streams: number, seconds: number): Promise<LinkRun> {
   const pool = SignaturePool.create('slh-dsa-sha2-128f');
   const [ka, kb] = [await pool.generateKeyPair(), await pool.generateKeyPair()];
   await pool.close();
@@ -321,7 +324,7 @@ async function runLink(env: Record<string, string>, streams: number, seconds: nu
   try {
     const ids: string[] = [];
     for (let i = 0; i < streams; i++) ids.push(await openStream(alice, bob, 8192));
-    await sleep(seconds * 1000);
+    await waitShowingProgress(seconds * 1000, { label });
     const counted: RoundStats[] = [];
     const bobCounted: RoundStats[] = [];
     let secretRate = 0;
@@ -393,7 +396,7 @@ async function main(): Promise<void> {
   if (only.has('modules')) {
     const seconds = Number(values.seconds);
     const streams = Number(values.streams);
-    const r = await runLink({ QKDM_SIMULATOR_PACE: 'max' }, streams, seconds);
+    const r = await runLink(`modules, pace max, ${streams} stream${streams === 1 ? "" : "s"}`, { QKDM_SIMULATOR_PACE: 'max' }, streams, seconds);
     report.modules = { streams, seconds, ...r };
     console.log(
       `modules  pace max, ${streams} streams, ${r.blocks} blocks in ${r.windowSeconds} s per stream: ${(r.secretBitsPerS / 1e6).toFixed(3)} Mbit/s secret `
@@ -407,7 +410,7 @@ async function main(): Promise<void> {
 
   if (only.has('realtime')) {
     const seconds = Number(values['realtime-seconds']);
-    const r = await runLink({ QKDM_SIMULATOR_PACE: 'realtime' }, 1, seconds);
+    const r = await runLink('realtime, 1 stream', { QKDM_SIMULATOR_PACE: 'realtime' }, 1, seconds);
     const fEC = r.meanCascadeEfficiency > 0 ? r.meanCascadeEfficiency : 1.1;
     const predicted = predictLinkRates({ ...DEFAULT_LINK, pace: 'realtime', sampleFraction: r.meanSampleFraction || 0.1 }, DEFAULT_LINK.blockPulses, fEC);
     const ratio = r.secretBitsPerS / predicted.finiteKeySecretRate;

@@ -4,7 +4,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/cascade.js [--trials N] [--variant original|optimized|all] [--n 100000,1000000] [--qber 0.01,0.02,0.05] [--warmup 6]
  *
- * Prints one readable line per case, then one JSON object {bench: 'cascade', results: [...]}.
+ * Prints one readable line per case, then one JSON object {bench: 'cascade', results: [...]}; progress on stderr.
  * Errors are placed uniformly at random: exactly round(q n) distinct positions.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,7 @@ import {
   reconcile,
   type CascadeVariant,
 } from '../src/sim/bb84/reconciliation/cascade.js';
+import { Progress } from '../scripts/lib/progress.js';
 
 const VARIANTS: Record<string, CascadeVariant> = {
   original: ORIGINAL_CASCADE,
@@ -131,21 +132,29 @@ async function main(): Promise<void> {
   // Warm-up (not reported): V8 optimizes the hot loops over the first few reconciliations, which otherwise
   // dominate the 3-trial cases. A module reconciles block after block for hours.
   const warmups = Number(arg('warmup', '6'));
-  for (let i = 0; i < warmups; i++) await runCase('warm-up', OPTIMIZED_CASCADE, 1_000_000, 0.02, 1);
+  const unknown = names.filter((name) => !VARIANTS[name]);
+  if (unknown.length > 0) throw new Error(`unknown variant ${unknown.join(', ')}`);
+  const progress = new Progress({ label: 'cascade', total: warmups + names.length * sizes.length * qbers.length, unit: 'cases' });
+  for (let i = 0; i < warmups; i++) {
+    await runCase('warm-up', OPTIMIZED_CASCADE, 1_000_000, 0.02, 1);
+    progress.increment(1, 'warm-up done');
+  }
   for (const name of names) {
-    const variant = VARIANTS[name];
-    if (!variant) throw new Error(`unknown variant ${name}`);
+    const variant = VARIANTS[name]!;
     for (const n of sizes) {
       for (const q of qbers) {
         const trials = trialsArg ?? (n >= 1_000_000 ? 3 : 10);
         const r = await runCase(name, variant, n, q, trials);
         results.push(r);
-        console.log(
+        progress.increment(1, `${name} n=${n} q=${q} done`);
+        progress.log(
           `cascade ${r.variant.padEnd(9)} n=${String(n).padStart(8)} q=${(q * 100).toFixed(1)}%  ${r.mbitPerSec.toFixed(2)} Mbit/s  ${r.msPerBlock} ms/block  f=${r.efficiency.toFixed(3)} [${r.efficiencyMin.toFixed(3)}..${r.efficiencyMax.toFixed(3)}]  round trips ${r.roundTrips}  passes ${r.passes}  residual ${r.residualErrorBlocks}/${r.trials} blocks (${r.residualErrorBits} bits)`,
+          process.stdout,
         );
       }
     }
   }
+  progress.finish();
   console.log(JSON.stringify({ bench: 'cascade', node: process.version, results }));
 }
 

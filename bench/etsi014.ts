@@ -8,7 +8,7 @@
  * temp dir: HTTPS main listeners requiring client certificates, peer listeners with mutual TLS,
  * fake simulator. Each of `concurrency` clients loops: POST enc_keys at alice as sae-a, then POST
  * dec_keys at bob as sae-b with the returned key IDs, and checks both answers carry the same keys.
- * One round trip = one enc_keys + one dec_keys. Prints one JSON object, then a readable line.
+ * One round trip = one enc_keys + one dec_keys. Prints one JSON object, then a readable line; progress on stderr.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { percentile, round } from './lib/load.js';
 import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule } from '../scripts/lib/moduleProcess.js';
+import { Progress } from '../scripts/lib/progress.js';
 
 const { values } = parseArgs({
   options: {
@@ -109,14 +110,18 @@ function call(to: 'alice' | 'bob', method: 'GET' | 'POST', path: string, body?: 
 
 // Warm-up: the pair streams are open and the pool is filling.
 const fillDeadline = Date.now() + 30_000;
+// The exchange refills in batches of a quarter of max_key_count: a pool of 3/4 is as full as it gets.
+const fillTarget = Math.max(1, Math.floor(maxKeyCount * 0.7));
+const filling = new Progress({ label: 'filling the key pool', total: fillTarget, unit: 'keys' });
 let stored = 0;
 while (Date.now() < fillDeadline) {
   const s = await call('alice', 'GET', '/api/v1/keys/sae-b/status');
   stored = s.body?.stored_key_count ?? 0;
-  // The exchange refills in batches of a quarter of max_key_count: a pool of 3/4 is as full as it gets.
-  if (stored >= Math.floor(maxKeyCount * 0.7)) break;
+  filling.update(stored);
+  if (stored >= fillTarget) break;
   await new Promise((r) => setTimeout(r, 200));
 }
+filling.finish();
 
 const latencies: number[] = [];
 let roundTrips = 0;
@@ -125,6 +130,7 @@ let mismatches = 0;
 const failureSamples: string[] = [];
 const t0 = performance.now();
 const deadline = t0 + durationMs;
+const progress = new Progress({ label: `enc_keys+dec_keys, ${concurrency} clients`, total: durationMs / 1000, unit: 's' });
 async function client(): Promise<void> {
   while (performance.now() < deadline) {
     const start = performance.now();
@@ -141,10 +147,12 @@ async function client(): Promise<void> {
       failures++;
       if (failureSamples.length < 3) failureSamples.push((err as Error).message);
     }
+    progress.update((performance.now() - t0) / 1000, `${roundTrips} round trips${failures ? `, ${failures} failures` : ''}`);
   }
 }
 await Promise.all(Array.from({ length: concurrency }, client));
 const elapsedMs = performance.now() - t0;
+progress.finish();
 
 for (const a of Object.values(agents)) a.destroy();
 for (const p of [alice, bob]) p.kill('SIGTERM');

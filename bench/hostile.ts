@@ -23,6 +23,7 @@ import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLi
 import { writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
 import { ALL_KINDS, hostilePairEnv, runHostile, rssMiB, type Listener } from './lib/hostile.js';
+import { Progress } from '../scripts/lib/progress.js';
 
 const USAGE = [
   'usage: npm run bench:hostile -- [--requests N] [--concurrency C] [--warmup N] [--settle S]',
@@ -153,7 +154,11 @@ async function main(): Promise<number> {
   streamId = id;
   const keysBefore = await sameKeys(id, 5);
   const fresh = await rssAll();
-  if (warmup > 0) await runHostile({ total: warmup, concurrency, kinds, targets });
+  if (warmup > 0) {
+    const warming = new Progress({ label: 'warm-up', total: warmup, unit: 'requests' });
+    await runHostile({ total: warmup, concurrency, kinds, targets, onProgress: (done) => warming.update(done) });
+    warming.finish();
+  }
   await sleep(1000);
   const before = await rssAll();
   const peak: Record<string, number> = { ...before };
@@ -163,22 +168,11 @@ async function main(): Promise<number> {
     }, () => undefined);
   }, 250);
   const t0 = Date.now();
-  let lastPrint = 0;
-  const tally = await runHostile({
-    total,
-    concurrency,
-    kinds,
-    targets,
-    onProgress: (done) => {
-      if (process.stderr.isTTY && (done - lastPrint >= 1000 || done === total)) {
-        lastPrint = done;
-        process.stderr.write(`\r  ${done}/${total} requests  ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      }
-    },
-  });
+  const flood = new Progress({ label: 'hostile requests', total, unit: 'requests' });
+  const tally = await runHostile({ total, concurrency, kinds, targets, onProgress: (done) => flood.update(done) });
   const seconds = (Date.now() - t0) / 1000;
   clearInterval(sampler);
-  if (process.stderr.isTTY) process.stderr.write('\n');
+  flood.finish();
   const during = await rssAll();
   for (const [k, v] of Object.entries(during)) peak[k] = Math.max(peak[k] ?? 0, v);
   await sleep(settleS * 1000);

@@ -4,7 +4,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/signatures.js [--sign 10 --verify 30 --sphincs-sign 3 --sphincs-verify 10]
  *
- * Prints one readable line per scheme and mode, then one JSON object with every figure.
+ * Prints one readable line per scheme and mode, then one JSON object with every figure; progress on stderr.
  * Iterations run one after another (no concurrency): pool figures include the worker round trip.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,7 @@ import {
   type KeyPair,
   type SignatureScheme,
 } from '../src/crypto/signatures.js';
+import { Progress } from '../scripts/lib/progress.js';
 
 const { values } = parseArgs({
   options: {
@@ -104,6 +105,8 @@ async function measure(scheme: SignatureScheme, mode: Figures['mode'], ops: Ops,
 
 async function main(): Promise<void> {
   const results: Figures[] = [];
+  // Each scheme is measured twice: directly on this thread, then through a one-worker pool.
+  const progress = new Progress({ label: 'signatures', total: SIGNATURE_SCHEMES.length * 2, unit: 'measurements' });
   for (const scheme of SIGNATURE_SCHEMES) {
     const direct = await loadDirectBackend(scheme);
     const keys = await direct.keyPair();
@@ -111,15 +114,18 @@ async function main(): Promise<void> {
     const warmups = scheme === 'sphincs-shake256-256s-robust' ? 1 : 3;
     for (let i = 0; i < warmups; i++) await direct.verify(await direct.sign(MESSAGE, keys.secretKey), MESSAGE, keys.publicKey);
     results.push(await measure(scheme, 'direct', direct, keys));
+    progress.update(results.length, `${scheme} direct done`);
 
     const pool = SignaturePool.create(scheme, { workers: 1 });
     try {
       for (let i = 0; i < warmups; i++) await pool.verify(await pool.sign(MESSAGE, keys.secretKey), MESSAGE, keys.publicKey);
       results.push(await measure(scheme, 'pool', pool, keys));
+      progress.update(results.length, `${scheme} pool done`);
     } finally {
       await pool.close();
     }
   }
+  progress.finish();
   for (const r of results) {
     console.log(
       `${r.scheme.padEnd(29)} ${r.mode.padEnd(6)} sign median ${String(r.signMedianMs).padStart(8)} ms (n=${r.signIterations}), `

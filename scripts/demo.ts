@@ -1,7 +1,8 @@
 /**
  * npm run demo: two modules (embedded stores, free ports on 127.0.0.1, one sender, one receiver,
  * fresh link credentials), one stream opened at both ends exactly as a key server does
- * (Python-literal bodies), keys fetched from both ends and compared, with a live progress line.
+ * (Python-literal bodies), keys fetched from both ends and compared, with progress on stderr
+ * (scripts/lib/progress.ts).
  * Exit 0 when every key matched, 1 when not, 2 for a usage error.
  *
  *   npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84] [--help]
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { parsePyLiteral, toPyLiteral, type PyValue } from '../src/api/codec/pyLiteral.js';
 import { credentialsEnv, writeLinkCredentials, type CredentialFiles } from './lib/linkCredentials.js';
 import { freePort, spawnModule } from './lib/moduleProcess.js';
+import { Progress } from './lib/progress.js';
 
 const USAGE = [
   'usage: npm run demo -- [--keys N] [--length BITS] [--sim fake|bb84]',
@@ -101,19 +103,17 @@ async function main(): Promise<number> {
   if (s2 !== 0) throw new Error(`open_connect at bob failed with status ${s2}`);
   console.log(`stream ${id} open at both ends; fetching ${total} keys of ${length} bits from each`);
   let matched = 0;
-  const t0 = Date.now();
+  // On stderr: a line redrawn in place on a terminal, a line per tenth of the run in CI logs and pipes.
+  const progress = new Progress({ label: 'keys', total, unit: 'keys' });
   for (let i = 0; i < total; i++) {
     const [ka, ia, sa] = (await call(PORTS.alice, '/get_key', [id, -1, {}])) as [PyValue, number, number];
     const [kb, ib, sb] = (await call(PORTS.bob, '/get_key', [id, -1, {}])) as [PyValue, number, number];
     const same = sa === 0 && sb === 0 && ia === ib && ka instanceof Uint8Array && kb instanceof Uint8Array && Buffer.from(ka).equals(Buffer.from(kb));
     if (same) matched++;
-    else process.stdout.write(`\nkey ${i}: mismatch (status ${sa}/${sb}, index ${ia}/${ib})\n`);
-    const progress = `  matched ${matched}/${i + 1} keys (${total} wanted)  ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-    // A live line on a terminal; one line per tenth of the run when piped (CI logs stay readable).
-    if (process.stdout.isTTY) process.stdout.write(`\r${progress}`);
-    else if ((i + 1) % Math.max(1, Math.floor(total / 10)) === 0 || i + 1 === total) process.stdout.write(`${progress}\n`);
+    else progress.log(`key ${i}: mismatch (status ${sa}/${sb}, index ${ia}/${ib})`, process.stdout);
+    progress.update(i + 1, `${matched} matched`);
   }
-  if (process.stdout.isTTY) process.stdout.write('\n');
+  progress.finish();
   await call(PORTS.alice, '/close', [id]);
   const ok = matched === total;
   console.log(ok ? `all ${total} keys matched` : `${total - matched} of ${total} keys did NOT match`);

@@ -43,6 +43,11 @@ describe('npm run demo', () => {
       const r = await run(['--keys', '5']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/all 5 keys matched/);
+      // stdout and stderr are pipes here: progress comes on stderr as plain lines, never a carriage return.
+      expect(r.stderr).not.toContain('\r');
+      expect(r.stderr).toMatch(/^keys: started \(5 keys\)$/m);
+      expect(r.stderr).toMatch(/^keys: 100% \(5\/5 keys\) \d+\.\d s  5 matched$/m);
+      expect(r.stdout).not.toMatch(/keys: \d+%/);
     } finally {
       for (const s of blockers) s?.close();
     }
