@@ -24,6 +24,7 @@
 import type nodeVault from 'node-vault';
 import type { DeliveredRecord, KeyStore } from '../KeyStore.js';
 import { StoreError } from '../errors.js';
+import { KeyedLock } from '../keyedLock.js';
 import {
   BASE64_PATTERN,
   VAULT_PARALLELISM,
@@ -55,8 +56,8 @@ export class VaultKeyStore implements KeyStore {
   private readonly client: nodeVault.client;
   private readonly dataBase: string;
   private readonly metadataBase: string;
-  /** Tail of the queue of operations per `stream/index`; entries removed when idle. */
-  private readonly locks = new Map<string, Promise<void>>();
+  /** Operations on one `stream/index` run one after the other. */
+  private readonly locks = new KeyedLock();
   private closed = false;
 
   constructor(options: VaultKeyStoreOptions) {
@@ -269,19 +270,7 @@ export class VaultKeyStore implements KeyStore {
   }
 
   /** Serialises work on one (stream, index) within this process; the lock is released in finally. */
-  private async withLock<T>(keyStreamId: string, index: number, work: () => Promise<T>): Promise<T> {
-    const name = `${keyStreamId}/${index}`;
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.locks.set(name, tail);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (this.locks.get(name) === tail) this.locks.delete(name);
-    }
+  private withLock<T>(keyStreamId: string, index: number, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(`${keyStreamId}/${index}`, work);
   }
 }
