@@ -5,12 +5,13 @@
  *
  * Guarantees (in addition to the port's):
  * - `append` is one IMMEDIATE transaction (look up the blockId among held and consumed blocks,
- *   insert if absent): all or nothing,
- *   durable when it resolves (WAL + synchronous=FULL, survives SIGKILL). The idempotence check
- *   compares bits and meta inside SQLite, so the stored bits are not read back into the process.
+ *   insert if absent): all or nothing, durable when it resolves (WAL + synchronous=FULL, survives
+ *   SIGKILL). The idempotence check compares bits and meta inside SQLite, so the stored bits are not
+ *   read back into the process.
  * - Erasure (`consume`, `deleteStream`): one IMMEDIATE transaction overwrites each row's bits with
- *   zeros, deletes the row and (consume) records its ID as consumed (with `secure_delete = ON` the freed cells and pages are zeroed
- *   too; the overwrite does not rely on it). Then, before the call resolves, the WAL is
+ *   zeros, deletes the row and (consume) records its ID as consumed. With `secure_delete = ON` the
+ *   freed cells and pages are zeroed too; the overwrite does not rely on it (a test with
+ *   secure_delete off finds no bits either). Then, before the call resolves, the WAL is
  *   checkpointed into the database file and truncated, so no page image that held the bits is left
  *   in `qkdm.sqlite` or `qkdm.sqlite-wal`. Only if a reader on another connection keeps the
  *   checkpoint from completing through {@link ERASURE_PURGE_RETRY_DELAYS_MS} does the call resolve

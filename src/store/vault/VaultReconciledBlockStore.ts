@@ -85,7 +85,15 @@ export class VaultReconciledBlockStore implements ReconciledBlockStore {
     this.checkOpen();
     // Encode now: the caller may reuse its array once we return.
     const parts = splitParts(block.bits);
-    const incoming = { bits: block.bits, bitLength: block.bitLength, meta: block.meta };
+    const incoming = { bits: Uint8Array.from(block.bits), bitLength: block.bitLength, meta: block.meta };
+    try {
+      await this.appendLocked(keyStreamId, block, parts, incoming);
+    } finally {
+      incoming.bits.fill(0);
+    }
+  }
+
+  private async appendLocked(keyStreamId: string, block: ReconciledBlock, parts: readonly string[], incoming: Pick<ReconciledBlock, 'bits' | 'bitLength' | 'meta'>): Promise<void> {
     await this.streamLock.run(keyStreamId, async () => {
       const { entries, consumed } = await this.listFolder(keyStreamId);
       if (consumed.has(block.blockId)) throw new StoreError('conflict', consumedMessage('vault', block.blockId));
@@ -119,7 +127,7 @@ export class VaultReconciledBlockStore implements ReconciledBlockStore {
           bits: parts[0],
         });
       } catch (err) {
-        // Nothing half-written stays behind if Vault lets us; else the next operation on the stream cleans up.
+        // Nothing half-written stays behind if Vault lets us; else the next append or deleteStream of the stream removes it.
         await this.destroyNames(keyStreamId, written).catch(() => undefined);
         throw err;
       }
