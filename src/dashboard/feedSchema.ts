@@ -63,7 +63,7 @@ export const streamFeedSchema = z.object({
 });
 
 export const linkParameterSchema = z.object({
-  key: z.string().describe('the configuration field, e.g. simulator.channel.length_km'),
+  key: z.string().describe('the configuration field, e.g. simulator.channel.length_km ("derived: ..." for a value computed from the others)'),
   label: z.string(),
   value: z.union([z.number(), z.string()]),
   unit: z.string(),

@@ -44,7 +44,7 @@ export function dashboardLinkFromConfig(cfg: ModuleConfig): DashboardLink {
     { key: 'simulator.block_pulses', label: 'pulses per block (at most)', value: s.block_pulses, unit: 'pulses' },
     { key: 'simulator.sample_fraction', label: 'sifted bits sampled for the QBER', value: s.sample_fraction, unit: '' },
     { key: 'simulator.pace', label: 'pace', value: s.pace, unit: '' },
-    { key: 'expected QBER', label: 'expected QBER (channel model, with the eavesdropper)', value: qberWithEve(settings.channel, settings.eve), unit: '' },
+    { key: 'derived: channel model', label: 'expected QBER (from the parameters above, with the eavesdropper)', value: qberWithEve(settings.channel, settings.eve), unit: '' },
   ];
   return { parameters, plannedCurve: plannedCurve(settings) };
 }

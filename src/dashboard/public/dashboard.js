@@ -104,7 +104,8 @@ function chartWidth(container) {
 }
 
 function makeChart(container, opts, data) {
-  const plot = new uPlot({ width: chartWidth(container), height: CHART_HEIGHT, ...opts, plugins: [...(opts.plugins ?? []), drawnMarker(container)] }, data, container);
+  // The legend names the series; the values are in the tables (a live legend shows dashes until hovered).
+  const plot = new uPlot({ width: chartWidth(container), height: CHART_HEIGHT, legend: { live: false }, ...opts, plugins: [...(opts.plugins ?? []), drawnMarker(container)] }, data, container);
   container.setAttribute('data-points', String(data[0].length));
   return plot;
 }
@@ -132,8 +133,12 @@ function qberData(s, threshold) {
     blocks.map((b) => pct(b.qber)),
     blocks.map((b) => pct(b.qberUpper)),
     blocks.map(() => (threshold === null ? null : threshold * 100)),
-    blocks.map((b) => pct(b.secretFraction)),
   ];
+}
+
+function fractionData(s) {
+  const blocks = s.rounds;
+  return [blocks.map((b) => b.at / 1000), blocks.map((b) => (b.secretFraction === null ? null : b.secretFraction * 100))];
 }
 
 function createStreamCharts(entry, s, threshold) {
@@ -172,25 +177,37 @@ function createStreamCharts(entry, s, threshold) {
     {
       scales: {
         x: { time: true, range: timeRange },
-        '%': { range: (_u, _min, max) => [0, Math.max(max ?? 0, threshold === null ? 5 : threshold * 100) * 1.1] },
-        frac: { range: (_u, _min, max) => [0, Math.max(10, (max ?? 0) * 1.1)] },
+        y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, threshold === null ? 5 : threshold * 100) * 1.15] },
       },
-      axes: [
-        { label: 'block time (local)', labelSize: 18 },
-        { scale: '%', label: 'QBER (%)', labelSize: 18, size: 50 },
-        { scale: 'frac', side: 1, label: 'secret fraction (%)', labelSize: 18, size: 50, grid: { show: false } },
-      ],
+      axes: [{ label: 'block time (local)', labelSize: 18 }, { label: 'QBER (%)', labelSize: 18, size: 50 }],
       series: [
         { label: 'time' },
-        { label: 'QBER', scale: '%', stroke: COLORS.qber, width: 2, points: { show: true, size: 6 } },
-        { label: 'QBER upper bound', scale: '%', stroke: COLORS.qberUpper, width: 1, dash: [4, 3] },
-        { label: 'threshold', scale: '%', stroke: COLORS.threshold, width: 1, dash: [8, 4], points: { show: false } },
-        { label: 'secret fraction', scale: 'frac', stroke: COLORS.fraction, width: 2, points: { show: true, size: 6 } },
+        { label: 'QBER measured', stroke: COLORS.qber, width: 2, points: { show: true, size: 6 } },
+        { label: 'upper bound', stroke: COLORS.qberUpper, width: 1.5, dash: [4, 3], points: { show: true, size: 4 } },
+        { label: 'threshold', stroke: COLORS.threshold, width: 1, dash: [8, 4], points: { show: false } },
       ],
       plugins: [eventMarkers(events)],
     },
     qberData(s, threshold),
   );
+  entry.charts.fraction = makeChart(
+    c.fraction,
+    {
+      scales: { x: { time: true, range: timeRange }, y: { range: (_u, _min, max) => [0, Math.max(10, (max ?? 0) * 1.15)] } },
+      axes: [{ label: 'block time (local)', labelSize: 18 }, { label: 'secret fraction (%)', labelSize: 18, size: 50 }],
+      series: [{ label: 'time' }, { label: 'secret fraction', stroke: COLORS.fraction, width: 2, points: { show: true, size: 6 } }],
+      plugins: [eventMarkers(events)],
+    },
+    fractionData(s),
+  );
+}
+
+/** Grid lines of a log axis at the powers of ten only (uPlot's default adds every multiple). */
+function powersOfTen(_u, _axis, min, max) {
+  const out = [];
+  if (!(min > 0 && max > 0)) return out;
+  for (let e = Math.ceil(Math.log10(min) - 1e-9); e <= Math.floor(Math.log10(max) + 1e-9); e++) out.push(10 ** e);
+  return out;
 }
 
 function plannedData(feed) {
@@ -252,7 +269,7 @@ function renderPlanned(feed) {
       scales: { x: { time: false }, y: { distr: 3 } },
       axes: [
         { label: 'fibre length (km)', labelSize: 18 },
-        { label: 'secret bits per pulse', labelSize: 18, size: 70, values: (_u, ticks) => ticks.map((v) => (v === null ? '' : v.toExponential(0))) },
+        { label: 'secret bits per pulse', labelSize: 18, size: 70, splits: powersOfTen, values: (_u, ticks) => ticks.map((v) => (v === null ? '' : v.toExponential(0))) },
       ],
       series,
     },
@@ -292,17 +309,24 @@ function createStreamSection(s) {
   );
   const qber = panel(
     'qber',
-    'QBER and secret fraction per block',
-    'Per BB84 block: the QBER measured on the sampled sifted bits, its upper confidence bound (checked against the threshold) and the secret fraction (secret bits per sifted bit, right axis). Dashed red lines: aborted blocks; purple: halts.',
+    'QBER per block',
+    'Per BB84 block: the QBER measured on the sampled sifted bits, and its upper confidence bound, which is checked against the threshold (a block above it is aborted). Dashed red lines: aborted blocks; purple: halts.',
   );
-  const events = panel('events', 'Aborts and halts', 'Blocks that ended without keys (reason from the simulator) and halts of the exchange (key confirmation failed, counters out of step) in the window, newest last.');
+  const fraction = panel(
+    'fraction',
+    'Secret fraction per block',
+    'Per BB84 block: secret bits privacy amplification may output per sifted bit, after error correction and the finite-key costs. It falls as the QBER rises and is 0 for an aborted block.',
+  );
+  const events = panel('events', 'Aborts and halts', 'Blocks that ended without keys (reason from the simulator; recorded by the sender, Alice) and halts of the exchange (key confirmation failed, counters out of step) in the window, newest last.');
   const containers = {};
-  for (const [key, fig] of [['buffer', buffer], ['rate', rate], ['qber', qber]]) {
+  for (const [key, fig] of [['buffer', buffer], ['rate', rate], ['qber', qber], ['fraction', fraction]]) {
     containers[key] = el('div', { class: 'chart', 'data-chart': key });
     fig.append(containers[key]);
   }
   const qberNote = el('p', { class: 'empty' });
   qber.append(qberNote);
+  const fractionNote = el('p', { class: 'empty' });
+  fraction.append(fractionNote);
   const eventTable = el('table', { class: 'events' });
   eventTable.append(el('thead'), el('tbody'));
   eventTable.tHead.append(el('tr'));
@@ -311,7 +335,7 @@ function createStreamSection(s) {
   events.append(eventTable, eventNote);
   section.append(panels);
   document.getElementById('streams').append(section);
-  return { section, sub, fill, containers, charts: {}, events: [], eventTable, eventNote, qberNote };
+  return { section, sub, fill, containers, charts: {}, events: [], eventTable, eventNote, qberNote, fractionNote };
 }
 
 function renderEvents(entry, s) {
@@ -337,23 +361,22 @@ function renderStream(s, feed, threshold) {
     streams.set(s.keyStreamId, entry);
   }
   entry.events = s.events;
-  entry.sub.textContent = `${s.source} \u2192 ${s.destination}; ${s.keyLengthBits}-bit keys; ${streamState(s, feed.role).text}${s.halted ? `: ${s.halted.reason}` : ''}.`;
+  entry.sub.textContent = `Application ${s.source || '(unnamed)'} to ${s.destination}; ${s.keyLengthBits}-bit keys; ${streamState(s, feed.role).text}${s.halted ? `: ${s.halted.reason}` : ''}.`;
   const [meter, label] = entry.fill.children;
   meter.value = s.capacity > 0 ? s.available / s.capacity : 0;
   label.setAttribute('data-value', String(s.available));
   label.textContent = `${fmtInt(s.available)} of ${fmtInt(s.capacity)} keys (${s.capacity > 0 ? Math.round((100 * s.available) / s.capacity) : 0} %)`;
   const hasBlocks = s.rounds.some((b) => b.qber !== null);
-  entry.qberNote.textContent = hasBlocks
-    ? ''
-    : feed.simulator === 'bb84'
-      ? 'No BB84 block with a QBER in the window yet.'
-      : `The ${feed.simulator} simulator measures no QBER: this panel stays empty.`;
+  const noBlocks = feed.simulator === 'bb84' ? 'No BB84 block in the window yet.' : `The ${feed.simulator} simulator measures no QBER and no secret fraction: this panel stays empty.`;
+  entry.qberNote.textContent = hasBlocks ? '' : noBlocks;
+  entry.fractionNote.textContent = s.rounds.some((b) => b.secretFraction !== null) ? '' : noBlocks;
   renderEvents(entry, s);
   if (fresh) createStreamCharts(entry, s, threshold);
   else {
     updateChart(entry.charts.buffer, entry.containers.buffer, bufferData(s));
     updateChart(entry.charts.rate, entry.containers.rate, rateData(s));
     updateChart(entry.charts.qber, entry.containers.qber, qberData(s, threshold));
+    updateChart(entry.charts.fraction, entry.containers.fraction, fractionData(s));
   }
 }
 
@@ -407,12 +430,9 @@ function renderLink(feed) {
   body.replaceChildren(
     ...feed.link.map((p) => {
       const tr = el('tr', { 'data-key': p.key });
-      tr.append(
-        el('th', { scope: 'row' }, p.label),
-        cell('value', p.value, fmtParameter(p.value)),
-        el('td', { class: 'text' }, p.unit),
-        el('td', {}, p.key),
-      );
+      const name = el('th', { scope: 'row' }, p.label);
+      name.append(el('div', { class: 'config-key' }, p.key));
+      tr.append(name, cell('value', p.value, fmtParameter(p.value)), el('td', { class: 'text' }, p.unit));
       return tr;
     }),
   );
