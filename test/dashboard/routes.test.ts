@@ -137,6 +137,15 @@ describe('the dashboard behind the operator gate', () => {
     expect((await request(app).get(`/dashboard?password=${token}`)).status).toBe(401);
   });
 
+  it("when an application's token is sent (Bearer or Basic), then the dashboard stays closed: it is the operator's", async () => {
+    const app = createApp({ manager: alice.manager, exchange: alice.exchange, log: silentLog, requestLog: false, applications: [{ id: 'app', token: 'app-token-1' }], operatorToken: token });
+    for (const authorization of ['Bearer app-token-1', basic('app-token-1'), basic('app-token-1', 'app')]) {
+      const res = await request(app).get('/dashboard/feed').set('authorization', authorization);
+      expect(res.status, authorization).toBe(401);
+      expect(res.text).not.toContain('keyStreamId');
+    }
+  });
+
   it('when no operator token is set, then a loopback caller opens the dashboard without credentials', async () => {
     expect((await request(appOf(alice)).get('/dashboard/feed')).status).toBe(200);
   });
