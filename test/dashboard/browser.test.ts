@@ -162,19 +162,38 @@ interface ShownRow {
   value: Record<string, string>;
   text: Record<string, string>;
   exchangeRunning: string | null;
+  /** Points of the stream's QBER chart, the reasons its event list shows, its measured point on the planned curve. */
+  qberPoints: number;
+  abortReasons: string[];
+  measuredPoint: string | null;
 }
 
-/** The summary row of a stream as the page shows it: each cell's text and its data-value. */
+/**
+ * What the page shows for a stream, read in one go (the page cannot re-render in between): each summary cell's
+ * text and data-value, and the stream's QBER chart, event list and measured point.
+ */
 async function shownRow(page: Page, id: string): Promise<ShownRow> {
-  return page.$eval(`#summary tr[data-stream-id="${id}"]`, (tr) => {
+  return page.evaluate((streamId) => {
+    const tr = document.querySelector(`#summary tr[data-stream-id="${streamId}"]`)!;
     const value: Record<string, string> = {};
     const text: Record<string, string> = {};
     for (const c of tr.querySelectorAll<HTMLElement>('[data-field]')) {
       value[c.dataset.field!] = c.dataset.value ?? '';
       text[c.dataset.field!] = c.textContent ?? '';
     }
-    return { value, text, exchangeRunning: tr.getAttribute('data-exchange-running') };
-  });
+    const section = document.querySelector(`section.stream[data-stream-id="${streamId}"]`)!;
+    const qber = section.querySelector<HTMLElement>('.chart[data-chart="qber"]')!;
+    const reasons = [...section.querySelectorAll('.events tbody tr[data-kind="abort"]')].map((row) => row.lastElementChild!.textContent ?? '');
+    const measured = document.querySelector<HTMLElement>(`#planned-values [data-stream-id="${streamId}"]`);
+    return {
+      value,
+      text,
+      exchangeRunning: tr.getAttribute('data-exchange-running'),
+      qberPoints: Number(qber.dataset.points),
+      abortReasons: reasons,
+      measuredPoint: measured ? (measured.dataset.value ?? null) : null,
+    };
+  }, id);
 }
 
 /** A whole number the page printed ("1,234" -> 1234). */
@@ -290,12 +309,10 @@ if (!haveChromium && inCi) {
       expect(Number(row.value.lastQber)).toBeLessThan(0.05);
       expect(row.text.lastQber).toBe(`${(Number(row.value.lastQber) * 100).toFixed(2)} %`);
 
-      // Every block with a QBER is a point of the QBER chart.
-      const points = await page.$eval(`section.stream[data-stream-id="${id}"] .chart[data-chart="qber"]`, (c) => Number((c as HTMLElement).dataset.points));
-      expect(points).toBe(Number(row.value.blocks));
-      // Aborts: the page lists exactly the aborted rounds of /stats, each with its reason.
-      const listed = await page.$$eval(`section.stream[data-stream-id="${id}"] .events tbody tr[data-kind="abort"]`, (trs) => trs.map((tr) => tr.lastElementChild!.textContent));
-      expect(listed).toEqual(rounds.filter((r) => r.stats?.aborted === true).map((r) => r.stats!.reason).slice(-12));
+      // Every block is a point of the QBER chart.
+      expect(row.qberPoints).toBe(Number(row.value.blocks));
+      // Aborts: the page lists exactly the aborted rounds of /stats (the newest 12), each with its reason.
+      expect(row.abortReasons).toEqual(rounds.filter((r) => r.stats?.aborted === true).map((r) => r.stats!.reason).slice(-12));
 
       // The link and the planned curve as the feed gives them; the measured point in the DOM too.
       const feed = await operatorGet(link.alice, '/dashboard/feed', OPERATOR_TOKEN);
@@ -306,8 +323,8 @@ if (!haveChromium && inCi) {
       expect(await page.$eval('#planned', (f) => (f as HTMLElement).hidden)).toBe(false);
       expect(Number(await page.$eval('[data-field="planned-secret-bits-per-pulse"]', (c) => (c as HTMLElement).dataset.value))).toBe(feed.plannedCurve.plannedSecretBitsPerPulse);
       expect(await page.textContent('#planned-analysis')).toContain(feed.plannedCurve.analysis);
-      const measured = await page.$eval(`#planned-values [data-stream-id="${id}"]`, (c) => Number((c as HTMLElement).dataset.value));
-      expect(measured).toBe(Number(row.value.measuredSecretBitsPerPulse));
+      const measured = Number(row.measuredPoint);
+      expect(row.measuredPoint).toBe(row.value.measuredSecretBitsPerPulse);
       expect(measured).toBeGreaterThan(0);
       // A finite block gives less than the asymptotic plan, but the same order of magnitude on this short link.
       expect(measured).toBeLessThan(feed.plannedCurve.plannedSecretBitsPerPulse);
