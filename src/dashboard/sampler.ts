@@ -18,10 +18,11 @@ export const SAMPLE_INTERVAL_MS = 2_000;
 /** How far back the charts reach. */
 export const WINDOW_MS = 10 * 60_000;
 export const MAX_SAMPLES_PER_STREAM = WINDOW_MS / SAMPLE_INTERVAL_MS;
-export const MAX_ROUNDS_PER_STREAM = 600;
+/** Rounds kept per stream: with MAX_SAMPLED_STREAMS, a feed stays near 1 MB at most (a round is about 250 bytes of JSON). */
+export const MAX_ROUNDS_PER_STREAM = 300;
 export const MAX_HALTS_PER_STREAM = 50;
 /** Open streams sampled at most (the feed counts the others in streamsNotShown). */
-export const MAX_SAMPLED_STREAMS = 32;
+export const MAX_SAMPLED_STREAMS = 16;
 /** The timer stops when nobody asked for the feed for this long (the history is kept, with a gap). */
 export const IDLE_STOP_MS = 5 * 60_000;
 /** The summary's key rates are means over this much of the series. */
