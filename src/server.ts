@@ -20,6 +20,7 @@ import { PeerAuthenticator } from './exchange/auth/peerSessions.js';
 import { peerGate } from './api/peerAuth.js';
 import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.js';
 import { createLogger, prettyDestination, prettyLogs } from './log.js';
+import { dashboardLinkFromConfig } from './dashboard/link.js';
 import { createSimulator } from './sim/index.js';
 import { LegacyPeer } from './exchange/legacyPeer.js';
 import { legacyDeviceApp, legacyPeerRouter } from './api/routes/legacyPeer.js';
@@ -150,6 +151,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     maxAppBodyBytes: cfg.module.max_app_body_bytes,
     keyServer: cfg.keyserver,
     ...(legacy ? { legacyPeerRoutes: legacyPeerRouter(legacy) } : {}),
+    dashboardLink: dashboardLinkFromConfig(cfg),
   };
   const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
   const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;

@@ -10,6 +10,7 @@
  *   legacy peer (peer_auth.legacy_peer only):   GET /sync?key_handle=ID  POST /start repr(ID)  (routes/legacyPeer.ts)
  *   operators:                                  GET /health  GET /streams  GET /streams/:id
  *                                               GET /streams/:id/stats  GET /openapi.json
+ *                                               GET /dashboard  GET /dashboard/feed  GET /dashboard/assets/:file
  *   ETSI GS QKD 014 (/api/v1/keys):             GET /{slave}/status  POST|GET /{slave}/enc_keys
  *                                               POST|GET /{master}/dec_keys
  *   ETSI GS QKD 004 (/etsi004/v2.1.1):          POST /open_connect  POST /get_key  POST /close
@@ -30,6 +31,10 @@ import { pinoHttp } from 'pino-http';
 import type { Etsi014Service } from '../core/Etsi014Service.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
 import type { ExchangeService } from '../exchange/ExchangeService.js';
+import { moduleOnlyLink, type DashboardLink } from '../dashboard/link.js';
+import { DASHBOARD_PATH, dashboardRouter } from '../dashboard/router.js';
+import { DashboardSampler } from '../dashboard/sampler.js';
+import { moduleSource } from '../dashboard/source.js';
 import { SEALED_CONTENT_TYPE } from '../exchange/auth/peerSessions.js';
 import { applicationGate, operatorGate, type ApplicationEntry } from './appIdentity.js';
 import { HELLO_PATH } from '../exchange/auth/handshake.js';
@@ -95,9 +100,11 @@ export interface AppDeps {
   keyServer?: KeyServerV2Settings;
   /** peer_auth.legacy_peer (INSECURE): the original Python module's /sync and /start, before this module's own (routes/legacyPeer.ts). */
   legacyPeerRoutes?: RequestHandler;
+  /** The link the dashboard describes (src/dashboard/link.ts); absent: the simulator's name and the capacity only. */
+  dashboardLink?: DashboardLink;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer, legacyPeerRoutes }: AppDeps): express.Express {
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer, legacyPeerRoutes, dashboardLink }: AppDeps): express.Express {
   const identities = { applications, operatorToken };
   const app = express();
   app.disable('x-powered-by');
@@ -109,7 +116,8 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
     app.use(
       pinoHttp({
         logger: log,
-        autoLogging: { ignore: (req) => req.url === '/health' },
+        // Health checks and the dashboard's poll (every 2 s while a page is open) would drown the log.
+        autoLogging: { ignore: (req) => req.url === '/health' || req.url === `${DASHBOARD_PATH}/feed` },
         // Only method, path (no query string) and status: headers carry tokens and certificates'
         // identities, query strings may carry handles, and bodies carry keys.
         serializers: {
@@ -142,6 +150,9 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
   if (routes !== 'peer') {
     app.use('/', infoRouter(manager, exchange, operatorGate(identities)));
     app.use('/', openApiRouter());
+    // A browser opens the dashboard: the gate challenges with HTTP Basic (the operator token as the password).
+    const dashboard = new DashboardSampler(moduleSource(manager, exchange), dashboardLink ?? moduleOnlyLink(manager.settings.sim, manager.settings.maxKeyCount));
+    app.use(DASHBOARD_PATH, operatorGate(identities, { browser: true }), dashboardRouter(dashboard));
     app.use('/api/v1/keys', etsi014Router(etsi014, identifySae ?? (() => undefined)));
     // Application routes: every route mounted below this line knows its caller (appIdentity.ts), and
     // every stream it touches is bound to that caller.

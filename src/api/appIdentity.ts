@@ -9,8 +9,10 @@
  *   `default`), every caller must present one: `Authorization: Bearer <token>` or a verified TLS client
  *   certificate whose CN or DNS subject alternative name is an application's `cert_name`. The caller's
  *   application ID is what streams are bound to.
- * - Operator routes (/streams, stats) need `module.operator_token` when it is set, and are for
- *   loopback callers only otherwise.
+ * - Operator routes (/streams, stats, /dashboard) need `module.operator_token` when it is set, and are
+ *   for loopback callers only otherwise. The token comes as `Authorization: Bearer <token>` or, for a
+ *   browser (which cannot send a Bearer header when it navigates), as the password of HTTP Basic with
+ *   any user name; never in a query string.
  *
  * Tokens are compared in constant time (hashed to 32 bytes first) and never logged or echoed.
  */
@@ -46,6 +48,27 @@ function bearer(req: Request): string | undefined {
   const header = req.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
   return match ? match[1] : undefined;
+}
+
+/** The password of `Authorization: Basic base64(user:password)` (the user name is ignored), or undefined. */
+function basicPassword(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  const match = typeof header === 'string' ? /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header) : null;
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/** The realm a browser shows when it asks for the operator token (any user name, the token as password). */
+export const OPERATOR_BASIC_REALM = 'qkd-module operator';
+
+export interface OperatorGateOptions {
+  /**
+   * Answer 401 with a Basic challenge (pages a browser opens: it then asks for credentials) instead of
+   * a Bearer one (API clients). Both credential forms are accepted either way.
+   */
+  browser?: boolean;
 }
 
 /** The calling identity, set by applicationGate. */
@@ -99,7 +122,7 @@ export function applicationGate({ applications }: AppIdentityOptions): RequestHa
   };
 }
 
-export function operatorGate({ operatorToken }: AppIdentityOptions): RequestHandler {
+export function operatorGate({ operatorToken }: AppIdentityOptions, { browser = false }: OperatorGateOptions = {}): RequestHandler {
   const expected = operatorToken ? digest(operatorToken) : undefined;
   return (req: Request, res: Response, next: NextFunction) => {
     if (expected === undefined) {
@@ -110,12 +133,12 @@ export function operatorGate({ operatorToken }: AppIdentityOptions): RequestHand
       res.status(403).json({ code: 'UNAUTHORIZED', message: 'operator routes serve this host only unless module.operator_token is set' });
       return;
     }
-    const token = bearer(req);
+    const token = bearer(req) ?? basicPassword(req);
     if (token !== undefined && timingSafeEqual(digest(token), expected)) {
       next();
       return;
     }
-    res.set('WWW-Authenticate', 'Bearer');
-    res.status(401).json({ code: 'UNAUTHORIZED', message: 'operator routes need Authorization: Bearer <module.operator_token>' });
+    res.set('WWW-Authenticate', browser ? `Basic realm="${OPERATOR_BASIC_REALM}"` : 'Bearer');
+    res.status(401).json({ code: 'UNAUTHORIZED', message: 'operator routes need Authorization: Bearer <module.operator_token>, or HTTP Basic with module.operator_token as the password' });
   };
 }

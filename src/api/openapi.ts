@@ -36,6 +36,8 @@ import {
 } from './etsi014Schemas.js';
 import { KEY_SERVER_V2_ROUTES } from './keyServerV2Schemas.js';
 import { errorBodySchema, healthSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
+import { dashboardFeedSchema } from '../dashboard/feedSchema.js';
+import { DASHBOARD_ASSETS, DASHBOARD_PATH } from '../dashboard/router.js';
 import { startBodySchema, syncQuerySchema } from './routes/peer.js';
 import { SEED_ERROR_HEADER, SEED_MESSAGE_HEADER, SEED_RENAMED_PREFIX } from './routes/seed.js';
 import {
@@ -103,8 +105,8 @@ export interface RouteDoc {
   query?: z.ZodObject;
   params?: Readonly<Record<string, z.ZodType>>;
   responses: Readonly<Record<number, AnswerDoc>>;
-  /** apiToken: module.api_token when set; saeCertificate: the SAE's TLS client certificate; peer: mutual TLS between modules. */
-  auth?: 'apiToken' | 'saeCertificate' | 'peer';
+  /** apiToken: module.api_token when set; saeCertificate: the SAE's TLS client certificate; peer: mutual TLS between modules; operator: module.operator_token (Bearer or Basic) when set. */
+  auth?: 'apiToken' | 'saeCertificate' | 'peer' | 'operator';
 }
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -304,11 +306,12 @@ const etsi004Routes: RouteDoc[] = [
 const idParam = { id: keyStreamIdSchema } as const;
 const operatorRoutes: RouteDoc[] = [
   { method: 'get', path: '/health', tag: 'operator', summary: 'Liveness and role of this module', responses: { 200: { description: 'the module runs', schema: healthSchema } } },
-  { method: 'get', path: '/streams', tag: 'operator', summary: 'Every key stream (never key material)', responses: { 200: { description: 'the streams', schema: streamsSchema } } },
+  { method: 'get', path: '/streams', tag: 'operator', auth: 'operator', summary: 'Every key stream (never key material)', responses: { 200: { description: 'the streams', schema: streamsSchema } } },
   {
     method: 'get',
     path: '/streams/:id',
     tag: 'operator',
+    auth: 'operator',
     summary: 'One key stream (never key material)',
     params: idParam,
     responses: { 200: { description: 'the stream', schema: streamSummarySchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
@@ -317,6 +320,7 @@ const operatorRoutes: RouteDoc[] = [
     method: 'get',
     path: '/streams/:id/stats',
     tag: 'operator',
+    auth: 'operator',
     summary: 'Recent key-exchange rounds of a stream (counts, QBER, timings; never key material)',
     params: idParam,
     responses: { 200: { description: 'the rounds kept in memory', schema: streamStatsSchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
@@ -493,6 +497,35 @@ const etsi014Routes: RouteDoc[] = [
   },
 ];
 
+const dashboardDenied = { 401: errorAnswer('module.operator_token is set and the request carries neither it as Bearer token nor as the Basic password (challenge: Basic realm="qkd-module operator")'), 403: errorAnswer('no operator token is set and the caller is not on this host') };
+const dashboardRoutes: RouteDoc[] = [
+  {
+    method: 'get',
+    path: DASHBOARD_PATH,
+    tag: 'operator',
+    auth: 'operator',
+    summary: 'The live dashboard (an HTML page for a browser; docs/dashboard.md)',
+    responses: { 200: { description: 'the page (text/html); it polls GET /dashboard/feed' }, ...dashboardDenied },
+  },
+  {
+    method: 'get',
+    path: `${DASHBOARD_PATH}/feed`,
+    tag: 'operator',
+    auth: 'operator',
+    summary: "The dashboard's data: per open stream, a time series of the key buffer and key rates, the rounds (BB84: QBER, secret fraction), aborts and halts; the link parameters and the planned curve (never key material)",
+    responses: { 200: { description: 'the feed', schema: dashboardFeedSchema }, ...dashboardDenied },
+  },
+  {
+    method: 'get',
+    path: `${DASHBOARD_PATH}/assets/:file`,
+    tag: 'operator',
+    auth: 'operator',
+    summary: "The page's script and styles, and uPlot (vendored from npm at build time)",
+    params: { file: z.enum(DASHBOARD_ASSETS) },
+    responses: { 200: { description: 'the file' }, 404: errorAnswer('no such asset, or not installed (npm run build copies them)'), ...dashboardDenied },
+  },
+];
+
 /** Every route of the module, as app.ts mounts them. */
 export const ROUTES: readonly RouteDoc[] = [
   ...seedRoutes('/'),
@@ -502,6 +535,7 @@ export const ROUTES: readonly RouteDoc[] = [
   ...etsi004Routes,
   ...etsi014Routes,
   ...operatorRoutes,
+  ...dashboardRoutes,
   ...peerRoutes,
 ];
 
@@ -632,6 +666,7 @@ const SECURITY: Readonly<Record<NonNullable<RouteDoc['auth']>, JsonSchema[]>> = 
   apiToken: [{}, { apiToken: [] }],
   saeCertificate: [{ saeCertificate: [] }],
   peer: [{ peerSession: [] }],
+  operator: [{}, { operatorToken: [] }, { operatorBasic: [] }],
 };
 
 /**
@@ -721,6 +756,8 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'module.api_token, required by the seed and ETSI 004 routes when set' },
         saeCertificate: { type: 'mutualTLS', description: "the SAE's TLS client certificate names the calling SAE" },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'module.operator_token, required by the operator routes when set (else they serve callers on this host only)' },
+        operatorBasic: { type: 'http', scheme: 'basic', description: 'module.operator_token as the password, any user name (what a browser sends to /dashboard after its Basic challenge)' },
         peerSession: {
           type: 'apiKey',
           in: 'header',

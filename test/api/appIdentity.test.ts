@@ -28,14 +28,19 @@ function whoApp(options: AppIdentityOptions): express.Express {
   return app;
 }
 
-/** An app whose GET /op answers {ok: true} behind the operator gate. */
+/** An app whose GET /op (API clients) and GET /page (a browser's page) answer {ok: true} behind the operator gate. */
 function operatorApp(options: AppIdentityOptions): express.Express {
   const app = express();
   app.get('/op', operatorGate(options), (_req, res) => {
     res.json({ ok: true });
   });
+  app.get('/page', operatorGate(options, { browser: true }), (_req, res) => {
+    res.json({ ok: true });
+  });
   return app;
 }
+
+const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 
 async function serveHttp(app: express.Express): Promise<string> {
   const port = await listen(createHttpServer(app));
@@ -430,6 +435,87 @@ describe('operatorGate', () => {
     for (const address of ['::1', '127.0.0.2', '::ffff:127.0.0.1']) {
       expect(runGate(gate, fakeReq(address)).nextCalled, address).toBe(true);
     }
+  });
+});
+
+describe('operatorGate with HTTP Basic (browsers)', () => {
+  const token = 'operator-secret-1';
+
+  it('when Basic carries the operator token as the password, then the route runs whatever the user name, on API and browser routes', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: token }));
+    for (const user of ['operator', '', 'anyone at all']) {
+      for (const path of ['/op', '/page']) {
+        const res = await fetch(`${url}${path}`, { headers: { authorization: basic(user, token) } });
+        expect(res.status, `${path} as ${JSON.stringify(user)}`).toBe(200);
+        expect(await res.json()).toEqual({ ok: true });
+      }
+    }
+  });
+
+  it('when the token itself contains a colon, then only the first colon separates the user name (RFC 7617)', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: 'op:secret:2' }));
+    expect((await fetch(`${url}/page`, { headers: { authorization: basic('me', 'op:secret:2') } })).status).toBe(200);
+    // "op:secret:2" as user:password is the user "op" with the password "secret:2".
+    expect((await fetch(`${url}/page`, { headers: { authorization: basic('op', 'secret:2') } })).status).toBe(401);
+  });
+
+  it('when Basic carries a wrong password, or the token as the user name, or no colon, then 401 and the token is never echoed', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: token }));
+    const attempts = [
+      basic('operator', 'operator-secret-2'),
+      basic(token, ''),
+      basic('operator', `${token}x`),
+      `Basic ${Buffer.from(token).toString('base64')}`,
+      'Basic not base64!',
+      'Basic',
+    ];
+    for (const authorization of attempts) {
+      const res = await fetch(`${url}/page`, { headers: { authorization } });
+      expect(res.status, authorization).toBe(401);
+      const text = await res.text();
+      expect(text).not.toContain('operator-secret');
+      expect(JSON.parse(text)).toMatchObject({ code: 'UNAUTHORIZED' });
+    }
+  });
+
+  it('when a browser route refuses, then it challenges with Basic realm "qkd-module operator"; an API route keeps its Bearer challenge', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: token }));
+    const page = await fetch(`${url}/page`);
+    expect(page.status).toBe(401);
+    expect(page.headers.get('www-authenticate')).toBe('Basic realm="qkd-module operator"');
+    const wrongBearer = await fetch(`${url}/page`, { headers: { authorization: 'Bearer operator-secret-2' } });
+    expect(wrongBearer.status).toBe(401);
+    expect(wrongBearer.headers.get('www-authenticate')).toBe('Basic realm="qkd-module operator"');
+    const api = await fetch(`${url}/op`, { headers: { authorization: basic('operator', 'wrong') } });
+    expect(api.status).toBe(401);
+    expect(api.headers.get('www-authenticate')).toBe('Bearer');
+  });
+
+  it('when a browser route is called with the right Bearer token, then it runs too', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: token }));
+    expect((await fetch(`${url}/page`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+
+  it('when the token is only in the query string, then it is refused (401)', async () => {
+    const url = await serveHttp(operatorApp({ applications: [], operatorToken: token }));
+    for (const query of [`?token=${token}`, `?access_token=${token}`, `?authorization=Bearer%20${token}`]) {
+      expect((await fetch(`${url}/page${query}`)).status, query).toBe(401);
+    }
+  });
+
+  it('when an application token comes as Basic, then it does not open operator routes', async () => {
+    const url = await serveHttp(operatorApp({ applications: [{ id: 'app', token: 'app-token-1' }], operatorToken: token }));
+    expect((await fetch(`${url}/page`, { headers: { authorization: basic('app', 'app-token-1') } })).status).toBe(401);
+  });
+
+  it('when another host sends the right Basic credentials, then it passes; without the token set, Basic from another host is still 403', () => {
+    const withToken = operatorGate({ applications: [], operatorToken: token }, { browser: true });
+    expect(runGate(withToken, fakeReq('10.0.0.1', { authorization: basic('op', token) })).nextCalled).toBe(true);
+    const without = operatorGate({ applications: [] }, { browser: true });
+    const refused = runGate(without, fakeReq('10.0.0.1', { authorization: basic('op', token) }));
+    expect(refused.nextCalled).toBe(false);
+    expect(refused.res.statusCode).toBe(403);
+    for (const address of ['127.0.0.1', '::1']) expect(runGate(without, fakeReq(address)).nextCalled, address).toBe(true);
   });
 });
 

@@ -69,6 +69,8 @@ export class Bb84ReceiverRound implements ReceiverRound {
       siftedBits: null,
       sampleBits: null,
       remainingBits: null,
+      qberEstimate: null,
+      qberUpper: null,
       leakedBits: null,
       secretBits: 0,
       keyBits: 0,
@@ -243,6 +245,8 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const passes = expectInt(f.passes, 1, MAX_PASSES, step, 'passes');
     const seed = bytesFromBase64(f.shuffleSeed, SHUFFLE_SEED_BYTES, step, 'shuffleSeed');
     this.qberUpper = qberUpper;
+    // The block's QBER as Alice measured it on Bob's sample, and Bob's own bound on it: Bob's stats show them too (dashboard).
+    Object.assign(this.stats, { qberEstimate: qber, qberUpper });
     this.responder = new CascadeResponder(remaining, { ...BB84_CASCADE, estimatedQber: qber, passes }, seed);
   }
 
