@@ -35,7 +35,9 @@ import {
   etsi014StatusSchema,
 } from './etsi014Schemas.js';
 import { KEY_SERVER_V2_ROUTES } from './keyServerV2Schemas.js';
-import { errorBodySchema, healthSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
+import { errorBodySchema, healthSchema, liveSchema, readinessSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
+import { PEER_PING_PATH } from '../exchange/peerReachability.js';
+import { METRICS_PATH } from './routes/metrics.js';
 import { startBodySchema, syncQuerySchema } from './routes/peer.js';
 import { SEED_ERROR_HEADER, SEED_MESSAGE_HEADER, SEED_RENAMED_PREFIX } from './routes/seed.js';
 import {
@@ -103,8 +105,11 @@ export interface RouteDoc {
   query?: z.ZodObject;
   params?: Readonly<Record<string, z.ZodType>>;
   responses: Readonly<Record<number, AnswerDoc>>;
-  /** apiToken: module.api_token when set; saeCertificate: the SAE's TLS client certificate; peer: mutual TLS between modules. */
-  auth?: 'apiToken' | 'saeCertificate' | 'peer';
+  /**
+   * apiToken: module.api_token when set; operatorToken: module.operator_token when set (else loopback callers);
+   * saeCertificate: the SAE's TLS client certificate; peer: mutual TLS between modules.
+   */
+  auth?: 'apiToken' | 'operatorToken' | 'saeCertificate' | 'peer';
 }
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -304,11 +309,12 @@ const etsi004Routes: RouteDoc[] = [
 const idParam = { id: keyStreamIdSchema } as const;
 const operatorRoutes: RouteDoc[] = [
   { method: 'get', path: '/health', tag: 'operator', summary: 'Liveness and role of this module', responses: { 200: { description: 'the module runs', schema: healthSchema } } },
-  { method: 'get', path: '/streams', tag: 'operator', summary: 'Every key stream (never key material)', responses: { 200: { description: 'the streams', schema: streamsSchema } } },
+  { method: 'get', path: '/streams', tag: 'operator', auth: 'operatorToken', summary: 'Every key stream (never key material)', responses: { 200: { description: 'the streams', schema: streamsSchema } } },
   {
     method: 'get',
     path: '/streams/:id',
     tag: 'operator',
+    auth: 'operatorToken',
     summary: 'One key stream (never key material)',
     params: idParam,
     responses: { 200: { description: 'the stream', schema: streamSummarySchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
@@ -317,11 +323,33 @@ const operatorRoutes: RouteDoc[] = [
     method: 'get',
     path: '/streams/:id/stats',
     tag: 'operator',
+    auth: 'operatorToken',
     summary: 'Recent key-exchange rounds of a stream (counts, QBER, timings; never key material)',
     params: idParam,
     responses: { 200: { description: 'the rounds kept in memory', schema: streamStatsSchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
   },
   { method: 'get', path: OPENAPI_PATH, tag: 'operator', summary: 'This OpenAPI 3.1 document', responses: { 200: { description: 'the document' } } },
+  {
+    method: 'get',
+    path: METRICS_PATH,
+    tag: 'operator',
+    auth: 'operatorToken',
+    summary: 'Prometheus metrics (text exposition format 0.0.4; docs/metrics.md lists them; never key material)',
+    description: 'Served with module.metrics (default true). Needs module.operator_token when it is set, else a caller on this host (403 from elsewhere).',
+    responses: {
+      200: { description: 'text/plain; version=0.0.4: qkdm_* metrics per stream and link, HTTP and store timings, process and Node metrics' },
+      401: errorAnswer('module.operator_token is set and the bearer token is missing or wrong'),
+      403: errorAnswer('no module.operator_token and the caller is not on this host'),
+    },
+  },
+  { method: 'get', path: '/health/live', tag: 'operator', summary: 'Liveness: the process serves HTTP (no dependency is asked; no credentials)', responses: { 200: { description: 'live', schema: liveSchema } } },
+  {
+    method: 'get',
+    path: '/health/ready',
+    tag: 'operator',
+    summary: 'Readiness: stores reachable, peer module reachable, configuration loaded (no credentials; every check listed)',
+    responses: { 200: { description: 'every check ok', schema: readinessSchema }, 503: { description: 'a check failed (ok false, with its reason)', schema: readinessSchema } },
+  },
 ];
 
 const peerErrors = {
@@ -411,6 +439,14 @@ const peerRoutes: RouteDoc[] = [
     summary: "Sender module: the receiver's commit counter and max_key_count (nothing moves)",
     body: { schema: counterMessageSchema, example: { keyStreamId: EXAMPLE_ID } },
     responses: { 200: { description: '{nextIndex, available, maxKeyCount}' }, ...peerErrors },
+  },
+  {
+    method: 'post',
+    path: PEER_PING_PATH,
+    tag: 'peer',
+    auth: 'peer',
+    summary: 'Peer module: readiness probe, sent only when no other peer message passed recently (changes nothing)',
+    responses: { 200: { description: '{alive: true}' }, 401: peerErrors[401] },
   },
   {
     method: 'post',
@@ -630,6 +666,7 @@ function parameters(route: RouteDoc, set: SchemaSet): JsonSchema[] {
 
 const SECURITY: Readonly<Record<NonNullable<RouteDoc['auth']>, JsonSchema[]>> = {
   apiToken: [{}, { apiToken: [] }],
+  operatorToken: [{}, { operatorToken: [] }],
   saeCertificate: [{ saeCertificate: [] }],
   peer: [{ peerSession: [] }],
 };
@@ -720,6 +757,7 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[] = ROUTES): Json
       schemas: set.components,
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'module.api_token, required by the seed and ETSI 004 routes when set' },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'module.operator_token, required by the operator routes when set (else they serve callers on the module\'s host only)' },
         saeCertificate: { type: 'mutualTLS', description: "the SAE's TLS client certificate names the calling SAE" },
         peerSession: {
           type: 'apiKey',

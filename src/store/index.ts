@@ -21,6 +21,8 @@ export interface Stores {
   keys: KeyStore;
   /** e.g. "handles=mysql keys=vault" for the start-up log. */
   description: string;
+  /** Which adapters these are (store timing metrics); absent: stores a test supplied. */
+  kinds?: { handles: 'sqlite' | 'mysql' | 'memory'; keys: 'sqlite' | 'vault' | 'memory' };
   close(): Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
     handles,
     keys,
     description,
+    kinds: mode,
     async close() {
       await handles.close();
       await keys.close();

@@ -67,7 +67,8 @@ export const BB84_CASCADE = DEFAULT_CASCADE;
 export const ABORT_REASONS = ['too-few-bits', 'qber-too-high', 'no-secret-key'] as const;
 export type AbortReason = (typeof ABORT_REASONS)[number];
 /** Every reason a block can end without keys, as reported in stats. */
-export type DropReason = AbortReason | 'verify-mismatch' | 'peer-rejected-signature' | 'peer-signature-invalid';
+export const DROP_REASONS = [...ABORT_REASONS, 'verify-mismatch', 'peer-rejected-signature', 'peer-signature-invalid'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 const NONCE_B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -672,6 +673,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
       siftedBits: null,
       sampleBits: null,
       remainingBits: null,
+      qberEstimate: null,
       leakedBits: null,
       secretBits: 0,
       keyBits: 0,
@@ -846,6 +848,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const passes = expectInt(f.passes, 1, MAX_PASSES, step, 'passes');
     const seed = bytesFromBase64(f.shuffleSeed, SHUFFLE_SEED_BYTES, step, 'shuffleSeed');
     this.qberUpper = qberUpper;
+    this.stats.qberEstimate = qber; // Alice's estimate, checked above against her sample
     this.responder = new CascadeResponder(remaining, { ...BB84_CASCADE, estimatedQber: qber, passes }, seed);
   }
 
