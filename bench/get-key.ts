@@ -3,13 +3,23 @@
  * handle store, against an empty Express route measured in the same run.
  *
  *   npm run bench:get-key [-- --seconds 5 --concurrency 16 --mysql mysql://root@127.0.0.1:3306/test]
+ *   npm run bench:get-key -- --only metrics [--metrics-runs 3]     (metrics off vs on, embedded store)
+ *   npm run bench:get-key -- --help
  *
  * The module runs in this process; the load generator runs in a worker thread (the other core).
  * Each stream is pre-filled through the stores (closed, so no exchange runs), then every request
  * takes the next key: a real delivery that reads and erases one key.
+ *
+ * Metrics (issue 12): get_key on the embedded store with module.metrics false and true, alternated
+ * --metrics-runs times (the machine's load drifts: alternating spreads the drift over both), /metrics
+ * scraped every second during the runs with metrics on (Prometheus usually scrapes every 15 s); the
+ * median rate of each and their ratio (target: on >= 95 % of off). The store lives in /dev/shm for
+ * these runs (when it exists): on the disk every delivery waits for an fsync (synchronous=FULL), and
+ * milliseconds of fsync would hide the microseconds the metrics cost; in memory the path is CPU-bound.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +40,13 @@ import { percentile, round, runLoad, type LoadSummary } from './lib/load.js';
 
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', default: false },
+    /** Run one part only: empty (the empty route), embedded, mysql, pair or metrics. */
+    only: { type: 'string' },
+    'metrics-runs': { type: 'string', default: '3' },
+    /** The metrics comparison on the disk (tmpdir) instead of /dev/shm. */
+    'metrics-on-disk': { type: 'boolean', default: false },
+    'skip-pair': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '16' },
     mysql: { type: 'string', default: process.env.QKDM_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test' },
@@ -40,9 +57,38 @@ const { values } = parseArgs({
     'insecure-peer': { type: 'boolean', default: false },
   },
 });
+if (values.help) {
+  console.log(`bench:get-key: POST /get_key throughput and latency (JSON line, then readable lines)
+
+  --seconds N         length of each load run (default 5)
+  --concurrency N     clients at once (default 16)
+  --mysql URL         MySQL/MariaDB for the handle-store run (default QKDM_TEST_MYSQL_URL or mysql://root@127.0.0.1:3306/test)
+  --skip-mysql        no MySQL run
+  --skip-pair         no two-process pair run
+  --insecure-peer     the pair's peer channel without authentication
+  --only PART         one part only: empty, embedded, mysql, pair, metrics
+  --metrics-runs N    metrics off/on runs, alternated (default 3); the medians and on/off are reported
+  --metrics-on-disk   the metrics runs' embedded store on the disk, not in /dev/shm (there every get_key
+                      waits for an fsync, which hides any CPU cost the metrics add)
+  --help              this text`);
+  process.exit(0);
+}
+const PARTS = ['empty', 'embedded', 'mysql', 'pair', 'metrics'] as const;
+if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) {
+  console.error(`--only: expected one of ${PARTS.join(', ')}`);
+  process.exit(2);
+}
+const runs = (part: (typeof PARTS)[number]): boolean => values.only === undefined || values.only === part;
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
+const metricsRuns = Number(values['metrics-runs']);
+if (!Number.isInteger(metricsRuns) || metricsRuns < 1) {
+  console.error('--metrics-runs: expected a positive integer');
+  process.exit(2);
+}
 const KEYS = 400_000;
+/** With metrics on, /metrics is scraped this often during a run (a busy Prometheus; 15 s is usual). */
+const SCRAPE_EVERY_MS = 1_000;
 
 async function listen(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
   const server = await new Promise<Server>((res) => {
@@ -66,9 +112,44 @@ async function emptyRoute(): Promise<LoadSummary> {
   return r;
 }
 
-async function getKeyRun(mode: 'embedded' | 'mysql'): Promise<LoadSummary & { keysLeft: number }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'qkdm-bench-'));
-  const env: Record<string, string> = { QKDM_MODULE_DATA_DIR: dataDir, QKDM_MODULE_PORT: '0', QKDM_MODULE_HOST: '127.0.0.1', QKDM_MODULE_LOG_LEVEL: 'warn' };
+/** Clock ticks per second of /proc's CPU times. */
+const CLK_TCK = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time of this process's main thread (the module's; the load generator is a worker thread), in ms,
+ * from /proc (Linux); undefined elsewhere. On a shared machine the CPU a request costs is steadier than
+ * the rate, which the other processes' load moves by tens of percent from run to run.
+ */
+function moduleThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
+  } catch {
+    return undefined;
+  }
+}
+
+async function getKeyRun(
+  mode: 'embedded' | 'mysql',
+  metrics = true,
+  dataRoot = tmpdir(),
+  keys = KEYS,
+): Promise<LoadSummary & { keysLeft: number; scrapes: number; cpuUsPerRequest: number | undefined }> {
+  const dataDir = mkdtempSync(join(dataRoot, 'qkdm-bench-'));
+  const env: Record<string, string> = {
+    QKDM_MODULE_DATA_DIR: dataDir,
+    QKDM_MODULE_PORT: '0',
+    QKDM_MODULE_HOST: '127.0.0.1',
+    QKDM_MODULE_LOG_LEVEL: 'warn',
+    QKDM_MODULE_METRICS: String(metrics),
+  };
   let table: string | undefined;
   if (mode === 'mysql') {
     const u = parseMysqlUrl(values.mysql!);
@@ -90,14 +171,27 @@ async function getKeyRun(mode: 'embedded' | 'mysql'): Promise<LoadSummary & { ke
   const id = randomUUID();
   await stores.handles.create({
     keyStreamId: id, source: 'bench', destination: '127.0.0.1:1', peerUrl: 'http://127.0.0.1:1', keyLengthBits: 256, timeoutMs: 0,
-    localOpen: true, peerOpen: true, closed: true, nextIndex: KEYS, createdAt: Date.now(), ttlSeconds: 0, owner: 'local',
+    localOpen: true, peerOpen: true, closed: true, nextIndex: keys, createdAt: Date.now(), ttlSeconds: 0, owner: 'local',
   });
-  for (let first = 0; first < KEYS; first += 10_000) {
+  for (let first = 0; first < keys; first += 10_000) {
     await stores.keys.putMany(id, first, Array.from({ length: 10_000 }, () => new Uint8Array(randomBytes(32))));
   }
   const mod = await createModule(cfg, { log, stores, requestLog: true });
   const port = await mod.listen();
-  const r = await runLoad({ url: `http://127.0.0.1:${port}/get_key`, method: 'POST', body: toPyLiteral([id, -1, {}]), concurrency, durationMs, maxRequests: KEYS - 1000 });
+  let scrapes = 0;
+  const scraper = metrics
+    ? setInterval(() => {
+        void fetch(`http://127.0.0.1:${port}/metrics`).then(async (res) => {
+          await res.text();
+          if (res.ok) scrapes++;
+        });
+      }, SCRAPE_EVERY_MS)
+    : undefined;
+  const cpuBefore = moduleThreadCpuMs();
+  const r = await runLoad({ url: `http://127.0.0.1:${port}/get_key`, method: 'POST', body: toPyLiteral([id, -1, {}]), concurrency, durationMs, maxRequests: keys - 1000 });
+  const cpuAfter = moduleThreadCpuMs();
+  clearInterval(scraper);
+  const cpuUsPerRequest = cpuBefore !== undefined && cpuAfter !== undefined && r.requests > 0 ? round(((cpuAfter - cpuBefore) * 1000) / r.requests, 1) : undefined;
   const keysLeft = mod.manager.available(id);
   await mod.stop();
   if (table) {
@@ -107,7 +201,85 @@ async function getKeyRun(mode: 'embedded' | 'mysql'): Promise<LoadSummary & { ke
     await conn.end();
   }
   rmSync(dataDir, { recursive: true, force: true });
-  return { ...r, keysLeft };
+  return { ...r, keysLeft, scrapes, cpuUsPerRequest };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** get_key on the embedded store with module.metrics off and on, alternated; medians and their ratio. */
+/** Where the metrics runs keep the embedded store. */
+const METRICS_DATA_ROOT = !values['metrics-on-disk'] && existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
+/** Keys each metrics run pre-fills (more than a quiet machine takes in the run's seconds). */
+const METRICS_RUN_KEYS = 150_000;
+
+interface MetricsComparison {
+  /** Requests per second of each run, and their medians. */
+  off: number[];
+  on: number[];
+  offPerSecond: number;
+  onPerSecond: number;
+  /** onPerSecond / offPerSecond (target >= 0.95). */
+  ratio: number;
+  /** CPU of the module's thread per request (µs) of each run, and their medians (undefined off Linux). */
+  offCpuUs: Array<number | undefined>;
+  onCpuUs: Array<number | undefined>;
+  offCpuUsPerRequest: number | undefined;
+  onCpuUsPerRequest: number | undefined;
+  /** The rate ratio the CPU per request implies where the module is CPU-bound (off / on). */
+  cpuRatio: number | undefined;
+  offP99Ms: number[];
+  onP99Ms: number[];
+  scrapes: number;
+}
+
+/** get_key on the embedded store with module.metrics off and on, alternated; medians and their ratios. */
+async function metricsComparison(): Promise<MetricsComparison> {
+  const rate = { off: [] as number[], on: [] as number[] };
+  const cpu = { off: [] as Array<number | undefined>, on: [] as Array<number | undefined> };
+  const p99 = { off: [] as number[], on: [] as number[] };
+  let scrapes = 0;
+  for (let i = 0; i < metricsRuns; i++) {
+    // Alternate which goes first, so neither always runs on a warmer (or busier) machine.
+    for (const metrics of i % 2 === 0 ? [false, true] : [true, false]) {
+      const r = await getKeyRun('embedded', metrics, METRICS_DATA_ROOT, METRICS_RUN_KEYS);
+      if (r.non2xx > 0 || r.errors > 0) throw new Error(`metrics ${metrics ? 'on' : 'off'}: ${r.non2xx} non-2xx answers, ${r.errors} errors (${r.samples.join('; ')})`);
+      const side = metrics ? 'on' : 'off';
+      rate[side].push(round(r.perSecond, 0));
+      cpu[side].push(r.cpuUsPerRequest);
+      p99[side].push(round(r.p99Ms));
+      scrapes += r.scrapes;
+      progress(`metrics ${metrics ? 'on ' : 'off'} run ${i + 1}/${metricsRuns}: ${round(r.perSecond, 0)} req/s, ${r.cpuUsPerRequest ?? '?'} µs CPU per request`);
+    }
+  }
+  const offPerSecond = median(rate.off);
+  const onPerSecond = median(rate.on);
+  const known = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x !== undefined);
+  const offCpu = known(cpu.off).length === cpu.off.length ? median(known(cpu.off)) : undefined;
+  const onCpu = known(cpu.on).length === cpu.on.length ? median(known(cpu.on)) : undefined;
+  return {
+    off: rate.off,
+    on: rate.on,
+    offPerSecond,
+    onPerSecond,
+    ratio: round(onPerSecond / offPerSecond, 3),
+    offCpuUs: cpu.off,
+    onCpuUs: cpu.on,
+    offCpuUsPerRequest: offCpu,
+    onCpuUsPerRequest: onCpu,
+    cpuRatio: offCpu !== undefined && onCpu !== undefined ? round(offCpu / onCpu, 3) : undefined,
+    offP99Ms: p99.off,
+    onP99Ms: p99.on,
+    scrapes,
+  };
+}
+
+/** A progress line on stderr (stdout keeps the JSON and the result lines). */
+function progress(text: string): void {
+  process.stderr.write(`${text}\n`);
 }
 
 /**
@@ -187,23 +359,42 @@ function line(name: string, r: LoadSummary, extra = ''): string {
   return `${name.padEnd(28)} ${round(r.perSecond, 0).toString().padStart(7)} req/s  p50 ${round(r.p50Ms)} ms  p99 ${round(r.p99Ms)} ms  non-2xx ${r.non2xx}  errors ${r.errors}${extra}`;
 }
 
-const empty = await emptyRoute();
-const embedded = await getKeyRun('embedded');
 const results: Record<string, unknown> = {
   bench: 'get-key',
   concurrency,
   seconds: durationMs / 1000,
   node: process.version,
-  emptyRoute: empty,
-  embedded: { ...embedded, ratioToEmpty: round(embedded.perSecond / empty.perSecond, 3) },
 };
+const needsEmpty = runs('empty') || runs('embedded') || runs('mysql');
+const empty = needsEmpty ? await emptyRoute() : undefined;
+if (empty) results.emptyRoute = empty;
+let embedded: (LoadSummary & { keysLeft: number }) | undefined;
+if (runs('embedded') && empty) {
+  embedded = await getKeyRun('embedded');
+  results.embedded = { ...embedded, ratioToEmpty: round(embedded.perSecond / empty.perSecond, 3) };
+}
 let mysqlRun: (LoadSummary & { keysLeft: number }) | undefined;
-if (!values['skip-mysql']) {
+if (runs('mysql') && !values['skip-mysql'] && empty) {
   mysqlRun = await getKeyRun('mysql');
   results.mysql = { ...mysqlRun, ratioToEmpty: round(mysqlRun.perSecond / empty.perSecond, 3) };
 }
+let metricsResult: Awaited<ReturnType<typeof metricsComparison>> | undefined;
+if (runs('metrics')) {
+  metricsResult = await metricsComparison();
+  results.metrics = {
+    store: 'embedded',
+    dataRoot: METRICS_DATA_ROOT,
+    runs: metricsRuns,
+    keysPerRun: METRICS_RUN_KEYS,
+    scrapeEveryMs: SCRAPE_EVERY_MS,
+    ...metricsResult,
+    target: 0.95,
+    met: metricsResult.ratio >= 0.95,
+    cpuMet: metricsResult.cpuRatio === undefined ? undefined : metricsResult.cpuRatio >= 0.95,
+  };
+}
 let pair: Awaited<ReturnType<typeof pairRun>> | undefined;
-if (values.pair) {
+if (runs('pair') && values.pair && !values['skip-pair']) {
   pair = await pairRun(values['insecure-peer'] ?? false);
   results.pair = { peerChannel: values['insecure-peer'] ? 'insecure' : 'authenticated', ...pair };
 }
@@ -212,9 +403,22 @@ for (const k of ['emptyRoute', 'embedded', 'mysql']) {
   if (r) delete r.samples;
 }
 console.log(JSON.stringify(results));
-console.log(line('empty Express route', empty));
-console.log(line('get_key, embedded store', embedded, `  = ${round((embedded.perSecond / empty.perSecond) * 100, 1)} % of empty (target >= 25 %)`));
-if (mysqlRun) console.log(line('get_key, MySQL handles', mysqlRun, `  = ${round((mysqlRun.perSecond / empty.perSecond) * 100, 1)} % of empty (target >= 2000 keys/s)`));
+if (empty) console.log(line('empty Express route', empty));
+if (embedded && empty) console.log(line('get_key, embedded store', embedded, `  = ${round((embedded.perSecond / empty.perSecond) * 100, 1)} % of empty (target >= 25 %)`));
+if (mysqlRun && empty) console.log(line('get_key, MySQL handles', mysqlRun, `  = ${round((mysqlRun.perSecond / empty.perSecond) * 100, 1)} % of empty (target >= 2000 keys/s)`));
+if (metricsResult) {
+  const m = metricsResult;
+  console.log(
+    `${'get_key, metrics off / on'.padEnd(28)} ${m.offPerSecond.toString().padStart(7)} / ${m.onPerSecond} req/s (medians of ${metricsRuns} runs each)  `
+      + `on = ${round(m.ratio * 100, 1)} % of off (target >= 95 %: ${m.ratio >= 0.95 ? 'met' : 'MISSED'})`,
+  );
+  if (m.cpuRatio !== undefined) {
+    console.log(
+      `${'  CPU per get_key off / on'.padEnd(28)} ${String(m.offCpuUsPerRequest).padStart(7)} / ${m.onCpuUsPerRequest} µs (module thread)  `
+        + `= a rate on/off of ${round(m.cpuRatio * 100, 1)} % where CPU-bound (${m.cpuRatio >= 0.95 ? 'met' : 'MISSED'})`,
+    );
+  }
+}
 if (pair) {
   console.log(
     `${`get_key, pair (${values['insecure-peer'] ? 'insecure' : 'authenticated'})`.padEnd(28)} ${pair.keysPerSecond.toString().padStart(7)} keys/s at both ends  `
