@@ -31,6 +31,13 @@ import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { createModule } from '../src/server.js';
 import { openStores, type Stores } from '../src/store/index.js';
+import type { KeyStore } from '../src/store/KeyStore.js';
+import { ModuleMetrics, STORE_DURATION_BUCKETS } from '../src/metrics/ModuleMetrics.js';
+import { LiteHistogram } from '../src/metrics/LiteHistogram.js';
+import { timeKeyStore, type StoreLabel } from '../src/metrics/timedStores.js';
+import { Registry } from 'prom-client';
+import { EventEmitter } from 'node:events';
+import type { Request, Response } from 'express';
 import { parseMysqlUrl } from '../src/store/mysql/MysqlHandleStore.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -317,6 +324,58 @@ async function metricsComparison(): Promise<MetricsComparison> {
   };
 }
 
+/**
+ * What module.metrics adds to one get_key, measured alone (CPU-bound loops, no HTTP, so the machine's
+ * load moves it little): the HTTP timing middleware and its 'finish' handler, one timed store call
+ * (the decorator only: the store behind it answers at once) and the delivered-key report. µs per request.
+ */
+async function instrumentationCost(): Promise<{ httpUs: number; storeUs: number; reportUs: number; totalUs: number }> {
+  const N = 200_000;
+  const metrics = new ModuleMetrics('alice');
+  const key = new Uint8Array(32);
+  const nothing = async (): Promise<undefined> => undefined;
+  const bare: KeyStore = {
+    putMany: nothing,
+    take: async () => key,
+    deliver: async () => key,
+    redeliver: async () => key,
+    delivered: async () => [],
+    erase: nothing,
+    indices: async () => [],
+    deleteStream: nothing,
+    close: nothing,
+  };
+  const timed = timeKeyStore(bare, 'sqlite', new LiteHistogram<StoreLabel>('bench_store_seconds', 'bench', ['store', 'operation'], STORE_DURATION_BUCKETS, new Registry()));
+  const middleware = metrics.httpMiddleware(['/api/v1/keys']);
+  const req = { method: 'POST', baseUrl: '', route: { path: '/get_key' } } as unknown as Request;
+  const perCall = async (loop: () => Promise<void> | void): Promise<number> => {
+    for (let i = 0; i < 10_000; i++) await loop(); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) await loop();
+    return ((performance.now() - t0) * 1000) / N;
+  };
+  const next = (): void => undefined;
+  const httpWith = await perCall(() => {
+    const res = Object.assign(new EventEmitter(), { statusCode: 200 }) as unknown as Response;
+    middleware(req, res, next);
+    res.emit('finish');
+  });
+  const httpWithout = await perCall(() => {
+    const res = Object.assign(new EventEmitter(), { statusCode: 200 }) as unknown as Response;
+    res.emit('finish');
+  });
+  const storeWith = await perCall(async () => {
+    await timed.deliver('s', 0, 0);
+  });
+  const storeWithout = await perCall(async () => {
+    await bare.deliver('s', 0, 0);
+  });
+  const reportUs = await perCall(() => metrics.keysDelivered('6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab', 1));
+  const httpUs = Math.max(0, httpWith - httpWithout);
+  const storeUs = Math.max(0, storeWith - storeWithout);
+  return { httpUs: round(httpUs, 3), storeUs: round(storeUs, 3), reportUs: round(reportUs, 3), totalUs: round(httpUs + storeUs + reportUs, 3) };
+}
+
 /** A progress line on stderr (stdout keeps the JSON and the result lines). */
 function progress(text: string): void {
   process.stderr.write(`${text}\n`);
@@ -419,7 +478,9 @@ if (runs('mysql') && !values['skip-mysql'] && empty) {
   results.mysql = { ...mysqlRun, ratioToEmpty: round(mysqlRun.perSecond / empty.perSecond, 3) };
 }
 let metricsResult: Awaited<ReturnType<typeof metricsComparison>> | undefined;
+let instrumentation: Awaited<ReturnType<typeof instrumentationCost>> | undefined;
 if (runs('metrics')) {
+  instrumentation = await instrumentationCost();
   metricsResult = await metricsComparison();
   results.metrics = {
     store: 'embedded',
@@ -431,6 +492,7 @@ if (runs('metrics')) {
     target: 0.95,
     met: metricsResult.ratio >= 0.95,
     cpuMet: metricsResult.cpuRatio === undefined ? undefined : metricsResult.cpuRatio >= 0.95,
+    instrumentationUsPerRequest: instrumentation,
   };
 }
 let pair: Awaited<ReturnType<typeof pairRun>> | undefined;
@@ -452,6 +514,13 @@ if (metricsResult) {
     `${'get_key, metrics off / on'.padEnd(28)} ${m.offPerSecond.toString().padStart(7)} / ${m.onPerSecond} req/s (medians of ${metricsRuns} runs each)  `
       + `on = ${round(m.ratio * 100, 1)} % of off, paired runs ${round(m.pairedRatio * 100, 1)} % (target >= 95 %: ${m.ratio >= 0.95 ? 'met' : 'MISSED'})`,
   );
+  if (instrumentation && m.offCpuUsPerRequest !== undefined) {
+    const i = instrumentation;
+    console.log(
+      `${'  instrumentation alone'.padEnd(28)} ${i.totalUs} µs per get_key (HTTP timing ${i.httpUs}, store timing ${i.storeUs}, report ${i.reportUs}) `
+        + `= ${round((i.totalUs / m.offCpuUsPerRequest) * 100, 2)} % of the ${m.offCpuUsPerRequest} µs a get_key costs with metrics off`,
+    );
+  }
   if (m.cpuRatio !== undefined) {
     console.log(
       `${'  CPU per get_key off / on'.padEnd(28)} ${String(m.offCpuUsPerRequest).padStart(7)} / ${m.onCpuUsPerRequest} µs (module thread)  `
