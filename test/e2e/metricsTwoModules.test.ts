@@ -106,4 +106,37 @@ describe('metrics of two modules over loopback', () => {
       expect((await getJson(m.url, `/streams/${id}`)).status).toBe(404); // purged: gone from the module as well
     }
   }, 120_000);
+
+  it('when BB84 blocks run, then QBER, secret bits per pulse and secret bits agree with the stats route at both ends', async () => {
+    // A short link and small blocks (as test/e2e/bb84TwoModules.test.ts): a block takes a fraction of a second.
+    const env = { QKDM_MODULE_SIM: 'bb84', QKDM_SIMULATOR_BLOCK_PULSES: '2000000', QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5' };
+    const [pa, pb] = [await freePort(), await freePort()];
+    const alice = await startModule({ name: 'alice', sender: 1, port: pa, dataDir: tempDir('metrics-bb84-alice'), maxKeyCount: MAX_KEY_COUNT, env });
+    running.push(alice);
+    const bob = await startModule({ name: 'bob', sender: 0, port: pb, dataDir: tempDir('metrics-bb84-bob'), maxKeyCount: MAX_KEY_COUNT, env });
+    running.push(bob);
+    const [id] = (await postPy(alice.url, '/open_connect', [null, bob.address, { timeout: 5000, length: 256 }, null])).value as [string, number];
+    expect((await postPy(bob.url, '/open_connect', [null, alice.address, { timeout: 5000, length: 256 }, id])).value).toEqual([id, 0]);
+    await expect.poll(async () => (await getJson(bob.url, `/streams/${id}`)).body.available, { timeout: 60_000, interval: 250 }).toBe(MAX_KEY_COUNT);
+
+    const gauges: Record<string, number | undefined> = {};
+    for (const [m, role] of [[alice, 'alice'], [bob, 'bob']] as const) {
+      const { all } = await steadyScrape(m, id);
+      const rounds = ((await getJson(m.url, `/streams/${id}/stats`)).body.rounds as Array<{ keys: number; stats: Record<string, number | null> }>).filter((r) => r.keys > 0);
+      const last = rounds[rounds.length - 1]!.stats;
+      const labels = { stream: id, role };
+      const qber = valueOf(all, 'qkdm_qber', labels);
+      gauges[role] = qber;
+      expect(qber, role).toBe(last.qberEstimate);
+      expect(qber!, role).toBeGreaterThan(0);
+      expect(qber!, role).toBeLessThan(0.11);
+      expect(valueOf(all, 'qkdm_secret_bits_per_pulse', labels), role).toBeCloseTo(last.secretBits! / last.pulses!, 12);
+      expect(valueOf(all, 'qkdm_secret_bits_total', labels), role).toBe(rounds.reduce((sum, r) => sum + r.stats.secretBits!, 0));
+      expect(valueOf(all, 'qkdm_blocks_total', labels), role).toBe(rounds.length);
+      expect(valueOf(all, 'qkdm_block_qber_count', { role }), role).toBeGreaterThanOrEqual(rounds.length);
+      expect(valueOf(all, 'qkdm_round_duration_seconds_count', { role }), role).toBeGreaterThanOrEqual(rounds.length);
+    }
+    expect(gauges.bob).toBe(gauges.alice); // the same block, Alice's estimate
+  }, 120_000);
 });
+
