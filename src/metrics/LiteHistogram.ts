@@ -1,16 +1,22 @@
 /**
  * A Prometheus histogram for the hot path (every HTTP request, every store call): an observation is a
  * bucket search and three additions on a series the caller keeps, with no label hashing or validation
- * per call (prom-client's Histogram does both on every observe). The registry reads it like any
- * prom-client metric and prints the usual `_bucket{le=...}`, `_sum` and `_count` lines.
+ * per call (prom-client's Histogram does both on every observe). It renders its own lines
+ * (`_bucket{...,le=...}`, `_sum`, `_count`) from label text escaped once per series, so a scrape does
+ * not pay prom-client's per-line formatting for its hundreds of lines either; ModuleMetrics appends
+ * them to the registry's exposition.
  */
-import type { Metric, Registry } from 'prom-client';
 
-/** One line of the exposition, as prom-client's registry reads it from a metric's get(). */
-interface ExportedValue {
-  metricName: string;
-  labels: Record<string, string | number>;
-  value: number;
+/** A label value as the exposition format writes it (backslash, newline and double quote escaped). */
+function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** A sample value as prom-client writes it. */
+function valueText(value: number): string {
+  if (Number.isNaN(value)) return 'Nan';
+  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
+  return String(value);
 }
 
 export class HistogramSeries {
@@ -20,7 +26,8 @@ export class HistogramSeries {
   count = 0;
 
   constructor(
-    readonly labels: Readonly<Record<string, string>>,
+    /** `name="value",...` of this series, escaped. */
+    readonly labelText: string,
     private readonly bounds: readonly number[],
   ) {
     this.counts = new Float64Array(bounds.length + 1);
@@ -37,18 +44,17 @@ export class HistogramSeries {
 }
 
 export class LiteHistogram<L extends string> {
-  readonly type = 'histogram' as const;
-  readonly aggregator = 'sum' as const;
   private readonly all = new Map<string, HistogramSeries>();
+  /** `le="..."` of each bound, and of +Inf. */
+  private readonly leText: readonly string[];
 
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly labelNames: readonly L[],
     private readonly bounds: readonly number[],
-    registry: Registry,
   ) {
-    registry.registerMetric(this as unknown as Metric);
+    this.leText = [...bounds.map((b) => `le="${String(b)}"`), 'le="+Inf"'];
   }
 
   /** The series of these label values (created on first use). Keep it: observing through it costs no lookup. */
@@ -56,28 +62,25 @@ export class LiteHistogram<L extends string> {
     const key = this.labelNames.map((n) => labels[n]).join('\u0000');
     let s = this.all.get(key);
     if (!s) {
-      s = new HistogramSeries(Object.fromEntries(this.labelNames.map((n) => [n, labels[n]])), this.bounds);
+      s = new HistogramSeries(this.labelNames.map((n) => `${n}="${escapeLabelValue(labels[n])}"`).join(','), this.bounds);
       this.all.set(key, s);
     }
     return s;
   }
 
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: ExportedValue[] }> {
-    const values: ExportedValue[] = [];
+  /** HELP, TYPE and every series' lines, in the text exposition format 0.0.4 (no trailing newline). */
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${this.name} histogram`];
     for (const s of this.all.values()) {
+      const prefix = s.labelText === '' ? '' : `${s.labelText},`;
       let cumulative = 0;
-      this.bounds.forEach((le, i) => {
+      for (let i = 0; i < this.leText.length; i++) {
         cumulative += s.counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: cumulative });
-      });
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count });
-      values.push({ metricName: `${this.name}_sum`, labels: { ...s.labels }, value: s.sum });
-      values.push({ metricName: `${this.name}_count`, labels: { ...s.labels }, value: s.count });
+        lines.push(`${this.name}_bucket{${prefix}${this.leText[i]}} ${valueText(cumulative)}`);
+      }
+      const labels = s.labelText === '' ? '' : `{${s.labelText}}`;
+      lines.push(`${this.name}_sum${labels} ${valueText(s.sum)}`, `${this.name}_count${labels} ${valueText(s.count)}`);
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  reset(): void {
-    this.all.clear();
+    return lines.join('\n');
   }
 }

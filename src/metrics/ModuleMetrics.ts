@@ -6,7 +6,8 @@
  *
  * Off the hot path: what the core reports (ModuleTelemetry) adds to plain numbers per stream here, and
  * the counters and gauges are filled from them, and from the manager's streams, only when scraped. The
- * two histograms that see every request and every store call are LiteHistograms.
+ * two histograms that see every request and every store call are LiteHistograms, outside the registry:
+ * they render their own lines, appended to its exposition.
  *
  * Labels are never key material or free text from a caller: `stream` is the ID of a stream that exists
  * here (series of a purged stream disappear with it), `role` is alice (module.sender 1) or bob, and every
@@ -162,8 +163,8 @@ export class ModuleMetrics implements ModuleTelemetry {
         peerUp.set((await this.sources?.peerUp()) ? 1 : 0);
       },
     });
-    this.http = new LiteHistogram('qkdm_http_request_duration_seconds', 'HTTP requests by route pattern (unmatched: no route), method and status', ['route', 'method', 'status'], HTTP_DURATION_BUCKETS, this.registry);
-    this.storeOps = new LiteHistogram('qkdm_store_operation_duration_seconds', 'Store calls by store (sqlite, mysql, vault, memory) and operation', ['store', 'operation'], STORE_DURATION_BUCKETS, this.registry);
+    this.http = new LiteHistogram('qkdm_http_request_duration_seconds', 'HTTP requests by route pattern (unmatched: no route), method and status', ['route', 'method', 'status'], HTTP_DURATION_BUCKETS);
+    this.storeOps = new LiteHistogram('qkdm_store_operation_duration_seconds', 'Store calls by store (sqlite, mysql, vault, memory) and operation', ['store', 'operation'], STORE_DURATION_BUCKETS);
   }
 
   /** Where the scrape reads the streams and the peer (set once the manager exists). */
@@ -184,9 +185,10 @@ export class ModuleMetrics implements ModuleTelemetry {
     return httpMetrics(this.http, mountPaths);
   }
 
-  /** The exposition text and its Content-Type. */
+  /** The exposition text (the registry's metrics, then the hot-path histograms) and its Content-Type. */
   async exposition(): Promise<{ contentType: string; text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    const text = `${await this.registry.metrics()}\n${this.http.render()}\n\n${this.storeOps.render()}\n`;
+    return { contentType: this.registry.contentType, text };
   }
 
   /** A peer call failed (PeerWatch). */

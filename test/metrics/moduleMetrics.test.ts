@@ -173,11 +173,10 @@ describe('ModuleMetrics', () => {
 });
 
 describe('LiteHistogram', () => {
-  it("when it sees the same observations as prom-client's Histogram, then it prints the same samples", async () => {
+  it("when it sees the same observations as prom-client's Histogram, then it prints the same samples, HELP and TYPE", async () => {
     const buckets = [0.001, 0.01, 0.1, 1];
-    const lite = new Registry();
     const reference = new Registry();
-    const h = new LiteHistogram<'route'>('x_seconds', 'x', ['route'], buckets, lite);
+    const h = new LiteHistogram<'route'>('x_seconds', 'x', ['route'], buckets);
     const ref = new Histogram({ name: 'x_seconds', help: 'x', labelNames: ['route'], buckets, registers: [reference] });
     const values = [0, 0.0005, 0.001, 0.002, 0.05, 0.1, 0.5, 1, 3, 250];
     for (const v of values) {
@@ -186,15 +185,19 @@ describe('LiteHistogram', () => {
     }
     h.series({ route: '/b' }).observe(0.02);
     ref.observe({ route: '/b' }, 0.02);
+    h.series({ route: 'a "quoted" \\ route' }).observe(0.5);
+    ref.observe({ route: 'a "quoted" \\ route' }, 0.5);
     const sorted = (text: string) => parseExposition(text).map(canonical).sort();
-    expect(sorted(await lite.metrics())).toEqual(sorted(await reference.metrics()));
+    const text = h.render();
+    expect(sorted(text)).toEqual(sorted(await reference.metrics()));
+    expect(typesOf(text).get('x_seconds')).toBe('histogram');
+    expect(text).toContain('# HELP x_seconds x');
   });
 });
 
 describe('timed stores', () => {
   it('when the core calls the decorated stores, then each call is timed under its store and operation, and answers and errors pass through unchanged', async () => {
-    const registry = new Registry();
-    const h = new LiteHistogram<StoreLabel>('s_seconds', 's', ['store', 'operation'], [0.001, 1], registry);
+    const h = new LiteHistogram<StoreLabel>('s_seconds', 's', ['store', 'operation'], [0.001, 1]);
     const keys = new MemoryKeyStore();
     const timedKeys = timeKeyStore(keys, 'memory', h);
     const timedHandles = timeHandleStore(new MemoryHandleStore(), 'sqlite', h);
@@ -205,7 +208,7 @@ describe('timed stores', () => {
     expect(await timedHandles.get(A)).toBeUndefined();
     keys.failTakes = true;
     await expect(timedKeys.take(A, 1)).rejects.toThrow();
-    const all = parseExposition(await registry.metrics());
+    const all = parseExposition(h.render());
     expect(valueOf(all, 's_seconds_count', { store: 'memory', operation: 'put_many' })).toBe(1);
     expect(valueOf(all, 's_seconds_count', { store: 'memory', operation: 'take' })).toBe(3); // the failed one too
     expect(valueOf(all, 's_seconds_count', { store: 'sqlite', operation: 'get' })).toBe(1);
@@ -216,8 +219,7 @@ describe('timed stores', () => {
 
 describe('HTTP timing', () => {
   function app() {
-    const registry = new Registry();
-    const h = new LiteHistogram<HttpLabel>('h_seconds', 'h', ['route', 'method', 'status'], HTTP_DURATION_BUCKETS, registry);
+    const h = new LiteHistogram<HttpLabel>('h_seconds', 'h', ['route', 'method', 'status'], HTTP_DURATION_BUCKETS);
     const a = express();
     a.use(httpMetrics(h, ['/api/v1/keys']));
     const keys = express.Router();
@@ -226,18 +228,18 @@ describe('HTTP timing', () => {
     a.get('/streams/:id', (req, res) => void res.status(req.params.id === 'x' ? 404 : 200).json({}));
     a.get('/gated', (_req, res) => void res.status(401).json({}));
     a.use((_req, res) => void res.status(404).json({ code: 'NOT_FOUND' }));
-    return { a, registry };
+    return { a, render: () => h.render() };
   }
 
   it('when requests reach routes, then the label is the route pattern with its mount prefix, never the path, and unmatched requests are "unmatched"', async () => {
-    const { a, registry } = app();
+    const { a, render } = app();
     const secretish = 'q83vAbCdEfGh1234';
     await request(a).get(`/streams/${secretish}`);
     await request(a).get('/streams/x');
     await request(a).get('/API/V1/KEYS/sae-b/status'); // Express matches case-insensitively: the label is the mount as written
     await request(a).get(`/no/such/${secretish}`);
     await request(a).delete('/streams/x');
-    const text = await registry.metrics();
+    const text = render();
     const all = parseExposition(text);
     expect(valueOf(all, 'h_seconds_count', { route: '/streams/:id', method: 'GET', status: '200' })).toBe(1);
     expect(valueOf(all, 'h_seconds_count', { route: '/streams/:id', method: 'GET', status: '404' })).toBe(1);
