@@ -382,12 +382,12 @@ async function instrumentationCost(): Promise<{ httpUs: number; storeUs: number;
   };
   const next = (): void => undefined;
   const httpWith = await perCall(() => {
-    const res = Object.assign(new EventEmitter(), { statusCode: 200 }) as unknown as Response;
+    const res = Object.assign(new EventEmitter(), { statusCode: 200, req }) as unknown as Response;
     middleware(req, res, next);
     res.emit('finish');
   });
   const httpWithout = await perCall(() => {
-    const res = Object.assign(new EventEmitter(), { statusCode: 200 }) as unknown as Response;
+    const res = Object.assign(new EventEmitter(), { statusCode: 200, req }) as unknown as Response;
     res.emit('finish');
   });
   const storeWith = await perCall(async () => {
