@@ -13,12 +13,17 @@ import type { ModuleConfig } from './config/schema.js';
 import { loadTlsMaterial, peerClientConnectOptions, servesHttps } from './config/tls.js';
 import { Etsi014Service } from './core/Etsi014Service.js';
 import { KeyStreamManager } from './core/KeyStreamManager.js';
+import { NO_TELEMETRY, type ModuleTelemetry } from './core/telemetry.js';
 import { ExchangeService } from './exchange/ExchangeService.js';
 import { HttpPeerClient } from './exchange/HttpPeerClient.js';
 import { CredentialsError, loadLinkCredentials, type LinkCredentials } from './exchange/auth/linkCredentials.js';
 import { PeerAuthenticator } from './exchange/auth/peerSessions.js';
 import { peerGate } from './api/peerAuth.js';
 import { normalizePeerAddress, type PeerClient } from './exchange/peerProtocol.js';
+import { PEER_PROBE_TIMEOUT_MS, PeerReachability } from './exchange/peerReachability.js';
+import { PeerWatch } from './exchange/peerWatch.js';
+import { Readiness } from './health/readiness.js';
+import { ModuleMetrics } from './metrics/ModuleMetrics.js';
 import { createLogger, prettyDestination, prettyLogs } from './log.js';
 import { dashboardLinkFromConfig } from './dashboard/link.js';
 import { createSimulator } from './sim/index.js';
@@ -46,6 +51,9 @@ export interface QkdModule {
   readonly exchange: ExchangeService;
   readonly app: ReturnType<typeof createApp>;
   readonly log: Logger;
+  /** Prometheus metrics (undefined with module.metrics: false). */
+  readonly metrics: ModuleMetrics | undefined;
+  readonly readiness: Readiness;
   /** ETSI GS QKD 014 key delivery (undefined when etsi014.kme_id is unset). */
   readonly etsi014: Etsi014Service | undefined;
   /**
@@ -76,7 +84,11 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   // ETSI 014: the KME ID the main listener's certificate carries must be etsi014.kme_id (docs/etsi014.md, "Identity").
   const kmeIdCheck = checkKmeIdCertificate(cfg.etsi014.kme_id, mainTls.cert);
   if (kmeIdCheck.result === 'unmarked') log.warn(unmarkedCertificateWarning(kmeIdCheck.kmeId));
+  // module.metrics: false builds none of it (no /metrics route, no timing, reports go nowhere).
+  const metrics = cfg.module.metrics ? new ModuleMetrics(cfg.module.sender === 1 ? 'alice' : 'bob') : undefined;
+  const telemetry: ModuleTelemetry = metrics ?? NO_TELEMETRY;
   const stores = options.stores ?? (await openStores(cfg, log));
+  const coreStores = metrics ? metrics.timeStores(stores) : stores;
   const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
   // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
   const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
@@ -85,10 +97,12 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const modernPeer =
     options.peerClient ??
     new HttpPeerClient({ ...(peerAgent ? { fetchInit: () => ({ dispatcher: peerAgent }) } : {}), ...(peerAuth ? { auth: peerAuth } : {}) });
-  const peer = legacy ? legacy.client(modernPeer) : modernPeer;
+  // Every peer call's outcome is remembered (readiness, qkdm_peer_up) and failures counted by kind.
+  const peerWatch = new PeerWatch(metrics ? (kind) => metrics.peerCallFailed(kind) : undefined);
+  const peer = peerWatch.wrap(legacy ? legacy.client(modernPeer) : modernPeer);
   const manager = new KeyStreamManager(
-    stores.handles,
-    stores.keys,
+    coreStores.handles,
+    coreStores.keys,
     peer,
     {
       sender: cfg.module.sender,
@@ -106,6 +120,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       maxWaits: cfg.module.max_waiting_get_key,
     },
     log,
+    telemetry,
   );
   await manager.init();
   legacy?.attach(manager);
@@ -122,10 +137,24 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       statsWindow: 100,
     },
     log,
+    telemetry,
   );
   // ETSI 014: issued key IDs live in SQLite under module.data_dir whatever the handle/key stores are.
   const etsiStore = cfg.etsi014.kme_id ? (options.etsi014Store ?? new SqliteEtsi014KeyIdStore(openSqliteDatabase(cfg.module.data_dir))) : undefined;
-  const etsi014 = etsiStore ? createEtsi014(cfg, manager, etsiStore, peer, log, peerConnect !== undefined) : undefined;
+  const etsi014 = etsiStore ? createEtsi014(cfg, manager, etsiStore, peer, log, peerConnect !== undefined, telemetry) : undefined;
+  const reachability = new PeerReachability(peerWatch, peer, {
+    probeTimeoutMs: Math.min(PEER_PROBE_TIMEOUT_MS, cfg.module.peer_timeout_ms),
+    ...(legacy ? { noProbe: (url: string) => url === legacy.peerUrl } : {}), // the original module has no /peer/ping
+  });
+  const peersInUse = knownPeers(cfg, manager, peerConnect ? 'https' : 'http');
+  const readiness = new Readiness({ handles: stores.handles, keys: stores.keys, peers: peersInUse, reachability });
+  metrics?.watch({
+    streams: manager,
+    peerUp: async () => {
+      const peers = peersInUse();
+      return peers.length > 0 && (await reachability.check(peers)).failures.length === 0;
+    },
+  });
   if (cfg.etsi014.allow_header_identity && !servesHttps(mainTls)) {
     log.warn('etsi014.allow_header_identity is on: any client can claim any SAE with an X-SAE-ID header (development only)');
   } else if (etsi014 && (!servesHttps(mainTls) || mainTls.clientCert === 'none')) {
@@ -152,6 +181,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     keyServer: cfg.keyserver,
     ...(legacy ? { legacyPeerRoutes: legacyPeerRouter(legacy) } : {}),
     dashboardLink: dashboardLinkFromConfig(cfg),
+    ...(metrics ? { metrics } : {}),
+    readiness,
   };
   const app = createApp({ ...appDeps, routes: separatePeer ? 'app' : 'all' });
   const peerApp = separatePeer ? createApp({ ...appDeps, routes: 'peer' }) : undefined;
@@ -167,6 +198,8 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     exchange,
     app,
     log,
+    metrics,
+    readiness,
     etsi014,
     async listen() {
       server = await listenOn(app, cfg.module.port, cfg.module.host, mainTls).catch((err: unknown) => {
@@ -217,7 +250,21 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   };
 }
 
-function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi014KeyIdStore, peer: PeerClient, log: Logger, peerTls: boolean): Etsi014Service {
+/**
+ * The peer modules this module works with now: those of its streams that are not closed, the ETSI 014
+ * pairs' and the key server's configured peer. Readiness and qkdm_peer_up check these.
+ */
+function knownPeers(cfg: ModuleConfig, manager: KeyStreamManager, scheme: 'http' | 'https'): () => string[] {
+  const configured = [
+    ...(cfg.etsi014.kme_id ? cfg.etsi014.saes.map((p) => p.peer_module) : []),
+    ...(cfg.keyserver.peer_module ? [cfg.keyserver.peer_module] : []),
+  ]
+    .map((address) => normalizePeerAddress(address, scheme))
+    .filter((url): url is string => url !== undefined);
+  return () => [...new Set([...manager.summaries().filter((s) => !s.closed).map((s) => s.peer), ...configured])];
+}
+
+function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi014KeyIdStore, peer: PeerClient, log: Logger, peerTls: boolean, telemetry: ModuleTelemetry): Etsi014Service {
   const e = cfg.etsi014;
   const pairs = e.saes.map((p, i) => {
     // host:port means https when the peer channel is configured for TLS.
@@ -245,6 +292,7 @@ function createEtsi014(cfg: ModuleConfig, manager: KeyStreamManager, store: Etsi
       keyIdTtlMs: e.key_id_ttl_s * 1000,
     },
     log,
+    telemetry,
   );
 }
 

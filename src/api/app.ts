@@ -5,12 +5,13 @@
  *                                               POST|GET /available_keys; GET /api/v1/qkdm/available_keys
  *   peer channel (behind the peer gate):        POST /peer/hello  GET /sync  POST /start  POST /peer/open
  *                                               POST /peer/close  POST /peer/round  POST /peer/confirm
- *                                               POST /peer/counter
+ *                                               POST /peer/counter  POST /peer/ping
  *                                               POST /peer/etsi014/keys  POST /peer/etsi014/ready
  *   legacy peer (peer_auth.legacy_peer only):   GET /sync?key_handle=ID  POST /start repr(ID)  (routes/legacyPeer.ts)
  *   operators:                                  GET /health  GET /streams  GET /streams/:id
- *                                               GET /streams/:id/stats  GET /openapi.json
+ *                                               GET /streams/:id/stats  GET /openapi.json  GET /metrics
  *                                               GET /dashboard  GET /dashboard/feed  GET /dashboard/assets/:file
+ *   orchestrators (no credentials):             GET /health/live  GET /health/ready
  *   ETSI GS QKD 014 (/api/v1/keys):             GET /{slave}/status  POST|GET /{slave}/enc_keys
  *                                               POST|GET /{master}/dec_keys
  *   ETSI GS QKD 004 (/etsi004/v2.1.1):          POST /open_connect  POST /get_key  POST /close
@@ -41,6 +42,8 @@ import { HELLO_PATH } from '../exchange/auth/handshake.js';
 import { MAX_HELLO_BYTES, PEER_PATHS } from './peerAuth.js';
 import { ETSI004_PREFIX, etsi004Router } from './routes/etsi004.js';
 import { etsi014PeerRouter, etsi014Router } from './routes/etsi014.js';
+import { healthRouter, type ReadinessSource } from './routes/health.js';
+import { metricsRouter, type MetricsExposition } from './routes/metrics.js';
 import { infoRouter } from './routes/info.js';
 import { keyServerV2Router, type KeyServerV2Settings } from './routes/keyServerV2.js';
 import { openApiRouter } from './routes/openapi.js';
@@ -100,24 +103,32 @@ export interface AppDeps {
   keyServer?: KeyServerV2Settings;
   /** peer_auth.legacy_peer (INSECURE): the original Python module's /sync and /start, before this module's own (routes/legacyPeer.ts). */
   legacyPeerRoutes?: RequestHandler;
+  /** module.metrics: GET /metrics and the timing of every request (src/metrics/); absent: neither. */
+  metrics?: MetricsExposition & { httpMiddleware(mountPaths: readonly string[]): RequestHandler };
+  /** GET /health/ready (src/health/readiness.ts); absent: the route is not served. */
+  readiness?: ReadinessSource;
   /** The link the dashboard describes (src/dashboard/link.ts); absent: the simulator's name and the capacity only. */
   dashboardLink?: DashboardLink;
 }
 
-export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer, legacyPeerRoutes, dashboardLink }: AppDeps): express.Express {
+/** Prefixes routers are mounted under below (the HTTP metrics' route labels are these plus a route's pattern). */
+const MOUNT_PATHS = ['/api/v1/keys', '/api/v1/qkdm/actions', SEED_RENAMED_PREFIX, ETSI004_PREFIX];
+
+export function createApp({ manager, exchange, log, requestLog = true, routes = 'all', applications = [], operatorToken, etsi014, identifySae, peerGate, maxAppBodyBytes = DEFAULT_APP_BODY_BYTES, keyServer, legacyPeerRoutes, metrics, readiness, dashboardLink }: AppDeps): express.Express {
   const identities = { applications, operatorToken };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // Flat parameters only (`a[b][c]=x` is the parameter "a[b][c]", never nested objects), and a bounded number.
   app.set('query parser', (text: string) => parseQueryString(text, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
+  if (metrics) app.use(metrics.httpMiddleware(MOUNT_PATHS));
   if (requestLog) {
     // Bodies are never logged: requests and answers may carry keys.
     app.use(
       pinoHttp({
         logger: log,
-        // Health checks and the dashboard's poll (every 2 s while a page is open) would drown the log.
-        autoLogging: { ignore: (req) => req.url === '/health' || req.url === `${DASHBOARD_PATH}/feed` },
+        // Health probes and the dashboard's poll (every 2 s while a page is open) would drown the log.
+        autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/health/live' || req.url === '/health/ready' || req.url === `${DASHBOARD_PATH}/feed` },
         // Only method, path (no query string) and status: headers carry tokens and certificates'
         // identities, query strings may carry handles, and bodies carry keys.
         serializers: {
@@ -149,6 +160,8 @@ export function createApp({ manager, exchange, log, requestLog = true, routes = 
   }
   if (routes !== 'peer') {
     app.use('/', infoRouter(manager, exchange, operatorGate(identities)));
+    app.use('/', healthRouter(readiness));
+    if (metrics) app.use('/', metricsRouter(metrics, operatorGate(identities)));
     app.use('/', openApiRouter());
     // A browser opens the dashboard: the gate challenges with HTTP Basic (the operator token as the password).
     const dashboard = new DashboardSampler(moduleSource(manager, exchange), dashboardLink ?? moduleOnlyLink(manager.settings.sim, manager.settings.maxKeyCount));

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../core/errors.js';
 import type { StreamSummary } from '../core/KeyStreamManager.js';
 import type { RoundRecord } from '../exchange/ExchangeService.js';
+import type { ReadinessReport } from '../health/readiness.js';
 
 export const errorBodySchema = z.object({
   code: z.string().describe('an error code of the catalogue (docs/api.md), or NOT_FOUND'),
@@ -18,6 +19,21 @@ export const healthSchema = z.object({
   sender: z.union([z.literal(0), z.literal(1)]).describe('module.sender: 1 source, 0 detector'),
   sim: z.string().describe('simulator name'),
   streams: z.number().int().min(0).describe('key streams known here'),
+});
+
+export const liveSchema = z.object({ status: z.literal('live') });
+
+const readinessCheckSchema = z.object({ ok: z.boolean(), reason: z.string().describe('short; never a host, stream or credential') });
+export const readinessSchema = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z
+    .object({
+      config: readinessCheckSchema.describe('the configuration was loaded and validated at start-up'),
+      handle_store: readinessCheckSchema.describe('the handle store answered a probe query in time'),
+      key_store: readinessCheckSchema.describe('the key store answered a probe query in time'),
+      peer: readinessCheckSchema.describe('every peer module in use answered recently (its traffic, else a probe); ok when none is known yet'),
+    })
+    .describe('every check, ok or not, with a short reason'),
 });
 
 export const streamSummarySchema = z.object({
@@ -58,4 +74,5 @@ export const schemaChecks: [
   Same<StreamSummary & { exchangeRunning: boolean }, typeof streamSummarySchema>,
   Same<RoundRecord, typeof roundRecordSchema>,
   Fits<{ code: ErrorCode; message: string }, typeof errorBodySchema>,
-] = [true, true, true];
+  Same<ReadinessReport, typeof readinessSchema>,
+] = [true, true, true, true];

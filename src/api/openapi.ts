@@ -35,9 +35,11 @@ import {
   etsi014StatusSchema,
 } from './etsi014Schemas.js';
 import { KEY_SERVER_V2_ROUTES } from './keyServerV2Schemas.js';
-import { errorBodySchema, healthSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
+import { errorBodySchema, healthSchema, liveSchema, readinessSchema, streamStatsSchema, streamSummarySchema, streamsSchema } from './infoSchemas.js';
 import { dashboardFeedSchema } from '../dashboard/feedSchema.js';
 import { DASHBOARD_ASSETS, DASHBOARD_PATH } from '../dashboard/router.js';
+import { PEER_PING_PATH } from '../exchange/peerReachability.js';
+import { METRICS_PATH } from './routes/metrics.js';
 import { startBodySchema, syncQuerySchema } from './routes/peer.js';
 import { SEED_ERROR_HEADER, SEED_MESSAGE_HEADER, SEED_RENAMED_PREFIX } from './routes/seed.js';
 import {
@@ -326,6 +328,27 @@ const operatorRoutes: RouteDoc[] = [
     responses: { 200: { description: 'the rounds kept in memory', schema: streamStatsSchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
   },
   { method: 'get', path: OPENAPI_PATH, tag: 'operator', summary: 'This OpenAPI 3.1 document', responses: { 200: { description: 'the document' } } },
+  {
+    method: 'get',
+    path: METRICS_PATH,
+    tag: 'operator',
+    auth: 'operator',
+    summary: 'Prometheus metrics (text exposition format 0.0.4; docs/metrics.md lists them; never key material)',
+    description: 'Served with module.metrics (default true). Needs module.operator_token when it is set, else a caller on this host (403 from elsewhere).',
+    responses: {
+      200: { description: 'text/plain; version=0.0.4: qkdm_* metrics per stream and link, HTTP and store timings, process and Node metrics' },
+      401: errorAnswer('module.operator_token is set and the bearer token is missing or wrong'),
+      403: errorAnswer('no module.operator_token and the caller is not on this host'),
+    },
+  },
+  { method: 'get', path: '/health/live', tag: 'operator', summary: 'Liveness: the process serves HTTP (no dependency is asked; no credentials)', responses: { 200: { description: 'live', schema: liveSchema } } },
+  {
+    method: 'get',
+    path: '/health/ready',
+    tag: 'operator',
+    summary: 'Readiness: stores reachable, peer module reachable, configuration loaded (no credentials; every check listed)',
+    responses: { 200: { description: 'every check ok', schema: readinessSchema }, 503: { description: 'a check failed (ok false, with its reason)', schema: readinessSchema } },
+  },
 ];
 
 const peerErrors = {
@@ -415,6 +438,14 @@ const peerRoutes: RouteDoc[] = [
     summary: "Sender module: the receiver's commit counter and max_key_count (nothing moves)",
     body: { schema: counterMessageSchema, example: { keyStreamId: EXAMPLE_ID } },
     responses: { 200: { description: '{nextIndex, available, maxKeyCount}' }, ...peerErrors },
+  },
+  {
+    method: 'post',
+    path: PEER_PING_PATH,
+    tag: 'peer',
+    auth: 'peer',
+    summary: 'Peer module: readiness probe, sent only when no other peer message passed recently (changes nothing)',
+    responses: { 200: { description: '{alive: true}' }, 401: peerErrors[401] },
   },
   {
     method: 'post',

@@ -224,6 +224,8 @@ const moduleSection = z.strictObject({
   max_waiting_get_key: z.preprocess(toNumber, intBetween(1, 1_000_000).default(1024)),
   /** Largest request body of the seed API and ETSI 004 routes, in bytes (peer routes and ETSI 014: 1 MiB). */
   max_app_body_bytes: z.preprocess(toNumber, intBetween(1024, 1_048_576).default(65_536)),
+  /** Prometheus metrics: GET /metrics (operator route) and their instrumentation; false: neither (docs/metrics.md). */
+  metrics: z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(true)),
 }, MAPPING);
 
 /**

@@ -35,6 +35,7 @@ import {
 import type { PeerClient } from '../exchange/peerProtocol.js';
 import { fail, ok, type Result } from './errors.js';
 import { DEFAULT_REDELIVERY_WINDOW_MS, type DeliveredKey, type KeyStreamManager } from './KeyStreamManager.js';
+import { NO_TELEMETRY, type ModuleTelemetry } from './telemetry.js';
 
 /** Messages ETSI GS QKD 014 v1.1.1 fixes for 400 answers. */
 export const ETSI014_MESSAGES = {
@@ -185,6 +186,7 @@ export class Etsi014Service {
     private readonly peer: PeerClient,
     readonly settings: Etsi014Settings,
     private readonly log: Logger,
+    private readonly telemetry: ModuleTelemetry = NO_TELEMETRY,
   ) {
     for (const pair of settings.pairs) {
       for (const localIsMaster of [true, false]) {
@@ -330,11 +332,13 @@ export class Etsi014Service {
       this.addDiscards(ps.keyStreamId, [...discard, ...mine]);
       for (const i of mine) ps.inFlight.delete(i);
       for (const k of issued) k.key.fill(0);
+      this.telemetry.keysDiscarded(ps.keyStreamId, 'etsi014-orphan', mine.length);
       this.log.warn({ keyStreamId: ps.keyStreamId, count: number, err: describe(err) }, 'etsi014: slave KME did not store the key IDs; nothing delivered');
       this.scheduleReconcile(ps, true);
       return unavailable(`the slave SAE's KME (${ps.pair.peerKmeId}) did not confirm the key IDs; no keys were delivered`);
     }
     for (const i of mine) ps.inFlight.delete(i);
+    this.telemetry.keysDelivered(ps.keyStreamId, mine.length);
     this.log.debug({ keyStreamId: ps.keyStreamId, count: number, size }, 'etsi014: keys delivered to master SAE');
     return done(issued);
   }
@@ -555,7 +559,7 @@ export class Etsi014Service {
         continue;
       }
       const indices = [...set].filter((i) => !ps?.claiming.has(i));
-      const results = await Promise.all(indices.map((i) => this.manager.deliverKey(keyStreamId, i, { timeoutMs: 0 })));
+      const results = await Promise.all(indices.map((i) => this.manager.deliverKey(keyStreamId, i, { timeoutMs: 0, countAs: 'etsi014-expired' })));
       indices.forEach((idx, n) => {
         const r = results[n]!;
         if (r.ok && r.value.kind === 'key') r.value.delivered.key.fill(0);
@@ -646,18 +650,24 @@ export class Etsi014Service {
     };
     const available = this.manager.availableKeys(keyStreamId);
     const now = available.ok ? Math.min(available.value, needed) : 0;
+    // Counted by enc_keys: delivered once the slave's KME recorded the key IDs, else orphans.
+    const take = async (timeoutMs: number): Promise<DeliveredKey | undefined> => {
+      const r = await this.manager.deliverKey(keyStreamId, -1, { timeoutMs, countAs: 'caller' });
+      return r.ok && r.value.kind === 'key' ? r.value.delivered : undefined;
+    };
     // Started in one turn: each call claims its index synchronously, and the store commits them together.
-    const first = await Promise.all(Array.from({ length: now }, () => this.manager.getKey(keyStreamId, -1, 0)));
-    for (const r of first) if (r.ok && r.value) took(r.value);
+    const first = await Promise.all(Array.from({ length: now }, () => take(0)));
+    for (const k of first) if (k) took(k);
     const deadline = Date.now() + this.settings.waitMs;
     while (taken.length < needed) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const r = await this.manager.getKey(keyStreamId, -1, left);
-      if (!r.ok || !r.value) break;
-      took(r.value);
+      const k = await take(left);
+      if (!k) break;
+      took(k);
     }
     if (taken.length < needed) {
+      this.telemetry.keysDiscarded(keyStreamId, 'etsi014-orphan', taken.length);
       this.addDiscards(keyStreamId, taken.map((k) => k.index));
       for (const k of taken) {
         ps.inFlight.delete(k.index);
@@ -767,8 +777,8 @@ export class Etsi014Service {
     this.store.discard(keyStreamId, indices).then(
       () => {
         for (const idx of indices) {
-          void this.manager.getKey(keyStreamId, idx, this.settings.waitMs).then((r) => {
-            if (r.ok && r.value) r.value.key.fill(0);
+          void this.manager.deliverKey(keyStreamId, idx, { timeoutMs: this.settings.waitMs, countAs: 'etsi014-orphan' }).then((r) => {
+            if (r.ok && r.value.kind === 'key') r.value.delivered.key.fill(0);
           });
         }
       },

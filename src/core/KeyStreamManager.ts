@@ -25,6 +25,7 @@ import { RetainedKeys, type RetainedKey } from './retainedKeys.js';
 import { IndexSet } from './indexSet.js';
 import { KeyBatches } from './keyBatches.js';
 import { KeyedMutex } from './keyedMutex.js';
+import { NO_TELEMETRY, type DiscardReason, type ModuleTelemetry } from './telemetry.js';
 import { ETSI014_OWNER, LOCAL_OWNER, type KeyStream, type KeyStreamPatch } from './types.js';
 import { Wakeup } from './wakeup.js';
 
@@ -144,6 +145,12 @@ export interface DeliverOptions {
    * false leaves the key deliverable (e.g. the caller's metadata buffer is too small for it).
    */
   accept?(index: number, storedAt: number | undefined): boolean;
+  /**
+   * How telemetry counts the key this call takes: handed to an application (default), erased for this
+   * reason, or 'caller': the caller reports it once it knows (ETSI 014 enc_keys delivers only when the
+   * slave's KME recorded the key IDs).
+   */
+  countAs?: 'delivered' | DiscardReason | 'caller';
 }
 
 /** Retry delay for a TTL erasure the key store refused. */
@@ -225,6 +232,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     private readonly peer: PeerClient,
     readonly settings: ManagerSettings,
     private readonly log: Logger,
+    private readonly telemetry: ModuleTelemetry = NO_TELEMETRY,
   ) {
     super();
   }
@@ -368,6 +376,9 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         // "The application took a later index" ends earlier windows (ETSI 004, seed API). ETSI 014 takes
         // indices in key-ID order, not index order: its claimed records end its windows instead.
         if (retain) state.retained.add({ index: candidate, deliveredAt, token: options.token }, state.stream.owner !== ETSI014_OWNER);
+        const countAs = options.countAs ?? 'delivered';
+        if (countAs === 'delivered') this.telemetry.keysDelivered(keyStreamId, 1);
+        else if (countAs !== 'caller') this.telemetry.keysDiscarded(keyStreamId, countAs, 1);
         this.emit('taken', keyStreamId);
         return ok({ kind: 'key', delivered: { key, index: candidate, storedAt } });
       }
@@ -682,6 +693,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     }
     if (state.stream.closed) {
       // Closed while the keys were being written: they never join the stream.
+      this.telemetry.keysDiscarded(keyStreamId, 'superseded', keys.length);
       await this.keyStore.erase(keyStreamId, keys.map((_, i) => firstIndex + i)).catch((err: unknown) => {
         this.log.error({ keyStreamId, err: (err as Error).message }, 'could not erase the keys of a round voided by CLOSE (key store down?); they are never delivered');
       });
@@ -716,7 +728,10 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         this.log.error({ keyStreamId, err: (err as Error).message }, 'handle store advanceIndex failed');
         return fail('STORE_UNAVAILABLE', 'handle store unavailable');
       }
-      if (next !== undefined && next > state.stream.nextIndex) state.stream.nextIndex = next;
+      if (next !== undefined && next > state.stream.nextIndex) {
+        this.telemetry.keysCommitted(keyStreamId, next - state.stream.nextIndex);
+        state.stream.nextIndex = next;
+      }
       state.arrived.notify();
     }
     return ok(countAvailable(state));
@@ -726,7 +741,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
    * Erases every key stored at or above the commit counter (an unconfirmed round's): such keys are never
    * delivered, and must not pile up. Resolves how many were erased.
    */
-  async discardUncommitted(keyStreamId: string): Promise<Result<number>> {
+  async discardUncommitted(keyStreamId: string, reason: DiscardReason = 'superseded'): Promise<Result<number>> {
     const state = this.states.get(keyStreamId);
     if (!state) return fail('UNKNOWN_STREAM', `unknown Key_stream_ID ${keyStreamId}`);
     const above = [...state.keys.between(state.stream.nextIndex, Number.MAX_SAFE_INTEGER)];
@@ -735,6 +750,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const results = await Promise.allSettled(above.map((i) => this.keyStore.take(keyStreamId, i)));
     const failed: number[] = [];
     results.forEach((r, n) => (r.status === 'fulfilled' ? r.value?.fill(0) : failed.push(above[n]!)));
+    if (above.length > failed.length) this.telemetry.keysDiscarded(keyStreamId, reason, above.length - failed.length);
     if (failed.length > 0) {
       for (const i of failed) state.keys.add(i); // still stored: try again next time
       this.log.error({ keyStreamId, failed: failed.length }, 'could not erase unconfirmed keys (key store down?)');
@@ -823,6 +839,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         clearTimeout(state.ttlTimer);
         state.retained.clear();
         this.states.delete(keyStreamId);
+        this.reportDiscarded(state, state.keys.between(0, Number.MAX_SAFE_INTEGER), 'purged');
+        this.telemetry.streamPurged(keyStreamId);
         state.arrived.notify();
         this.log.info({ keyStreamId, closed: state.stream.closed, keysErased: state.keys.countBelow(Number.MAX_SAFE_INTEGER) }, state.stream.closed ? 'closed stream purged' : 'registration never opened here: dropped');
         this.emit('purged', keyStreamId);
@@ -832,6 +850,16 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** Telemetry of keys erased undelivered: committed ones for `reason`, those of a round never committed as superseded. */
+  private reportDiscarded(state: StreamState, indices: readonly number[], reason: DiscardReason): void {
+    if (indices.length === 0) return;
+    const { keyStreamId, nextIndex } = state.stream;
+    let committed = 0;
+    for (const i of indices) if (i < nextIndex) committed++;
+    if (committed > 0) this.telemetry.keysDiscarded(keyStreamId, reason, committed);
+    if (indices.length > committed) this.telemetry.keysDiscarded(keyStreamId, 'superseded', indices.length - committed);
+  }
 
   private waitingForLocalOpen(): number {
     let n = 0;
@@ -970,17 +998,18 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
   private async erase(state: StreamState, indices: number[]): Promise<void> {
     const keyStreamId = state.stream.keyStreamId;
     const results = await Promise.allSettled(indices.map((i) => this.keyStore.take(keyStreamId, i)));
-    let erased = 0;
+    const erased: number[] = [];
     results.forEach((r, n) => {
       if (r.status === 'fulfilled') {
         r.value?.fill(0);
-        erased++;
+        erased.push(indices[n]!);
       } else {
         state.eraseRetry.push(indices[n]!);
       }
     });
-    if (erased > 0) {
-      this.log.info({ keyStreamId, erased, ttlSeconds: state.stream.ttlSeconds }, 'keys erased: TTL reached');
+    this.reportDiscarded(state, erased, 'ttl');
+    if (erased.length > 0) {
+      this.log.info({ keyStreamId, erased: erased.length, ttlSeconds: state.stream.ttlSeconds }, 'keys erased: TTL reached');
       this.emit('taken', keyStreamId);
     }
     if (state.eraseRetry.length > 0) {
@@ -1015,6 +1044,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     const keyStreamId = state.stream.keyStreamId;
     const count = state.keys.countBelow(Number.MAX_SAFE_INTEGER);
     if (count === 0 && state.retained.size === 0) return;
+    this.reportDiscarded(state, state.keys.between(0, Number.MAX_SAFE_INTEGER), 'close');
     state.keys = new IndexSet([]);
     state.retained.clear(); // CLOSE ends the re-delivery window too
     state.arrived.notify();

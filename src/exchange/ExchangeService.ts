@@ -18,10 +18,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { fail, ok, type Result } from '../core/errors.js';
+import { fail, ok, QkdmError, type Result } from '../core/errors.js';
 import { KeyedMutex } from '../core/keyedMutex.js';
 import type { KeyStreamManager } from '../core/KeyStreamManager.js';
+import { NO_TELEMETRY, type BlockFigures, type ModuleTelemetry, type RoundFailure } from '../core/telemetry.js';
 import { sleep, Wakeup } from '../core/wakeup.js';
+import { StoreError } from '../store/errors.js';
 import { RoundProtocolError, type ReceiverRound, type RoundStats, type Simulator } from '../sim/Simulator.js';
 import { confirmationTag, tagMatches } from './keyConfirmation.js';
 import {
@@ -69,6 +71,8 @@ interface ReceiverSession {
   roundId: string;
   firstIndex: number;
   round: ReceiverRound;
+  /** performance.now() at the round's first message (round duration telemetry). */
+  startedAt: number;
 }
 
 /** Receiver: a finished round whose keys are stored but wait for the sender's confirmation. */
@@ -78,6 +82,7 @@ interface PendingRound {
   /** Copies of the round's keys (zeroed when confirmed or dropped). */
   keys: Uint8Array[];
   stats: RoundStats | undefined;
+  startedAt: number;
 }
 
 export interface RoundRecord {
@@ -109,6 +114,7 @@ export class ExchangeService {
     private readonly peer: PeerClient,
     private readonly settings: ExchangeSettings,
     private readonly log: Logger,
+    private readonly telemetry: ModuleTelemetry = NO_TELEMETRY,
   ) {}
 
   start(): void {
@@ -179,7 +185,12 @@ export class ExchangeService {
       }
       let session = this.sessions.get(msg.keyStreamId);
       if (!session || session.roundId !== msg.roundId) {
-        session?.round.abandon?.(); // the sender gave that round up
+        if (session) {
+          session.round.abandon?.(); // the sender gave that round up
+          this.reportAborted(msg.keyStreamId, 'abandoned', undefined, session.startedAt);
+        }
+        const replaced = this.pending.get(msg.keyStreamId);
+        if (replaced) this.reportAborted(msg.keyStreamId, 'abandoned', replaced.stats, replaced.startedAt);
         this.dropPending(msg.keyStreamId);
         session = {
           roundId: msg.roundId,
@@ -190,6 +201,7 @@ export class ExchangeService {
             keyLengthBits: msg.keyLengthBits,
             maxKeys: msg.maxKeys,
           }),
+          startedAt: performance.now(),
         };
         this.sessions.set(msg.keyStreamId, session);
       } else if (session.firstIndex !== msg.firstIndex) {
@@ -200,6 +212,7 @@ export class ExchangeService {
         step = await session.round.handle(msg.step, msg.payload);
       } catch (err) {
         this.sessions.delete(msg.keyStreamId);
+        this.reportAborted(msg.keyStreamId, roundFailure(err), undefined, session.startedAt);
         if (err instanceof RoundProtocolError) return fail('BAD_REQUEST', err.message);
         throw err;
       }
@@ -208,14 +221,22 @@ export class ExchangeService {
       if (step.result) {
         this.sessions.delete(msg.keyStreamId);
         const keys = step.result.keys;
-        if (keys.length > msg.maxKeys) return fail('BAD_REQUEST', `round produced ${keys.length} keys, more than maxKeys ${msg.maxKeys}`);
+        if (keys.length > msg.maxKeys) {
+          this.reportAborted(msg.keyStreamId, 'protocol-error', step.result.stats, session.startedAt);
+          return fail('BAD_REQUEST', `round produced ${keys.length} keys, more than maxKeys ${msg.maxKeys}`);
+        }
         // Stored durably but not deliverable: the keys become deliverable only when POST /peer/confirm
         // shows the sender holds the same keys.
         const put = await this.manager.storeKeys(msg.keyStreamId, msg.firstIndex, keys);
-        if (!put.ok) return put;
+        if (!put.ok) {
+          this.reportAborted(msg.keyStreamId, roundFailure(put.error), step.result.stats, session.startedAt);
+          return put;
+        }
         stored = keys.length;
         if (stored > 0) {
-          this.pending.set(msg.keyStreamId, { roundId: msg.roundId, firstIndex: msg.firstIndex, keys: keys.map((k) => Uint8Array.from(k)), stats: step.result.stats });
+          this.pending.set(msg.keyStreamId, { roundId: msg.roundId, firstIndex: msg.firstIndex, keys: keys.map((k) => Uint8Array.from(k)), stats: step.result.stats, startedAt: session.startedAt });
+        } else {
+          this.reportAborted(msg.keyStreamId, dropReason(step.result.stats), step.result.stats, session.startedAt);
         }
       }
       return ok({ reply: step.reply, ...(stored !== undefined ? { stored } : {}), available: this.manager.available(msg.keyStreamId) });
@@ -244,17 +265,28 @@ export class ExchangeService {
       const context = { keyStreamId: msg.keyStreamId, roundId: msg.roundId, firstIndex: msg.firstIndex, keyLengthBits: stream.keyLengthBits };
       const expected = confirmationTag(seed, 'sender', context, round.keys);
       if (!tagMatches(expected, msg.tag)) {
+        this.reportAborted(msg.keyStreamId, 'confirmation-failed', round.stats, round.startedAt);
         this.dropPending(msg.keyStreamId);
-        const discarded = await this.manager.discardUncommitted(msg.keyStreamId);
+        const discarded = await this.manager.discardUncommitted(msg.keyStreamId, 'halted-round');
         const range = `${msg.firstIndex}..${msg.firstIndex + msg.count - 1}`;
         this.manager.halt(msg.keyStreamId, `key confirmation failed: the two ends hold different keys for indices ${range}; the round was discarded at both ends`);
         if (!discarded.ok) return discarded;
         return ok({ match: false, nextIndex: stream.nextIndex, available: this.manager.available(msg.keyStreamId) });
       }
       const committed = await this.manager.commit(msg.keyStreamId, msg.firstIndex + msg.count);
-      if (!committed.ok) return committed;
+      if (!committed.ok) {
+        this.reportAborted(msg.keyStreamId, roundFailure(committed.error), round.stats, round.startedAt);
+        return committed;
+      }
       const tag = confirmationTag(seed, 'receiver', context, round.keys).toString('base64');
       this.record(msg.keyStreamId, msg.firstIndex, msg.count, round.stats);
+      this.telemetry.blockCommitted({
+        keyStreamId: msg.keyStreamId,
+        keys: msg.count,
+        keyLengthBits: stream.keyLengthBits,
+        durationMs: performance.now() - round.startedAt,
+        ...blockFigures(round.stats),
+      });
       this.dropPending(msg.keyStreamId);
       this.manager.resume(msg.keyStreamId);
       return ok({ match: true, tag, nextIndex: stream.nextIndex, available: committed.value });
@@ -423,7 +455,18 @@ export class ExchangeService {
     return Math.min(room, peerMax - (this.manager.peerAvailable(keyStreamId) ?? 0));
   }
 
+  /** One round, reported to telemetry: committed, dropped by the simulator, or failed (unless the stream is stopping). */
   private async runOneRound(keyStreamId: string, room: number, signal: AbortSignal): Promise<void> {
+    const startedAt = performance.now();
+    try {
+      await this.runRound(keyStreamId, room, signal, startedAt);
+    } catch (err) {
+      if (!signal.aborted && !this.manager.stream(keyStreamId)?.closed) this.reportAborted(keyStreamId, roundFailure(err), undefined, startedAt);
+      throw err;
+    }
+  }
+
+  private async runRound(keyStreamId: string, room: number, signal: AbortSignal, startedAt: number): Promise<void> {
     const stream = this.manager.stream(keyStreamId)!;
     const firstIndex = stream.nextIndex;
     const roundId = randomUUID();
@@ -458,6 +501,11 @@ export class ExchangeService {
     }
     if (count > 0) this.manager.resume(keyStreamId);
     this.record(keyStreamId, firstIndex, count, result.stats);
+    if (count > 0) {
+      this.telemetry.blockCommitted({ keyStreamId, keys: count, keyLengthBits: stream.keyLengthBits, durationMs: performance.now() - startedAt, ...blockFigures(result.stats) });
+    } else {
+      this.reportAborted(keyStreamId, dropReason(result.stats), result.stats, startedAt);
+    }
   }
 
   /** Key confirmation of a finished round (see keyConfirmation.ts); commits here when both ends agree. */
@@ -470,7 +518,7 @@ export class ExchangeService {
     this.manager.setPeerAvailable(keyStreamId, reply.available);
     const range = `${firstIndex}..${firstIndex + keys.length - 1}`;
     if (!reply.match || !tagMatches(confirmationTag(seed, 'receiver', context, keys), reply.tag)) {
-      await this.manager.discardUncommitted(keyStreamId);
+      await this.manager.discardUncommitted(keyStreamId, 'halted-round');
       const reason = reply.match
         ? `key confirmation failed: the receiver's proof for indices ${range} does not match this module's keys; the round was discarded`
         : `key confirmation failed: the two ends hold different keys for indices ${range}; the round was discarded at both ends`;
@@ -499,6 +547,10 @@ export class ExchangeService {
     }
   }
 
+  private reportAborted(keyStreamId: string, reason: string, stats: RoundStats | undefined, startedAt: number | undefined): void {
+    this.telemetry.blockAborted(keyStreamId, reason, blockFigures(stats), startedAt === undefined ? undefined : performance.now() - startedAt);
+  }
+
   private record(keyStreamId: string, firstIndex: number, keys: number, stats?: RoundStats): void {
     let list = this.stats.get(keyStreamId);
     if (!list) this.stats.set(keyStreamId, (list = []));
@@ -507,3 +559,25 @@ export class ExchangeService {
   }
 }
 
+
+/** The figures telemetry keeps of a block, from the simulator's round statistics (never key material). */
+function blockFigures(stats: RoundStats | undefined): BlockFigures {
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  return { qber: num(stats?.qberEstimate), secretBits: num(stats?.secretBits), pulses: num(stats?.pulses) };
+}
+
+/** Why a round without keys produced none: the simulator's reason (BB84's drop reasons), or `no-keys`. */
+function dropReason(stats: RoundStats | undefined): string {
+  return typeof stats?.reason === 'string' ? stats.reason : 'no-keys';
+}
+
+/** A failed round's reason for telemetry (one of ROUND_FAILURES). */
+function roundFailure(err: unknown): RoundFailure {
+  if (err instanceof ConfirmationFailed) return 'confirmation-failed';
+  if (err instanceof OutOfStep) return 'out-of-step';
+  if (err instanceof PeerError) return err.kind === 'refused' ? 'peer-refused' : err.kind === 'protocol' ? 'protocol-error' : 'peer-unreachable';
+  if (err instanceof RoundProtocolError) return 'protocol-error';
+  if (err instanceof StoreError) return 'store-error';
+  if (err instanceof QkdmError) return err.code === 'STORE_UNAVAILABLE' ? 'store-error' : 'protocol-error';
+  return 'error';
+}

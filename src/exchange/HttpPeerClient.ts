@@ -104,10 +104,10 @@ export class HttpPeerClient implements PeerClient {
       if (res.status !== 200) {
         const answer = parseJson(res.body) as { message?: unknown } | undefined;
         const why = typeof answer?.message === 'string' ? answer.message.slice(0, 300) : `HTTP ${res.status}`;
-        throw new PeerError('unreachable', `handshake refused by the peer (HTTP ${res.status}): ${why}`);
+        throw new PeerError('unreachable', `handshake refused by the peer (HTTP ${res.status}): ${why}`, undefined, 'unauthenticated');
       }
       const answer = parseJson(res.body);
-      if (answer === undefined) throw new PeerError('unreachable', 'handshake: the peer answered with a non-JSON body');
+      if (answer === undefined) throw new PeerError('unreachable', 'handshake: the peer answered with a non-JSON body', undefined, 'unauthenticated');
       return answer;
     };
     const requestId = randomBytes(16).toString('base64url');
@@ -118,7 +118,7 @@ export class HttpPeerClient implements PeerClient {
       } catch (err) {
         if (err instanceof PeerError) throw err;
         // A handshake answer that does not verify: not the peer (or wrong credentials at one end).
-        throw new PeerError('unreachable', `handshake failed: ${(err as Error).message}`);
+        throw new PeerError('unreachable', `handshake failed: ${(err as Error).message}`, undefined, 'unauthenticated');
       }
       const res = await this.send(peerUrl, path, method, sealed.headers, sealed.body, timeoutMs);
       const plaintext = auth.openAnswer(sealed.session, sealed.seq, res.status, res.tag, res.body);
@@ -130,7 +130,7 @@ export class HttpPeerClient implements PeerClient {
         continue;
       }
       const code = typeof answer?.code === 'string' ? ` ${answer.code.slice(0, 40)}` : '';
-      throw new PeerError('unreachable', `${route}: the peer's answer is not authenticated (HTTP ${res.status}${code})`);
+      throw new PeerError('unreachable', `${route}: the peer's answer is not authenticated (HTTP ${res.status}${code})`, undefined, 'unauthenticated');
     }
   }
 
@@ -157,7 +157,7 @@ export class HttpPeerClient implements PeerClient {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message === 'answer too large' ? 'answer too large' : (e.cause?.code ?? e.cause?.message ?? e.message);
-      throw new PeerError('unreachable', `${route}: ${why}`);
+      throw new PeerError('unreachable', `${route}: ${why}`, undefined, e.name === 'TimeoutError' ? 'timeout' : undefined);
     }
   }
 }

@@ -111,6 +111,8 @@ export class PeerError extends Error {
     message: string,
     /** The peer's error code when it refused. */
     readonly peerCode?: ErrorCode,
+    /** Why an `unreachable` call failed, when it is more than a transport error (metrics, readiness). */
+    readonly unreachableBecause?: 'timeout' | 'unauthenticated',
   ) {
     super(message);
   }

@@ -27,6 +27,8 @@ export interface Stores {
   reconciled: ReconciledBlockStore;
   /** e.g. "handles=mysql keys=vault" for the start-up log. */
   description: string;
+  /** Which adapters these are (store timing metrics); absent: stores a test supplied. */
+  kinds?: { handles: 'sqlite' | 'mysql' | 'memory'; keys: 'sqlite' | 'vault' | 'memory' };
   close(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
     keys,
     reconciled,
     description,
+    kinds: mode,
     async close() {
       await handles.close();
       await keys.close();

@@ -14,7 +14,10 @@ import { toPyLiteral, type PyValue } from '../../src/api/codec/pyLiteral.js';
 import { openApiPath, ROUTES, SchemaSet, type JsonSchema, type RouteDoc } from '../../src/api/openapi.js';
 import type { Etsi014Service } from '../../src/core/Etsi014Service.js';
 import { ERROR_CATALOGUE, Etsi004Status, fail, type ErrorCode } from '../../src/core/errors.js';
+import { ModuleMetrics } from '../../src/metrics/ModuleMetrics.js';
 import { buildPair, silentLog } from '../support/pair.js';
+
+const ok = { ok: true, reason: 'test' };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -33,7 +36,9 @@ const etsi014Stub = {
 beforeAll(async () => {
   const p = await buildPair();
   stop = p.stop;
-  app = createApp({ manager: p.alice.manager, exchange: p.alice.exchange, log: silentLog, requestLog: false, etsi014: etsi014Stub, identifySae: () => 'sae-a' });
+  // Metrics and readiness on, so their routes are in the route table the document is checked against.
+  const readiness = { report: async () => ({ status: 'ready' as const, checks: { config: ok, handle_store: ok, key_store: ok, peer: ok } }) };
+  app = createApp({ manager: p.alice.manager, exchange: p.alice.exchange, log: silentLog, requestLog: false, etsi014: etsi014Stub, identifySae: () => 'sae-a', metrics: new ModuleMetrics('alice'), readiness });
   const res = await request(app).get('/openapi.json');
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toMatch(/application\/json/);
@@ -161,7 +166,7 @@ describe('GET /openapi.json', () => {
     for (const [path, item] of Object.entries(doc.paths as Record<string, object>)) for (const method of Object.keys(item)) documented.add(`${method} ${path}`);
     const missing = served.map((r) => r.replace(/:([A-Za-z0-9_]+)/g, '{$1}')).filter((r) => !documented.has(r));
     expect(missing).toEqual([]);
-    for (const needed of ['post /open_connect', 'post /api/v1/qkdm/actions/get_key', 'post /etsi004/v2.1.1/open_connect', 'get /streams/{id}', 'post /api/v1/keys/{slave_SAE_ID}/enc_keys', 'get /sync']) {
+    for (const needed of ['post /open_connect', 'post /api/v1/qkdm/actions/get_key', 'post /etsi004/v2.1.1/open_connect', 'get /streams/{id}', 'post /api/v1/keys/{slave_SAE_ID}/enc_keys', 'get /sync', 'get /metrics', 'get /health/live', 'get /health/ready', 'post /peer/ping']) {
       expect(documented.has(needed), needed).toBe(true);
     }
   });

@@ -67,6 +67,7 @@ describe('defaults', () => {
       max_waiting_get_key_per_application: 64,
       max_waiting_get_key: 1024,
       max_app_body_bytes: 65_536,
+      metrics: true,
     });
     expect(cfg.applications).toEqual([]);
     // No credentials and not insecure: valid as a file, but the module refuses to start (test/security).

@@ -9,6 +9,7 @@ import { MAX_KEY_LENGTH_BITS, MAX_TIMEOUT_MS } from '../../core/types.js';
 import { QkdmError, type Result } from '../../core/errors.js';
 import type { KeyStreamManager } from '../../core/KeyStreamManager.js';
 import type { ExchangeService } from '../../exchange/ExchangeService.js';
+import { PEER_PING_PATH } from '../../exchange/peerReachability.js';
 import { confirmMessageSchema, counterMessageSchema, roundMessageSchema, streamNoticeSchema, syncRequestSchema } from '../../exchange/peerProtocol.js';
 import { BadRequest, decodeBody, describeIssue } from '../wire.js';
 import { keyStreamIdSchema } from '../seedSchemas.js';
@@ -134,6 +135,11 @@ export function peerRouter(manager: KeyStreamManager, exchange: ExchangeService)
       sendResult(res, await exchange.handleConfirm(msg));
     }),
   );
+
+  // The readiness probe of the peer (src/exchange/peerReachability.ts): authenticated like every peer message; changes nothing.
+  router.post(PEER_PING_PATH, (_req, res) => {
+    res.status(200).json({ alive: true });
+  });
 
   router.post(
     '/peer/counter',

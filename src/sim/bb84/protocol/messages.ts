@@ -15,7 +15,8 @@ export const BB84_CASCADE = DEFAULT_CASCADE;
 export const ABORT_REASONS = ['too-few-bits', 'qber-too-high', 'no-secret-key'] as const;
 export type AbortReason = (typeof ABORT_REASONS)[number];
 /** Every reason a block can end without keys, as reported in stats. */
-export type DropReason = AbortReason | 'verify-mismatch' | 'peer-rejected-signature' | 'peer-signature-invalid';
+export const DROP_REASONS = [...ABORT_REASONS, 'verify-mismatch', 'peer-rejected-signature', 'peer-signature-invalid'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Base64 text (nonces and channel hashes). */
 export const NONCE_B64 = /^[A-Za-z0-9+/]+={0,2}$/;
