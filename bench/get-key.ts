@@ -18,6 +18,7 @@
  * waits for an fsync (synchronous=FULL), and milliseconds of fsync would hide the microseconds the
  * metrics cost; in memory the path is CPU-bound. Also: what the instrumentation alone costs.
  */
+import { Progress } from '../scripts/lib/progress.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -410,9 +411,9 @@ async function instrumentationCost(): Promise<{ httpUs: number; storeUs: number;
   return { httpUs: round(httpUs, 3), storeUs: round(storeUs, 3), reportUs: round(reportUs, 3), totalUs: round(httpUs + storeUs + reportUs, 3) };
 }
 
-/** A progress line on stderr (stdout keeps the JSON and the result lines). */
+/** A line about a run on stderr, above the phase progress line (stdout keeps the JSON and the result lines). */
 function progress(text: string): void {
-  process.stderr.write(`${text}\n`);
+  phaseProgress.log(text);
 }
 
 /**
@@ -499,17 +500,31 @@ const results: Record<string, unknown> = {
   node: process.version,
 };
 const needsEmpty = runs('empty') || runs('embedded') || runs('mysql');
+// Progress on stderr, one step per phase (the JSON line on stdout stays machine-readable).
+const phases = [
+  needsEmpty,
+  runs('embedded'),
+  runs('mysql') && !values['skip-mysql'],
+  runs('metrics'),
+  runs('pair') && values.pair && !values['skip-pair'],
+].filter(Boolean).length;
+const phaseProgress = new Progress({ label: 'get-key', total: Math.max(1, phases), unit: 'phases' });
+let phasesDone = 0;
+const phaseDone = (name: string): void => phaseProgress.update(++phasesDone, `${name} done`);
 const empty = needsEmpty ? await emptyRoute() : undefined;
+if (empty) phaseDone('empty route');
 if (empty) results.emptyRoute = empty;
 let embedded: (LoadSummary & { keysLeft: number }) | undefined;
 if (runs('embedded') && empty) {
   embedded = await getKeyRun('embedded');
   results.embedded = { ...embedded, ratioToEmpty: round(embedded.perSecond / empty.perSecond, 3) };
+  phaseDone('embedded store');
 }
 let mysqlRun: (LoadSummary & { keysLeft: number }) | undefined;
 if (runs('mysql') && !values['skip-mysql'] && empty) {
   mysqlRun = await getKeyRun('mysql');
   results.mysql = { ...mysqlRun, ratioToEmpty: round(mysqlRun.perSecond / empty.perSecond, 3) };
+  phaseDone('MySQL handles');
 }
 let metricsResult: Awaited<ReturnType<typeof metricsComparison>> | undefined;
 let instrumentation: Awaited<ReturnType<typeof instrumentationCost>> | undefined;
@@ -529,16 +544,19 @@ if (runs('metrics')) {
     cpuMet: metricsResult.cpuRatio === undefined ? undefined : metricsResult.cpuRatio >= 0.95,
     instrumentationUsPerRequest: instrumentation,
   };
+  phaseDone('metrics off/on');
 }
 let pair: Awaited<ReturnType<typeof pairRun>> | undefined;
 if (runs('pair') && values.pair && !values['skip-pair']) {
   pair = await pairRun(values['insecure-peer'] ?? false);
   results.pair = { peerChannel: values['insecure-peer'] ? 'insecure' : 'authenticated', ...pair };
+  phaseDone('module pair');
 }
 for (const k of ['emptyRoute', 'embedded', 'mysql']) {
   const r = results[k] as { samples?: unknown } | undefined;
   if (r) delete r.samples;
 }
+phaseProgress.finish();
 console.log(JSON.stringify(results));
 if (empty) console.log(line('empty Express route', empty));
 if (embedded && empty) console.log(line('get_key, embedded store', embedded, `  = ${round((embedded.perSecond / empty.perSecond) * 100, 1)} % of empty (target >= 25 %)`));
