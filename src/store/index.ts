@@ -1,7 +1,8 @@
 /**
  * Chooses the store adapters from the configuration: the one place that knows which exist.
  *   handles: MySQL/MariaDB when internal_db.host (or socket) is set, else embedded SQLite;
- *   keys:    HashiCorp Vault KV v2 when vault.host is set, else embedded SQLite.
+ *   keys:    HashiCorp Vault KV v2 when vault.host is set, else embedded SQLite;
+ *   reconciled: the same backend as keys (the bits keys are made from live where the keys live).
  */
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
@@ -9,16 +10,21 @@ import { isLoopbackHost, storeMode, vaultEndpoint, type ModuleConfig } from '../
 import { readPemOrPath } from '../config/tls.js';
 import type { HandleStore } from './HandleStore.js';
 import type { KeyStore } from './KeyStore.js';
+import type { ReconciledBlockStore } from './ReconciledBlockStore.js';
 import { MysqlHandleStore } from './mysql/MysqlHandleStore.js';
 import { openSqliteDatabase } from './sqlite/SqliteDatabase.js';
 import { SqliteHandleStore } from './sqlite/SqliteHandleStore.js';
 import { SqliteKeyStore } from './sqlite/SqliteKeyStore.js';
-import { VaultKeyStore } from './vault/VaultKeyStore.js';
+import { SqliteReconciledBlockStore } from './sqlite/SqliteReconciledBlockStore.js';
+import { VaultKeyStore, type VaultKeyStoreOptions } from './vault/VaultKeyStore.js';
+import { VaultReconciledBlockStore } from './vault/VaultReconciledBlockStore.js';
 import { StoreError } from './errors.js';
 
 export interface Stores {
   handles: HandleStore;
   keys: KeyStore;
+  /** Reconciled blocks waiting for privacy amplification (issue 11); same backend as `keys`. */
+  reconciled: ReconciledBlockStore;
   /** e.g. "handles=mysql keys=vault" for the start-up log. */
   description: string;
   close(): Promise<void>;
@@ -64,12 +70,13 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
   }
 
   let keys: KeyStore;
+  let reconciled: ReconciledBlockStore;
   if (mode.keys === 'vault') {
     const ca = cfg.vault.ca ? readPemOrPath('vault.ca', cfg.vault.ca) : undefined;
     if (cfg.vault.scheme === 'http' && !isLoopbackHost(cfg.vault.host!)) {
       log.warn({ host: cfg.vault.host }, 'INSECURE: vault.allow_plain_http: the Vault token and the keys cross the network in clear');
     }
-    keys = new VaultKeyStore({
+    const vaultOptions: VaultKeyStoreOptions = {
       endpoint: vaultEndpoint(cfg),
       token: cfg.vault.token ?? '',
       mount: cfg.vault.mount,
@@ -77,12 +84,15 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
       // Vault takes `GET ...?list=true` as LIST; a plain verb also passes proxies and Node-based servers.
       noCustomHTTPVerbs: true,
       ...(ca ? { ca } : {}),
-    });
+    };
+    keys = new VaultKeyStore(vaultOptions);
+    reconciled = new VaultReconciledBlockStore(vaultOptions);
     // Reachable, and the token may list the prefix: found now rather than at the first key.
     try {
       await keys.indices('startup-probe');
     } catch (err) {
       await handles.close().catch(() => undefined);
+      await reconciled.close().catch(() => undefined);
       throw startFailure(
         err,
         `vault (${vaultEndpoint(cfg)})`,
@@ -92,6 +102,7 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
     }
   } else {
     keys = new SqliteKeyStore(embedded());
+    reconciled = new SqliteReconciledBlockStore(embedded());
   }
 
   const description = `handles=${mode.handles} keys=${mode.keys}`;
@@ -99,10 +110,12 @@ export async function openStores(cfg: ModuleConfig, log: Logger): Promise<Stores
   return {
     handles,
     keys,
+    reconciled,
     description,
     async close() {
       await handles.close();
       await keys.close();
+      await reconciled.close();
       sqlite?.close();
     },
   };

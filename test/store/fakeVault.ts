@@ -21,10 +21,10 @@ export interface FakeVault {
   versionsOf(path: string, mount?: string): Record<string, unknown>[];
   /** Paths (under the mount) of all stored secrets. */
   paths(mount?: string): string[];
-  /** Makes the next request with this method (and path containing `pathIncludes`) fail with `status`. */
-  failNext(method: string, status: number, pathIncludes?: string): void;
+  /** Makes the next request with this method (and path containing `pathIncludes`, or matching it) fail with `status`. */
+  failNext(method: string, status: number, pathIncludes?: string | RegExp): void;
   /** Like failNext, but the request is carried out first and only its answer is replaced (a lost answer). */
-  loseAnswerOfNext(method: string, status: number, pathIncludes?: string): void;
+  loseAnswerOfNext(method: string, status: number, pathIncludes?: string | RegExp): void;
   /** Requests served so far (method and URL only; never headers or bodies). */
   requests: { method: string; url: string }[];
   stop(): Promise<void>;
@@ -54,7 +54,7 @@ export async function start(opts: { token?: string } = {}): Promise<FakeVault> {
   const token = opts.token ?? 'fake-vault-root-token';
   /** `<mount>/<path>` -> secret */
   const secrets = new Map<string, Secret>();
-  const failures: { method: string; status: number; pathIncludes: string; afterDoing?: boolean }[] = [];
+  const failures: { method: string; status: number; pathIncludes: string | RegExp; afterDoing?: boolean }[] = [];
   const requests: { method: string; url: string }[] = [];
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -62,7 +62,8 @@ export async function start(opts: { token?: string } = {}): Promise<FakeVault> {
     const url = new URL(req.url ?? '/', 'http://fake');
     requests.push({ method, url: url.pathname + url.search });
 
-    const failure = failures.findIndex((f) => f.method === method && url.pathname.includes(f.pathIncludes));
+    const matches = (p: string | RegExp): boolean => (typeof p === 'string' ? url.pathname.includes(p) : p.test(url.pathname));
+    const failure = failures.findIndex((f) => f.method === method && matches(f.pathIncludes));
     if (failure >= 0 && !failures[failure]!.afterDoing) {
       const [f] = failures.splice(failure, 1);
       send(res, f.status, { errors: ['injected failure'] });

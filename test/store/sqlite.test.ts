@@ -1,18 +1,15 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/store/errors.js';
 import { openSqliteDatabase, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/SqliteDatabase.js';
 import { SqliteHandleStore } from '../../src/store/sqlite/SqliteHandleStore.js';
 import { SqliteKeyStore } from '../../src/store/sqlite/SqliteKeyStore.js';
+import { transpileForChild } from './childModules.js';
 import { runHandleStoreContract, runKeyStoreContract, sampleStream, testKey } from './contract.js';
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'qkdm-sqlite-'));
@@ -55,32 +52,6 @@ runKeyStoreContract('sqlite', async () => {
     },
   };
 });
-
-/**
- * Transpiles the SQLite adapter (and its relative imports) to plain ESM in `outDir`, so a bare `node`
- * child process can load it; `outDir/node_modules` links to the project's packages.
- */
-function transpileForChild(outDir: string, entries: string[]): void {
-  const pending = [...entries];
-  const done = new Set<string>();
-  while (pending.length > 0) {
-    const rel = pending.pop()!;
-    if (done.has(rel)) continue;
-    done.add(rel);
-    const source = readFileSync(join(projectRoot, rel), 'utf8');
-    const js = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
-    }).outputText;
-    const out = join(outDir, rel.replace(/\.ts$/, '.js'));
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, js);
-    for (const m of js.matchAll(/from\s+'(\.{1,2}\/[^']+)\.js'/g)) {
-      pending.push(join(dirname(rel), `${m[1]}.ts`));
-    }
-  }
-  writeFileSync(join(outDir, 'package.json'), '{"type":"module"}');
-  symlinkSync(join(projectRoot, 'node_modules'), join(outDir, 'node_modules'), 'dir');
-}
 
 /**
  * Child script (constant text; paths arrive as arguments): stores 64 keys and a stream, prints

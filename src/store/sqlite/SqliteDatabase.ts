@@ -1,6 +1,6 @@
 /**
- * The embedded SQLite database (better-sqlite3) shared by {@link SqliteHandleStore} and
- * {@link SqliteKeyStore}: one file, `<dataDir>/qkdm.sqlite`.
+ * The embedded SQLite database (better-sqlite3) shared by {@link SqliteHandleStore},
+ * {@link SqliteKeyStore} and {@link SqliteReconciledBlockStore}: one file, `<dataDir>/qkdm.sqlite`.
  *
  * Guarantees:
  * - The data directory is created with mode 0700 and the database file with mode 0600 (an existing
@@ -76,6 +76,25 @@ const SCHEMA_STEPS: readonly string[] = [
   // when they were claimed, NULL = waiting. The index serves the expiry sweep (waiting by age, claimed by claim time).
   `ALTER TABLE etsi014_key_ids ADD COLUMN claimed_at INTEGER;
    CREATE INDEX IF NOT EXISTS etsi014_key_ids_expiry ON etsi014_key_ids (claimed_at, created_at);`,
+  // 7: reconciled blocks waiting for privacy amplification (SqliteReconciledBlockStore). A rowid table,
+  // not WITHOUT ROWID, because rows hold blobs of up to 8 MiB; seq (never reused) is the append order.
+  // consumed_blocks: the IDs consumed from a stream (no bits), so none is appended a second time.
+  `CREATE TABLE IF NOT EXISTS reconciled_blocks (
+     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+     stream     TEXT    NOT NULL,
+     block_id   TEXT    NOT NULL,
+     bits       BLOB    NOT NULL,
+     bit_length INTEGER NOT NULL,
+     meta       TEXT    NOT NULL,
+     stored_at  INTEGER NOT NULL,
+     UNIQUE (stream, block_id)
+   );
+   CREATE TABLE IF NOT EXISTS consumed_blocks (
+     stream      TEXT    NOT NULL,
+     block_id    TEXT    NOT NULL,
+     consumed_at INTEGER NOT NULL,
+     PRIMARY KEY (stream, block_id)
+   ) WITHOUT ROWID;`,
 ];
 export const SQLITE_SCHEMA_VERSION = SCHEMA_STEPS.length;
 

@@ -4,6 +4,7 @@
  * Layout: key i of stream s is the secret `<mount>/data/<prefix>/<s>/<i>` holding `{ key: <base64> }`.
  * A delivered key kept for the re-delivery window has a marker secret `<s>/d<i>` next to it holding
  * `{ delivered_at, token? }` (no key material), written create-only before the key is handed out.
+ * The sub-folder `<s>/pa/` belongs to VaultReconciledBlockStore; this store neither lists nor erases it.
  *
  * Guarantees:
  * - No readable copy after take/deleteStream/overwrite: keys are erased by deleting the secret's
@@ -20,63 +21,25 @@
  *   headers) are never passed on.
  * - `putMany` resolves when Vault acknowledged every write (Vault persists before answering).
  */
-import http from 'node:http';
-import https from 'node:https';
-import nodeVault from 'node-vault';
-import { TLS_CLIENT_HYGIENE } from '../../config/tls.js';
+import type nodeVault from 'node-vault';
 import type { DeliveredRecord, KeyStore } from '../KeyStore.js';
-import { createVaultTransport } from './vaultTransport.js';
 import { StoreError } from '../errors.js';
+import { KeyedLock } from '../keyedLock.js';
+import {
+  BASE64_PATTERN,
+  VAULT_PARALLELISM,
+  VAULT_STREAM_ID_PATTERN,
+  forEachLimit,
+  openVaultKv,
+  statusOf,
+  vaultError,
+  type VaultKv,
+  type VaultKvOptions,
+  type VaultOperation,
+} from './vaultKv.js';
 
-export interface VaultKeyStoreOptions {
-  /** Vault address, e.g. `http://127.0.0.1:8200`. */
-  endpoint: string;
-  /** Vault token (secret: never logged, never in an error). */
-  token: string;
-  /** KV v2 mount, default `secret`. */
-  mount?: string;
-  /** Folder under the mount, default `qkdm`. */
-  pathPrefix?: string;
-  /** Use `GET ?list=1` instead of the LIST verb (needed with Node-based test servers). */
-  noCustomHTTPVerbs?: boolean;
-  /** CA certificates (PEM) that vouch for the Vault server, in addition to the system's. */
-  ca?: Buffer;
-  /** Per-request timeout in ms, default {@link DEFAULT_VAULT_TIMEOUT_MS}. */
-  requestTimeoutMs?: number;
-}
-
-export const DEFAULT_VAULT_MOUNT = 'secret';
-export const DEFAULT_VAULT_PREFIX = 'qkdm';
-export const DEFAULT_VAULT_TIMEOUT_MS = 10_000;
-/** Requests in flight at once for putMany / deleteStream. */
-export const VAULT_PARALLELISM = 8;
-
-/** Key_stream_IDs allowed in Vault paths (UUIDs and similar). */
-export const VAULT_STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const PATH_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
-const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-type Operation = 'read' | 'write' | 'list' | 'delete';
-
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { response?: { statusCode?: unknown } })?.response?.statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** Builds the StoreError for a failed request; reads only the status / network error code. */
-function vaultError(err: unknown, operation: Operation): StoreError {
-  const status = statusOf(err);
-  if (status === undefined) {
-    const code = (err as { code?: unknown })?.code;
-    const reason = typeof code === 'string' && /^[A-Z_]{1,32}$/.test(code) ? code : 'network error';
-    return new StoreError('unavailable', `vault: unreachable (${reason}) on ${operation}`);
-  }
-  if (status === 401 || status === 403) {
-    return new StoreError('permission', 'vault: permission denied (check vault.token)');
-  }
-  const kind = status >= 500 || status === 429 || status === 404 ? 'unavailable' : 'conflict';
-  return new StoreError(kind, `vault: HTTP ${status} on ${operation}`);
-}
+export { DEFAULT_VAULT_MOUNT, DEFAULT_VAULT_PREFIX, DEFAULT_VAULT_TIMEOUT_MS, VAULT_PARALLELISM, VAULT_STREAM_ID_PATTERN } from './vaultKv.js';
+export type VaultKeyStoreOptions = VaultKvOptions;
 
 function checkStreamId(keyStreamId: string): void {
   if (typeof keyStreamId !== 'string' || !VAULT_STREAM_ID_PATTERN.test(keyStreamId)) {
@@ -88,64 +51,20 @@ function checkIndex(index: number, what: string): void {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`${what} must be a non-negative safe integer`);
 }
 
-/** Runs fn over items with at most `limit` in flight; rejects with the first failure after all settle. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failure) {
-      const item = items[next++];
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.err;
-}
-
 export class VaultKeyStore implements KeyStore {
+  private readonly kv: VaultKv;
   private readonly client: nodeVault.client;
   private readonly dataBase: string;
   private readonly metadataBase: string;
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
-  /** Tail of the queue of operations per `stream/index`; entries removed when idle. */
-  private readonly locks = new Map<string, Promise<void>>();
+  /** Operations on one `stream/index` run one after the other. */
+  private readonly locks = new KeyedLock();
   private closed = false;
 
   constructor(options: VaultKeyStoreOptions) {
-    const mount = options.mount ?? DEFAULT_VAULT_MOUNT;
-    const prefix = options.pathPrefix ?? DEFAULT_VAULT_PREFIX;
-    if (!PATH_PATTERN.test(mount)) throw new RangeError('invalid vault mount: segments of [A-Za-z0-9_-] separated by /');
-    if (!PATH_PATTERN.test(prefix)) throw new RangeError('invalid vault pathPrefix: segments of [A-Za-z0-9_-] separated by /');
-    if (typeof options.token !== 'string' || options.token.length === 0) throw new RangeError('vault token is required');
-    let endpoint: URL;
-    try {
-      endpoint = new URL(options.endpoint);
-    } catch {
-      throw new RangeError('invalid vault endpoint URL');
-    }
-    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new RangeError('vault endpoint must be http(s)');
-
-    this.dataBase = `${mount}/data/${prefix}`;
-    this.metadataBase = `${mount}/metadata/${prefix}`;
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: VAULT_PARALLELISM * 2, ...TLS_CLIENT_HYGIENE, ...(options.ca ? { ca: options.ca } : {}) });
-    this.client = nodeVault({
-      apiVersion: 'v1',
-      endpoint: options.endpoint,
-      token: options.token,
-      noCustomHTTPVerbs: options.noCustomHTTPVerbs ?? false,
-      // node-vault's default debug logger prints written data (key bytes) when DEBUG=node-vault.
-      debug: () => undefined,
-      // Our transport: no proxy from the environment, no redirects (vaultTransport.ts).
-      'request-promise': createVaultTransport({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent, timeoutMs: options.requestTimeoutMs ?? DEFAULT_VAULT_TIMEOUT_MS }),
-    } as nodeVault.VaultOptions);
-    // node-vault falls back to $VAULT_PREFIX when no prefix is configured; our paths are complete.
-    (this.client as unknown as { pathPrefix: string }).pathPrefix = '';
+    this.kv = openVaultKv(options);
+    this.client = this.kv.client;
+    this.dataBase = this.kv.dataBase;
+    this.metadataBase = this.kv.metadataBase;
   }
 
   async putMany(keyStreamId: string, firstIndex: number, keys: readonly Uint8Array[]): Promise<void> {
@@ -293,8 +212,7 @@ export class VaultKeyStore implements KeyStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.kv.close();
   }
 
   /** Reads a key; undefined when absent (404). */
@@ -339,7 +257,7 @@ export class VaultKeyStore implements KeyStore {
     await this.request('delete', () => this.client.delete(`${this.metadataBase}/${keyStreamId}/${index}`));
   }
 
-  private async request(operation: Operation, call: () => Promise<unknown>): Promise<void> {
+  private async request(operation: VaultOperation, call: () => Promise<unknown>): Promise<void> {
     try {
       await call();
     } catch (err) {
@@ -352,19 +270,7 @@ export class VaultKeyStore implements KeyStore {
   }
 
   /** Serialises work on one (stream, index) within this process; the lock is released in finally. */
-  private async withLock<T>(keyStreamId: string, index: number, work: () => Promise<T>): Promise<T> {
-    const name = `${keyStreamId}/${index}`;
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.locks.set(name, tail);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (this.locks.get(name) === tail) this.locks.delete(name);
-    }
+  private withLock<T>(keyStreamId: string, index: number, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(`${keyStreamId}/${index}`, work);
   }
 }

@@ -1,0 +1,12 @@
+import { MemoryReconciledBlockStore } from '../../src/store/memory/MemoryReconciledBlockStore.js';
+import { runReconciledBlockStoreContract } from './reconciledContract.js';
+
+runReconciledBlockStoreContract('memory', async () => {
+  const store = new MemoryReconciledBlockStore();
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+    },
+  };
+});
