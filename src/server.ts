@@ -76,7 +76,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const kmeIdCheck = checkKmeIdCertificate(cfg.etsi014.kme_id, mainTls.cert);
   if (kmeIdCheck.result === 'unmarked') log.warn(unmarkedCertificateWarning(kmeIdCheck.kmeId));
   const stores = options.stores ?? (await openStores(cfg, log));
-  const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
+  const simulator = options.simulator ?? (await createSimulator(cfg, { log, ...(credentials ? { linkKeys: credentials } : {}), blocks: stores.reconciled }));
   // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
   const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
   const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
@@ -105,6 +105,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
       maxWaits: cfg.module.max_waiting_get_key,
     },
     log,
+    stores.reconciled,
   );
   await manager.init();
   legacy?.attach(manager);

@@ -26,6 +26,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ModuleConfig } from '../../../config/schema.js';
+import type { ReconciledBlockStore } from '../../../store/ReconciledBlockStore.js';
 import type { ReceiverRound, RoundChannel, RoundParams, RoundResult, RoundStats, Simulator } from '../../Simulator.js';
 import { cryptoRng, seededRng, type Rng } from '../common/rng.js';
 import { qberWithEve } from '../detection/channel.js';
@@ -42,9 +43,14 @@ import { runSenderRound, type SenderLink } from './senderRound.js';
 export { bb84SettingsFromConfig, type Bb84Settings } from '../protocol/settings.js';
 
 /** The simulator configured by `cfg` (module.sim: bb84). */
-export function createBb84Simulator(cfg: ModuleConfig, log?: Logger, linkKeys?: LinkSigningKeys): Bb84Simulator {
+export function createBb84Simulator(cfg: ModuleConfig, deps: { log?: Logger; linkKeys?: LinkSigningKeys; blocks?: ReconciledBlockStore } = {}): Bb84Simulator {
   if (cfg.simulator.cascade_passes > MAX_PASSES) throw new Error(`simulator.cascade_passes: at most ${MAX_PASSES} with module.sim bb84`);
-  return new Bb84Simulator({ settings: bb84SettingsFromConfig(cfg), authenticator: authenticatorFromConfig(cfg, 2, linkKeys), ...(log ? { log } : {}) });
+  return new Bb84Simulator({
+    settings: bb84SettingsFromConfig(cfg),
+    authenticator: authenticatorFromConfig(cfg, 2, deps.linkKeys),
+    ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.blocks ? { blocks: deps.blocks } : {}),
+  });
 }
 
 export interface Bb84Options {
@@ -58,6 +64,11 @@ export interface Bb84Options {
    * Default 200 ms .. 5 s; tests may pass 0.
    */
   keylessBackoffMs?: { initial: number; max: number };
+  /**
+   * This module's corrected EC blocks waiting for privacy amplification (durable: the composition root passes the
+   * module's store). Default: a store in process memory (tests).
+   */
+  blocks?: ReconciledBlockStore;
 }
 
 /** Cascade efficiency f = leak / (n·h(e)) of the default variant at 1-2 % QBER (bench/cascade.ts). */
