@@ -6,7 +6,11 @@
  */
 import { BitArray } from '../src/sim/bb84/common/bits.js';
 import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplification/amplify.js';
-import { allDetected, channelFormulas, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/detection/channel.js';
+import type { LinkParams } from '../src/sim/bb84/analysis/linkModel.js';
+import { allDetected, channelFormulas, drawDetectionCount, receiveDetections, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/detection/channel.js';
+import { emitDetectedPulses, measureDetectedPulses } from '../src/sim/bb84/detection/detectedPulses.js';
+import { detectionModel, type Attack } from '../src/sim/bb84/detection/detectionModel.js';
+import { DEFAULT_DECOY_SOURCE } from '../src/sim/bb84/source/decoySource.js';
 import { estimate, newSampleSeed, takeSample } from '../src/sim/bb84/estimation/estimate.js';
 import { binaryEntropy, secretKeyLength } from '../src/sim/bb84/estimation/finiteKey.js';
 import { bernoulliBits, cryptoRng, randomBits, seededRng } from '../src/sim/bb84/common/rng.js';
@@ -27,11 +31,24 @@ const CHANNEL: ChannelParams = {
   meanPhotonNumber: 0.5,
 };
 
+/** The same fibre and detectors as the decoy link model sees them (no afterpulses). */
+const LINK: LinkParams = {
+  lengthKm: CHANNEL.lengthKm,
+  attenuationDbPerKm: CHANNEL.attenuationDbPerKm,
+  detectorEfficiency: CHANNEL.detectorEfficiency,
+  darkCountProbability: CHANNEL.darkCountProbability,
+  afterpulseProbability: 0,
+  misalignmentError: CHANNEL.misalignmentError,
+};
+
 interface Result {
   stage: string;
+  /** What the stage consumes: bits, or (the link simulations) pulses sent. */
+  unit: 'bits' | 'pulses';
   inputBits: number;
   outputBits: number;
   medianMs: number;
+  /** Millions of input units per second (Mbit/s, or Mpulse/s for the link simulations). */
   mbitPerS: number;
   note: string;
 }
@@ -54,8 +71,8 @@ function time<T>(prepare: () => T, run: (input: T) => number, runs = RUNS): { ms
   return { ms: median(ms), out };
 }
 
-function record(results: Result[], stage: string, inputBits: number, r: { ms: number; out: number }, note: string): void {
-  results.push({ stage, inputBits, outputBits: r.out, medianMs: +r.ms.toFixed(3), mbitPerS: +(inputBits / r.ms / 1000).toFixed(2), note });
+function record(results: Result[], stage: string, inputBits: number, r: { ms: number; out: number }, note: string, unit: Result['unit'] = 'bits'): void {
+  results.push({ stage, unit, inputBits, outputBits: r.out, medianMs: +r.ms.toFixed(3), mbitPerS: +(inputBits / r.ms / 1000).toFixed(2), note });
 }
 
 function main(): void {
@@ -81,7 +98,55 @@ function main(): void {
     fastPulses,
     time(() => null, () => transmitDetectionsOnly(fastPulses, CHANNEL, 0, csprng).detectedCount, 3),
     'pulses simulated (only detections drawn)',
+    'pulses',
   );
+
+  // Both halves of the detections-only link at 10^8 pulses: the single-intensity path the protocol uses today
+  // (drawDetectionCount, Alice's states, receiveDetections) and the decoy source + detector model (three
+  // intensities, Eve's knowledge marked), both on the CSPRNG.
+  let oldDetections = 0;
+  record(
+    results,
+    'detections-only-mu',
+    fastPulses,
+    time(
+      () => null,
+      () => {
+        const k = drawDetectionCount(fastPulses, CHANNEL, csprng);
+        const bits = randomBits(csprng, k);
+        const bases = randomBits(csprng, k);
+        oldDetections = receiveDetections(bits, bases, CHANNEL, 0, csprng).bobBits.length;
+        return k;
+      },
+    ),
+    'pulses simulated, one intensity (mu 0.5): drawDetectionCount + states + receiveDetections',
+    'pulses',
+  );
+  results[results.length - 1]!.note += `, ${oldDetections} detections`;
+  const decoyCases: Array<[string, Attack]> = [
+    ['detections-only-decoy', { kind: 'none' }],
+    ['detections-only-decoy-pns', { kind: 'photon-number-splitting' }],
+  ];
+  for (const [stage, attack] of decoyCases) {
+    const model = detectionModel(LINK, DEFAULT_DECOY_SOURCE, attack);
+    let detections = 0;
+    record(
+      results,
+      stage,
+      fastPulses,
+      time(
+        () => null,
+        () => {
+          const alice = emitDetectedPulses(fastPulses, model, csprng);
+          detections = measureDetectedPulses(alice.bits, alice.bases, alice.intensityMasks, model, csprng).bobBits.length;
+          return detections;
+        },
+      ),
+      `pulses simulated, intensities ${DEFAULT_DECOY_SOURCE.intensities.join('/')} (p ${DEFAULT_DECOY_SOURCE.intensityProbabilities.join('/')}), attack ${attack.kind}: emitDetectedPulses + measureDetectedPulses`,
+      'pulses',
+    );
+    results[results.length - 1]!.note += `, ${detections} detections`;
+  }
 
   record(
     results,
@@ -173,7 +238,8 @@ function main(): void {
 
   console.log(JSON.stringify({ bench: 'bb84-stages', node: process.version, blockBits: BLOCK_BITS, results }));
   for (const r of results) {
-    console.log(`${r.stage.padEnd(26)} ${String(r.inputBits).padStart(10)} bits in ${r.medianMs.toFixed(2).padStart(8)} ms = ${r.mbitPerS.toFixed(1).padStart(8)} Mbit/s  (${r.note})`);
+    const [units, rate] = r.unit === 'pulses' ? ['pulses', 'Mpulse/s'] : ['bits', 'Mbit/s'];
+    console.log(`${r.stage.padEnd(26)} ${String(r.inputBits).padStart(10)} ${units.padEnd(6)} in ${r.medianMs.toFixed(2).padStart(8)} ms = ${r.mbitPerS.toFixed(1).padStart(8)} ${rate}  (${r.note})`);
   }
 }
 

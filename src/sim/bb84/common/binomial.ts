@@ -9,9 +9,39 @@ import { binomialCount, type Rng } from './rng.js';
  * while n·min(p, 1-p) is small, inversion from the mode above BINOMIAL_INVERSION_MIN_MEAN.
  */
 export function binomialSample(rng: Rng, n: number, p: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`binomialSample: n must be a non-negative safe integer, got ${n}`);
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`binomialSample: p must be a probability in [0, 1], got ${p}`);
   const small = Math.min(p, 1 - p);
   // Geometric skipping costs one draw per detection; inversion from the mode about 1.6 standard deviations of steps.
   return n * small < BINOMIAL_INVERSION_MIN_MEAN ? binomialCount(rng, n, p) : binomialByInversion(rng, n, p);
+}
+
+/**
+ * A Multinomial(n, probabilities) draw: counts per category, summing to n, by a chain of binomials (category j gets
+ * Binomial(n left, p_j / (p_j + ... + p_last))). The probabilities must be >= 0 with a positive sum; they are used
+ * relative to their sum.
+ */
+export function multinomialSample(rng: Rng, n: number, probabilities: readonly number[]): number[] {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`multinomialSample: n must be a non-negative safe integer, got ${n}`);
+  const m = probabilities.length;
+  if (m === 0 || probabilities.some((p) => !(p >= 0 && Number.isFinite(p)))) {
+    throw new RangeError(`multinomialSample: probabilities must be finite numbers >= 0, got ${JSON.stringify(probabilities)}`);
+  }
+  // tail[j] = p_j + ... + p_last, summed from the end so that a tail of zeros is exactly 0.
+  const tail = new Array<number>(m + 1).fill(0);
+  for (let j = m - 1; j >= 0; j--) tail[j] = tail[j + 1]! + probabilities[j]!;
+  if (!(tail[0]! > 0)) throw new RangeError('multinomialSample: the probabilities sum to 0');
+  const counts = new Array<number>(m).fill(0);
+  let left = n;
+  for (let j = 0; j < m && left > 0; j++) {
+    if (tail[j + 1] === 0) {
+      counts[j] = left; // the later categories have probability 0
+      break;
+    }
+    counts[j] = binomialSample(rng, left, Math.min(1, probabilities[j]! / tail[j]!));
+    left -= counts[j]!;
+  }
+  return counts;
 }
 
 /** Above this mean (n·min(p, 1-p)) a count is drawn by inversion from the mode, below it by geometric skipping. */

@@ -45,8 +45,22 @@ class BufferedRng implements Rng {
 
   fillWords(w: Uint32Array): void {
     let i = 0;
-    while (i < w.length && this.pos < BUFFER_WORDS) w[i++] = this.buf[this.pos++]!;
-    if (i < w.length) this.source(w.subarray(i));
+    while (i < w.length) {
+      if (this.pos === BUFFER_WORDS) {
+        // A request of a buffer or more comes straight from the source; a small one refills the buffer (one call
+        // to the source per BUFFER_WORDS words, not per request). Either way the words keep the stream's order.
+        if (w.length - i >= BUFFER_WORDS) {
+          this.source(w.subarray(i));
+          return;
+        }
+        this.source(this.buf);
+        this.pos = 0;
+      }
+      const take = Math.min(w.length - i, BUFFER_WORDS - this.pos);
+      w.set(this.buf.subarray(this.pos, this.pos + take), i);
+      this.pos += take;
+      i += take;
+    }
   }
 
   nextFloat(): number {
@@ -171,6 +185,8 @@ export function randomBelow(rng: Rng, bound: number): number {
 
 /** Below this probability Bernoulli bits are drawn by geometric skipping; above it by the word method. */
 const GEOMETRIC_MAX_P = 1 / 16;
+/** Output words of the word method per batch of random words. */
+const BERNOULLI_BATCH_WORDS = 1024;
 
 function checkProbability(p: number, what: string): void {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`${what} must be a probability in [0, 1], got ${p}`);
@@ -217,13 +233,19 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
     digits >>>= 1;
     nDigits--;
   }
-  const r = new Uint32Array(nDigits);
-  for (let i = 0; i < w.length; i++) {
-    rng.fillWords(r);
-    let acc = 0;
-    let d = digits;
-    for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | r[k]! : acc & r[k]!;
-    w[i] = acc;
+  // The random words of BERNOULLI_BATCH_WORDS output words at a time (the same words, in the same order, as one
+  // fillWords of nDigits per output word).
+  const r = new Uint32Array(nDigits * Math.min(w.length, BERNOULLI_BATCH_WORDS));
+  for (let i0 = 0; i0 < w.length; i0 += BERNOULLI_BATCH_WORDS) {
+    const count = Math.min(BERNOULLI_BATCH_WORDS, w.length - i0);
+    const batch = count * nDigits === r.length ? r : r.subarray(0, count * nDigits);
+    rng.fillWords(batch);
+    for (let j = 0, base = 0; j < count; j++, base += nDigits) {
+      let acc = 0;
+      let d = digits;
+      for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | batch[base + k]! : acc & batch[base + k]!;
+      w[i0 + j] = acc;
+    }
   }
   return out.clearTail();
 }

@@ -55,6 +55,23 @@ describe('sharedSeedRng and cryptoRng', () => {
     expect(words(sharedSeedRng(Uint8Array.from([1])), 8)).not.toEqual(words(sharedSeedRng(Uint8Array.from([2])), 8));
   });
 
+  it('when many small fills cross buffer refills, then they continue the same stream as single draws', () => {
+    const seed = Uint8Array.from({ length: 32 }, (_, i) => 3 * i);
+    const a = sharedSeedRng(seed);
+    const b = sharedSeedRng(seed);
+    const got: number[] = [];
+    // 1, 2, 3 ... words per call: about 20,000 words, five refills of the 4,096-word buffer, then one large fill.
+    for (let size = 1; got.length < 20_000; size = (size % 7) + 1) {
+      const w = new Uint32Array(size);
+      a.fillWords(w);
+      got.push(...w);
+    }
+    const big = new Uint32Array(9000);
+    a.fillWords(big);
+    got.push(...big);
+    expect(got).toEqual(words(b, got.length));
+  });
+
   it('when the CSPRNG fills words, then the values are not constant and buffered draws keep working past a refill', () => {
     const rng = cryptoRng();
     const w = new Uint32Array(100_000);
@@ -99,6 +116,31 @@ describe('bernoulliBits', () => {
     for (let i = 0; i < bits.length; i++) counts[i & 31]! += bits.get(i);
     const sigma = Math.sqrt(rounds * p * (1 - p));
     for (const c of counts) expect(Math.abs(c - rounds * p)).toBeLessThan(5 * sigma);
+  });
+
+  it('when the word method draws its random words in batches, then the bits are those of nDigits words per output word', () => {
+    // The definition: for each output word, the next nDigits words of the stream, combined from the least
+    // significant binary digit of p up.
+    const p = 0.3;
+    let digits = Math.round(p * 0x100000000) >>> 0;
+    let nDigits = 32;
+    while ((digits & 1) === 0) {
+      digits >>>= 1;
+      nDigits--;
+    }
+    const n = 32 * 3000 + 7; // more than one batch, and a partial last word
+    const reference = seededRng(21);
+    const expected = new Uint32Array((n + 31) >>> 5);
+    const r = new Uint32Array(nDigits);
+    for (let i = 0; i < expected.length; i++) {
+      reference.fillWords(r);
+      let acc = 0;
+      let d = digits;
+      for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | r[k]! : acc & r[k]!;
+      expected[i] = acc;
+    }
+    expected[expected.length - 1]! &= (1 << (n & 31)) - 1;
+    expect(Array.from(bernoulliBits(seededRng(21), n, p).words)).toEqual(Array.from(expected));
   });
 
   it('when p is not a probability, then it throws', () => {
