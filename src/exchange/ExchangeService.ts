@@ -136,6 +136,11 @@ export class ExchangeService {
     return this.stats.get(keyStreamId) ?? [];
   }
 
+  /** The simulator's totals for the stream since this module started, when it keeps any (never key material). */
+  streamTotals(keyStreamId: string): RoundStats | undefined {
+    return this.simulator.streamStats?.(keyStreamId);
+  }
+
   /**
    * Secret bits per second the link is expected to deliver for this key size, from the simulator
    * (Infinity: unlimited for QoS purposes; undefined: unknown).

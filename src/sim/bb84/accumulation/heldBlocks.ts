@@ -6,8 +6,8 @@
  * PA step's block lists (`blocks-differ`).
  */
 import type { ReconciledBlockStore } from '../../../store/ReconciledBlockStore.js';
-import { decodeBlockRecord, encodeBlockRecord, packBits, type EcBlockRecord } from './blockRecord.js';
-import type { BitArray } from '../common/bits.js';
+import { BitArray } from '../common/bits.js';
+import { decodeBlockRecord, encodeBlockRecord, packBits, unpackBits, type EcBlockRecord } from './blockRecord.js';
 
 export interface HeldBlock {
   id: string;
@@ -63,4 +63,30 @@ export class AccumulatedBlocks {
 /** Zeroes the bits of held blocks (copies read from the store). */
 export function wipeHeld(blocks: readonly HeldBlock[]): void {
   for (const b of blocks) b.bits.fill(0);
+}
+
+/** The PA block's input: the blocks' key bits one after the other, in list order (KEY MATERIAL: zero it). */
+export function paInput(blocks: readonly HeldBlock[]): BitArray {
+  const n = blocks.reduce((a, b) => a + b.bitLength, 0);
+  const out = new BitArray(n);
+  const o = out.words;
+  let pos = 0;
+  for (const b of blocks) {
+    const part = unpackBits(b.bits, b.bitLength);
+    const w = part.words;
+    const shift = pos & 31;
+    const base = pos >>> 5;
+    for (let i = 0; i < w.length; i++) {
+      const word = w[i]!;
+      if (shift === 0) {
+        o[base + i] = word;
+      } else {
+        o[base + i]! |= word << shift;
+        if (base + i + 1 < o.length) o[base + i + 1]! |= word >>> (32 - shift);
+      }
+    }
+    pos += b.bitLength;
+    part.words.fill(0);
+  }
+  return out;
 }
