@@ -35,6 +35,8 @@ export interface EcBlockRecord extends EcBlockCounts {
   config: string;
   /** Detections per intensity (the simulated device's figure, for the stats). */
   detections: number[];
+  /** Sifted bits of the block, both bases (for the stats: the PA block's secret fraction). */
+  siftedBits: number;
   /** Bob's module only, when an attack is simulated: X bits whose value Eve knows (a test oracle, never protocol input). */
   eveKnownBits?: number;
 }
@@ -63,7 +65,7 @@ export function decodeBlockRecord(meta: string, intensities: number): EcBlockRec
   if (typeof doc !== 'object' || doc === null) return undefined;
   const r = doc as Record<string, unknown>;
   if (r.v !== BLOCK_RECORD_VERSION || typeof r.config !== 'string') return undefined;
-  if (!isCount(r.pulses) || !isCount(r.lambdaEC) || !isCount(r.correctedErrors)) return undefined;
+  if (!isCount(r.pulses) || !isCount(r.siftedBits) || !isCount(r.lambdaEC) || !isCount(r.correctedErrors)) return undefined;
   for (const f of ['nX', 'nZ', 'mZ', 'detections'] as const) if (!isCountList(r[f], intensities)) return undefined;
   if (r.eveKnownBits !== undefined && !isCount(r.eveKnownBits)) return undefined;
   const mZ = r.mZ as number[];
@@ -71,6 +73,7 @@ export function decodeBlockRecord(meta: string, intensities: number): EcBlockRec
   return {
     config: r.config,
     pulses: r.pulses,
+    siftedBits: r.siftedBits,
     detections: r.detections as number[],
     nX: r.nX as number[],
     nZ: r.nZ as number[],
@@ -97,16 +100,18 @@ export function unpackBits(bytes: Uint8Array, length: number): BitArray {
 /** The counts of several blocks added up, per intensity, and the figures of the PA block. */
 export interface SummedCounts extends EcBlockCounts {
   blocks: number;
+  siftedBits: number;
   detections: number[];
   eveKnownBits: number;
 }
 
 export function sumRecords(records: readonly EcBlockRecord[], intensities: number): SummedCounts {
   const zeros = (): number[] => new Array<number>(intensities).fill(0);
-  const out: SummedCounts = { blocks: 0, pulses: 0, detections: zeros(), nX: zeros(), nZ: zeros(), mZ: zeros(), lambdaEC: 0, correctedErrors: 0, eveKnownBits: 0 };
+  const out: SummedCounts = { blocks: 0, pulses: 0, siftedBits: 0, detections: zeros(), nX: zeros(), nZ: zeros(), mZ: zeros(), lambdaEC: 0, correctedErrors: 0, eveKnownBits: 0 };
   for (const r of records) {
     out.blocks++;
     out.pulses += r.pulses;
+    out.siftedBits += r.siftedBits;
     out.lambdaEC += r.lambdaEC;
     out.correctedErrors += r.correctedErrors;
     out.eveKnownBits += r.eveKnownBits ?? 0;

@@ -19,7 +19,7 @@ import { confirmMessage } from '../protocol/transcript.js';
 import { bitsFromBase64, bytesFromBase64, bytesToBase64, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
 import { cutKeys, wipe } from './keyOutput.js';
 import type { Bb84ReceiverRound } from './receiverRound.js';
-import { paBlockStats } from './roundStats.js';
+import { paBlockStats, secretFigures } from './roundStats.js';
 
 /** The seed chunks received so far. */
 export interface SeedChunks {
@@ -110,7 +110,7 @@ export async function receiveAmplify(round: Bb84ReceiverRound, payload: unknown)
     const pa = paKeyLength(sum, decoy);
     Object.assign(stats, paBlockStats(sum, pa.bounds, s), {
       singlePhotonOnlyBits: singlePhotonOnlyBits(sum, decoy),
-      secretBits: pa.ok ? pa.length : 0,
+      ...secretFigures(pa.ok ? pa.length : 0, sum.siftedBits),
       paAbort: pa.ok ? null : pa.code,
       ...(s.attack.kind !== 'none' ? { paEveKnownBits: sum.eveKnownBits } : {}),
     });

@@ -343,6 +343,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const record: EcBlockRecord = {
       config: this.link.channelHash,
       pulses: this.pulses,
+      siftedBits: this.stats.siftedBits as number,
       detections: this.detections,
       nX: this.nX,
       nZ: this.nZ,

@@ -38,6 +38,7 @@ export function paBlockStats(sum: SummedCounts, bounds: Lim2014Bounds | undefine
     analysis: 'lim2014',
     paBlocks: sum.blocks,
     paPulses: sum.pulses,
+    paSiftedBits: sum.siftedBits,
     paBits: nX,
     ...perIntensity('paDetections', sum.detections),
     ...perIntensity('paNX', sum.nX),
@@ -55,4 +56,9 @@ export function paBlockStats(sum: SummedCounts, bounds: Lim2014Bounds | undefine
     epsSec: eps.epsSec,
     epsCor: eps.epsCor,
   };
+}
+
+/** l, and l per sifted bit of the PA block (ETSI 004 metadata's secret_fraction). */
+export function secretFigures(secretBits: number, siftedBits: number): RoundStats {
+  return { secretBits, secretFraction: siftedBits > 0 ? round6(secretBits / siftedBits) : null };
 }

@@ -19,7 +19,7 @@ import { confirmMessage } from '../protocol/transcript.js';
 import { bitsToBase64, bytesFromBase64, bytesToBase64, expectBoolean, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
 import { BLOCK_ID_PATTERN } from '../../../store/ReconciledBlockStore.js';
 import { cutKeys } from './keyOutput.js';
-import { paBlockStats } from './roundStats.js';
+import { paBlockStats, secretFigures } from './roundStats.js';
 import { replyStep, type SenderRound } from './senderRound.js';
 
 export async function runSenderAmplify(round: SenderRound): Promise<RoundResult> {
@@ -40,7 +40,7 @@ export async function runSenderAmplify(round: SenderRound): Promise<RoundResult>
     const sum = sumRecords(held.map((b) => b.record), s.source.intensities.length);
     const n = held.reduce((a, b) => a + b.bitLength, 0);
     const pa = paKeyLength(sum, decoy);
-    Object.assign(stats, paBlockStats(sum, pa.bounds, s), { singlePhotonOnlyBits: singlePhotonOnlyBits(sum, decoy), secretBits: pa.ok ? pa.length : 0, paAbort: pa.ok ? null : pa.code });
+    Object.assign(stats, paBlockStats(sum, pa.bounds, s), { singlePhotonOnlyBits: singlePhotonOnlyBits(sum, decoy), paAbort: pa.ok ? null : pa.code }, secretFigures(pa.ok ? pa.length : 0, sum.siftedBits));
     const family = s.paHash ?? DEFAULT_PA_HASH_FAMILY;
     let keyCount = 0;
     let reason: PaAbortReason | undefined;

@@ -283,7 +283,7 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
 
   // 6. accumulate: both ends store the block with its counts, each after the other's signature verified (Bob first).
   const blockId = blockIdFor(nonceA, nonceB);
-  const record: EcBlockRecord = { config: link.channelHash, pulses, detections: emitted.detectionsPerIntensity, nX, nZ, mZ, lambdaEC, correctedErrors: rec.correctedBits };
+  const record: EcBlockRecord = { config: link.channelHash, pulses, siftedBits: stats.siftedBits as number, detections: emitted.detectionsPerIntensity, nX, nZ, mZ, lambdaEC, correctedErrors: rec.correctedBits };
   const before = await link.blocks.held(params.keyStreamId);
   const heldBits = before.reduce((a, b) => a + b.bitLength, 0);
   for (const b of before) b.bits.fill(0);

@@ -3,7 +3,7 @@ import { randomBits, seededRng } from '../../../../src/sim/bb84/common/rng.js';
 import { blockIdFor, countsDigest, decodeBlockRecord, encodeBlockRecord, packBits, sameCounts, sumRecords, unpackBits, type EcBlockRecord } from '../../../../src/sim/bb84/accumulation/blockRecord.js';
 import { BLOCK_ID_PATTERN } from '../../../../src/store/ReconciledBlockStore.js';
 
-const RECORD: EcBlockRecord = { config: 'abc=', pulses: 1000, detections: [50, 20, 1], nX: [30, 10, 1], nZ: [5, 2, 0], mZ: [1, 0, 0], lambdaEC: 99, correctedErrors: 2 };
+const RECORD: EcBlockRecord = { config: 'abc=', pulses: 1000, siftedBits: 60, detections: [50, 20, 1], nX: [30, 10, 1], nZ: [5, 2, 0], mZ: [1, 0, 0], lambdaEC: 99, correctedErrors: 2 };
 
 describe('EC block records', () => {
   it('when both ends derive the block ID from the same nonces, then they get the same store-safe ID, and another nonce gives another', () => {
@@ -39,7 +39,7 @@ describe('EC block records', () => {
 
   it('when blocks are summed, then every count is added per intensity', () => {
     const sum = sumRecords([RECORD, { ...RECORD, pulses: 10, eveKnownBits: 4 }], 3);
-    expect(sum).toMatchObject({ blocks: 2, pulses: 1010, detections: [100, 40, 2], nX: [60, 20, 2], nZ: [10, 4, 0], mZ: [2, 0, 0], lambdaEC: 198, correctedErrors: 4, eveKnownBits: 4 });
+    expect(sum).toMatchObject({ blocks: 2, pulses: 1010, siftedBits: 120, detections: [100, 40, 2], nX: [60, 20, 2], nZ: [10, 4, 0], mZ: [2, 0, 0], lambdaEC: 198, correctedErrors: 4, eveKnownBits: 4 });
   });
 
   it('when any protocol count or ID or the order differs, then the counts digest differs (the stats-only fields do not count)', () => {

@@ -5,7 +5,7 @@ import { randomBits, seededRng } from '../../../../src/sim/bb84/common/rng.js';
 import { MemoryReconciledBlockStore } from '../../../../src/store/memory/MemoryReconciledBlockStore.js';
 
 const STREAM = 'stream-1';
-const record = (config: string): EcBlockRecord => ({ config, pulses: 100, detections: [5, 2, 1], nX: [3, 1, 0], nZ: [1, 0, 0], mZ: [0, 0, 0], lambdaEC: 10, correctedErrors: 0 });
+const record = (config: string): EcBlockRecord => ({ config, pulses: 100, siftedBits: 5, detections: [5, 2, 1], nX: [3, 1, 0], nZ: [1, 0, 0], mZ: [0, 0, 0], lambdaEC: 10, correctedErrors: 0 });
 
 describe('accumulated EC blocks of a stream', () => {
   it('when blocks are appended, then they are held in order with their bits and records, and a consumed block is gone for good', async () => {

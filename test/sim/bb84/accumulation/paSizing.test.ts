@@ -11,7 +11,7 @@ const DECOY = { intensities: [0.5, 0.25, 2e-4], probabilities: [0.4, 0.4, 0.2], 
 function expectedRecord(pulses: number, lambdaEC: number): EcBlockRecord {
   const c = expectedDecoyCounts(LINK, { ...DECOY, pX: 0.8, pulses });
   const round = (xs: number[]): number[] => xs.map((x) => Math.round(x));
-  return { config: 'c', pulses, detections: round(c.nX), nX: round(c.nX), nZ: round(c.nZ), mZ: round(c.mZ), lambdaEC, correctedErrors: 0 };
+  return { config: 'c', pulses, siftedBits: 0, detections: round(c.nX), nX: round(c.nX), nZ: round(c.nZ), mZ: round(c.mZ), lambdaEC, correctedErrors: 0 };
 }
 
 describe('PA block length (Lim 2014 over the summed EC blocks)', () => {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../../../src/api/app.js';
+import { blockFigures } from '../../../../src/api/routes/etsi004.js';
 import { configSchema } from '../../../../src/config/schema.js';
 import { encodeKey } from '../../../../src/crypto/keys.js';
 import { SignaturePool, type KeyPair } from '../../../../src/crypto/signatures.js';
@@ -95,7 +96,7 @@ describe('BB84 simulator: EC blocks accumulate, a PA block yields keys', () => {
       'pulses', 'detections', 'detections_mu1', 'detections_mu2', 'detections_mu3', 'siftedBits', 'keyBasisBits', 'testBasisBits',
       'nX', 'nZ', 'mZ', 'nX_mu1', 'nZ_mu3', 'mZ_mu2', 'qberZ', 'leakedBits', 'correctedBits', 'cascadeEfficiency', 'cascadeRoundTrips',
       'accumulated', 'accumulatedBits', 'accumulatedBlocks', 'analysis', 'paBlocks', 'paPulses', 'paBits', 'paNX_mu1', 'paMZ_mu3', 'paLambdaEC',
-      'sX0', 'sX1', 'sZ1', 'vZ1', 'phiX', 'epsSec', 'epsCor', 'secretBits', 'singlePhotonOnlyBits', 'keys', 'keyBits', 'qber', 'aborted', 'reason',
+      'sX0', 'sX1', 'sZ1', 'vZ1', 'phiX', 'epsSec', 'epsCor', 'secretBits', 'secretFraction', 'paSiftedBits', 'singlePhotonOnlyBits', 'keys', 'keyBits', 'qber', 'aborted', 'reason',
       'ms_frame', 'ms_sift', 'ms_phase', 'ms_cascade', 'ms_verify', 'ms_accumulate', 'ms_seed', 'ms_amplify', 'ms_sign',
     ]) {
       expect(stats, field).toHaveProperty(field);
@@ -105,6 +106,12 @@ describe('BB84 simulator: EC blocks accumulate, a PA block yields keys', () => {
       if (typeof v === 'string') expect(v.length, field).toBeLessThan(40);
     }
     expect(num(stats, 'detections')).toBe(num(stats, 'detections_mu1') + num(stats, 'detections_mu2') + num(stats, 'detections_mu3'));
+    // ETSI 004 key metadata: the key's QBER and secret fraction are the PA block's (l per sifted bit).
+    const figures = blockFigures([{ firstIndex: 0, keys: r.alice!.keys.length, at: '', stats }], 0);
+    expect(figures.secret_fraction).toBeCloseTo(num(stats, 'secretBits') / num(stats, 'paSiftedBits'), 5);
+    expect(figures.qber).toBe(num(stats, 'qber'));
+    expect(figures.qber).toBeGreaterThan(0.005);
+    expect(figures.qber).toBeLessThan(0.02);
     expect(num(stats, 'nX')).toBe(num(stats, 'keyBasisBits'));
     // Detections per intensity follow the link model: N p_k R_k within 5 standard deviations.
     const s = ONE_ROUND_PA;
