@@ -53,6 +53,9 @@ const { values } = parseArgs({
     distances: { type: 'string', default: '0,25,50,100' },
     'pa-blocks': { type: 'string', default: '1' },
     'distance-auth': { type: 'string', default: 'slh-dsa' },
+    /** Override the default configuration's EC block (pulses) and PA block (key-basis bits) for the in-process runs. */
+    'block-pulses': { type: 'string' },
+    'pa-bits': { type: 'string' },
     streams: { type: 'string', default: '2' },
     auth: { type: 'string', default: 'hmac,slh-dsa' },
     'insecure-peer': { type: 'boolean', default: false },
@@ -71,12 +74,14 @@ const DEFAULT_LINK: Bb84Settings = {
   pulseRateHz: 1e8,
   pace: 'max',
   qberThreshold: 0.11,
-  blockPulses: 125_000_000,
+  blockPulses: 175_000_000,
   paBlockBits: 4_000_000,
   epsSec: 1e-10,
   epsCor: 1e-15,
   cascadePasses: 14,
   signature: 'slh-dsa-sha2-128f',
+  ...(values['block-pulses'] ? { blockPulses: Number(values['block-pulses']) } : {}),
+  ...(values['pa-bits'] ? { paBlockBits: Number(values['pa-bits']) } : {}),
 };
 
 const STAGES = ['frame', 'sift', 'phase', 'cascade', 'verify', 'accumulate', 'seed', 'amplify', 'toeplitz', 'sign', 'wait_sign', 'confirm', 'peer', 'total'];

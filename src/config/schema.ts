@@ -313,7 +313,7 @@ const simulatorSection = z.strictObject({
   signature: oneOf(SIGNATURES, 'slh-dsa-sha2-128f'),
   pace: oneOf(['max', 'realtime'] as const, 'max'),
   qber_threshold: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.11)),
-  block_pulses: z.preprocess(toNumber, positiveInt().default(125_000_000)),
+  block_pulses: z.preprocess(toNumber, positiveInt().default(175_000_000)),
   /** Mean photon numbers [mu1, mu2, mu3]: mu1 > mu2 + mu3, mu2 > mu3 >= 0. */
   intensities: intensityList('a number >= 0', (n) => n >= 0, DEFAULT_INTENSITIES),
   intensity_probabilities: intensityList('a number greater than 0 and less than 1', (n) => n > 0 && n < 1, DEFAULT_INTENSITY_PROBABILITIES),

@@ -95,7 +95,7 @@ describe('defaults', () => {
       signature: 'slh-dsa-sha2-128f',
       pace: 'max',
       qber_threshold: 0.11,
-      block_pulses: 125_000_000,
+      block_pulses: 175_000_000,
       intensities: [0.5, 0.25, 2e-4],
       intensity_probabilities: [0.4, 0.4, 0.2],
       basis_x_probability: 0.8,

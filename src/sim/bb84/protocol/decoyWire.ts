@@ -69,19 +69,57 @@ export function decodeIntensities(value: unknown, n: number, intensities: number
   return masks;
 }
 
-/** The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. */
+/** PDEP8[(mask << 8) | value]: the low popcount(mask) bits of `value` placed at the one bits of `mask`. */
+const PDEP8 = new Uint8Array(65536);
+const POP8 = new Uint8Array(256);
+for (let m = 0; m < 256; m++) {
+  let c = 0;
+  for (let b = 0; b < 8; b++) if ((m >>> b) & 1) c++;
+  POP8[m] = c;
+  for (let v = 0; v < 1 << c; v++) {
+    let out = 0;
+    let k = 0;
+    for (let b = 0; b < 8; b++) {
+      if ((m >>> b) & 1) {
+        out |= ((v >>> k) & 1) << b;
+        k++;
+      }
+    }
+    PDEP8[(m << 8) | v] = out;
+  }
+}
+
+/**
+ * The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. Word-level
+ * with a byte deposit table; full words of `where` copy 32 bits at once.
+ */
 export function expandBits(nested: BitArray, where: BitArray): BitArray {
   const out = new BitArray(where.length);
-  const w = where.words, o = out.words;
-  let k = 0;
+  const w = where.words, o = out.words, src = nested.words;
+  let k = 0; // bits of `nested` used so far
+  /** `count` (1..32) bits of nested from position k. */
+  const take = (count: number): number => {
+    const word = k >>> 5;
+    const shift = k & 31;
+    let v = src[word]! >>> shift;
+    if (shift !== 0 && shift + count > 32) v |= src[word + 1]! << (32 - shift);
+    return count === 32 ? v >>> 0 : v & ((1 << count) - 1);
+  };
   for (let i = 0; i < w.length; i++) {
-    let word = w[i]!;
-    if (word === 0) continue;
+    const m = w[i]!;
+    if (m === 0) continue;
+    if (m === 0xffffffff) {
+      o[i] = take(32);
+      k += 32;
+      continue;
+    }
     let acc = 0;
-    while (word !== 0) {
-      const low = word & -word;
-      if (nested.get(k++)) acc |= low;
-      word ^= low;
+    for (let sh = 0; sh < 32; sh += 8) {
+      const mb = (m >>> sh) & 255;
+      if (mb === 0) continue;
+      const c = POP8[mb]!;
+      acc |= PDEP8[(mb << 8) | take(c)]! << sh;
+      k += c;
     }
     o[i] = acc;
   }

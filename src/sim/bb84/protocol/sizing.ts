@@ -2,7 +2,7 @@
  * Block sizing and rate prediction for the BB84 simulator (docs/bb84.md, "Blocks and pacing" and "Predicted rates").
  *
  * An EC block is `simulator.block_pulses` pulses, capped so that its expected detections fit one `frame` message
- * (MAX_FRAME_DETECTIONS). A PA block is the EC blocks of a stream until their key-basis (X) bits reach
+ * (maxFrameDetections). A PA block is the EC blocks of a stream until their key-basis (X) bits reach
  * `simulator.pa_block_bits`; its expected output is Lim et al. 2014's finite-key length for the pulses that takes.
  */
 import { lim2014Rate, pulsesForKeyBlock, type Lim2014Rate } from '../analysis/lim2014Rate.js';
@@ -10,13 +10,40 @@ import { pulseStatistics } from '../analysis/linkModel.js';
 import { decoySettings, type Bb84Settings } from './settings.js';
 
 /**
- * Most detected pulses in one EC block. The frame carries at most four bits per detection (state, basis, and two
- * nested intensity masks of at most one bit each): 1.4e6 detections make at most 700 kB, 933 kB of base64, under
- * the 1 MiB peer body limit.
+ * Raw bytes the bit strings of one `frame` may take: 760 kB, 1,013,336 characters of base64, under the 1 MiB peer
+ * body limit with the rest of the message.
  */
-export const MAX_FRAME_DETECTIONS = 1_400_000;
-/** Blocks are sized for at most this share of MAX_FRAME_DETECTIONS on average (the count is random). */
+export const MAX_FRAME_BYTES = 760_000;
+/**
+ * Most detections any frame can carry: at least three bits each (bit, basis, the first intensity mask). Bob refuses
+ * a frame announcing more before decoding it.
+ */
+export const MAX_FRAME_DETECTIONS = Math.floor((MAX_FRAME_BYTES * 8) / 3);
+/** EC blocks are sized for at most this share of the frame's detections on average (the count is random). */
 export const DETECTION_HEADROOM = 0.98;
+
+/**
+ * Bits of the frame per detection, on average at most: bit and basis, then the nested intensity masks - mask j
+ * covers the detections whose intensity is j or later. The signal (the largest intensity) clicks most, so the
+ * detections of intensity j or later are at most the share p_j + ... of the pulses: 2 + sum over j < K-1 of
+ * (1 - p_0 - ... - p_(j-1)).
+ */
+export function frameBitsPerDetection(s: Bb84Settings): number {
+  const p = s.source.intensityProbabilities;
+  let bits = 2;
+  let later = 1;
+  for (let j = 0; j < p.length - 1; j++) {
+    bits += later;
+    later -= p[j]!;
+  }
+  return bits;
+}
+
+/** Most detections a frame of this source carries on average (its actual size is checked when it is built). */
+export function maxFrameDetections(s: Bb84Settings): number {
+  return Math.floor((MAX_FRAME_BYTES * 8) / frameBitsPerDetection(s));
+}
+
 /** Fewest key-basis bits an EC block must have to be corrected and kept (smaller blocks are aborted). */
 export const MIN_KEY_BITS = 1_000;
 /**
@@ -30,7 +57,7 @@ export const SEED_CHUNK_BITS = 4_000_000;
 
 /** Most `seed` messages of one PA step: the seed is at most twice the PA input (plain Toeplitz, l < n). */
 export function maxSeedChunks(s: Bb84Settings): number {
-  return Math.ceil((2 * (s.paBlockBits + MAX_FRAME_DETECTIONS)) / SEED_CHUNK_BITS);
+  return Math.ceil((2 * (s.paBlockBits + maxFrameDetections(s))) / SEED_CHUNK_BITS);
 }
 
 /** Reconciliation efficiency assumed when planning (Cascade measures about 1.07-1.09; bench/cascade.ts). */
@@ -51,9 +78,9 @@ export function clickProbabilityPerPulse(s: Bb84Settings): number {
   return s.source.intensities.reduce((sum, k, i) => sum + s.source.intensityProbabilities[i]! * pulseStatistics(s.link, k).click, 0);
 }
 
-/** Pulses of an EC block: block_pulses, capped so the expected detections fit MAX_FRAME_DETECTIONS. */
+/** Pulses of an EC block: block_pulses, capped so the expected detections fit one frame. */
 export function ecBlockPulses(s: Bb84Settings, clickProbability = clickProbabilityPerPulse(s)): number {
-  const cap = clickProbability > 0 ? Math.floor((MAX_FRAME_DETECTIONS * DETECTION_HEADROOM) / clickProbability) : s.blockPulses;
+  const cap = clickProbability > 0 ? Math.floor((maxFrameDetections(s) * DETECTION_HEADROOM) / clickProbability) : s.blockPulses;
   return Math.max(1, Math.min(s.blockPulses, cap));
 }
 

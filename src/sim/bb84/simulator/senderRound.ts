@@ -15,7 +15,7 @@ import { countPerIntensity, errorsPerIntensity, sumOf } from '../estimation/inte
 import { decodeCounts, encodeCounts, encodeIntensities } from '../protocol/decoyWire.js';
 import { BB84_CASCADE, MAX_QUESTION_BYTES, NONCE_BYTES, type AbortReason, type DropReason } from '../protocol/messages.js';
 import type { Bb84Settings } from '../protocol/settings.js';
-import { ecBlockPulses, MAX_FRAME_DETECTIONS, maxBlocksPerPa, minKeyBits } from '../protocol/sizing.js';
+import { ecBlockPulses, MAX_FRAME_BYTES, MAX_FRAME_DETECTIONS, maxBlocksPerPa, minKeyBits } from '../protocol/sizing.js';
 import { confirmMessage, Transcript, type Party } from '../protocol/transcript.js';
 import {
   answersFromBase64,
@@ -63,6 +63,18 @@ export function replyStep(step: string): string {
 /** Bits disclosed by announcing an error count of at most n: ceil(log2(n + 1)). */
 export function countDisclosureBits(n: number): number {
   return Math.ceil(Math.log2(n + 1));
+}
+
+/** Bytes of the frame's bit strings: bits and bases, then one nested intensity mask per intensity but the last. */
+function frameBytes(detectionsPerIntensity: readonly number[]): number {
+  const words = (n: number): number => (n + 31) >>> 5;
+  let later = detectionsPerIntensity.reduce((a, b) => a + b, 0);
+  let total = 2 * words(later);
+  for (let j = 0; j < detectionsPerIntensity.length - 1; j++) {
+    total += words(later);
+    later -= detectionsPerIntensity[j]!;
+  }
+  return 4 * total;
 }
 
 /** The state one round of Alice carries from step to step (senderAmplify.ts continues it). */
@@ -166,7 +178,8 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   const emitted = emitDetectedPulses(pulses, link.model, link.physicsRng('alice', params));
   secrets.push(emitted.bits);
   const k = emitted.detections;
-  if (k > MAX_FRAME_DETECTIONS) throw new Error(`bb84 frame: ${k} detections exceed the frame limit ${MAX_FRAME_DETECTIONS} (lower simulator.block_pulses)`);
+  // The block is sized for 98 % of a frame on average; a draw far above that fails the round (it is retried).
+  if (k > MAX_FRAME_DETECTIONS || frameBytes(emitted.detectionsPerIntensity) > MAX_FRAME_BYTES) throw new Error(`bb84 frame: ${k} detections exceed the frame limit (lower simulator.block_pulses)`);
   stats.detections = k;
   Object.assign(stats, perIntensity('detections', emitted.detectionsPerIntensity));
   const nonceA = randomBytes(NONCE_BYTES);

@@ -17,7 +17,7 @@ import { randomBits, seededRng } from '../../../../src/sim/bb84/common/rng.js';
 import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
 import { encodeIntensities } from '../../../../src/sim/bb84/protocol/decoyWire.js';
 import { decoySettings } from '../../../../src/sim/bb84/protocol/settings.js';
-import { ecBlockPulses, MAX_FRAME_DETECTIONS, plannedRate } from '../../../../src/sim/bb84/protocol/sizing.js';
+import { clickProbabilityPerPulse, DETECTION_HEADROOM, ecBlockPulses, MAX_FRAME_DETECTIONS, maxFrameDetections, plannedRate } from '../../../../src/sim/bb84/protocol/sizing.js';
 import { canonicalJson } from '../../../../src/sim/bb84/protocol/transcript.js';
 import { bitsToBase64 } from '../../../../src/sim/bb84/protocol/wire.js';
 import { SignatureAuthenticator } from '../../../../src/sim/bb84/simulator/authenticator.js';
@@ -298,23 +298,26 @@ describe('BB84 pacing of rounds that keep nothing', () => {
 describe('BB84 block sizing and wire limits', () => {
   const DEFAULT_25KM: Bb84Settings = { ...SHORT_LINK, link: DEFAULT_LINK, blockPulses: 125_000_000, paBlockBits: 4_000_000 };
 
-  it('when the link is the default one, then an EC block is block_pulses pulses (about 1.2e6 detections at 25 km)', () => {
-    expect(ecBlockPulses(DEFAULT_25KM)).toBe(125_000_000);
+  it('when the link is the default one, then an EC block is block_pulses pulses (about 1.65e6 detections at 25 km, just under a frame)', () => {
+    const block = { ...DEFAULT_25KM, blockPulses: 175_000_000 };
+    expect(ecBlockPulses(block)).toBe(175_000_000);
+    expect(175_000_000 * clickProbabilityPerPulse(block)).toBeLessThan(DETECTION_HEADROOM * maxFrameDetections(block));
+    expect(ecBlockPulses({ ...block, blockPulses: 1e9 })).toBeLessThan(180_000_000);
   });
 
-  it('when the link clicks often, then block_pulses is capped so a frame stays under the peer body limit even if every detection were a decoy', () => {
+  it('when the link clicks often, then block_pulses is capped so that a frame at the cap, with as many decoys as the source sends, stays under the peer body limit', () => {
     const close: Bb84Settings = { ...DEFAULT_25KM, link: { ...DEFAULT_LINK, lengthKm: 0, detectorEfficiency: 1 } };
     const pulses = ecBlockPulses(close);
     expect(pulses).toBeLessThan(125_000_000);
-    const k = MAX_FRAME_DETECTIONS;
+    const k = maxFrameDetections(close);
     const bits = randomBits(seededRng(1), k);
-    // The largest intensity announcement: no detection at the signal intensity.
-    const masks = [new BitArray(k), bits, new BitArray(k)];
-    for (let i = 0; i < masks[2]!.words.length; i++) masks[2]!.words[i] = ~bits.words[i]!;
-    masks[2]!.clearTail();
+    // Non-signal detections at the share of non-signal pulses (1 - p_mu1 = 0.6), the most the source gives on average.
+    const masks = [new BitArray(k), new BitArray(k), new BitArray(k)];
+    for (let i = 0; i < k; i++) masks[i % 5 < 2 ? 0 : i % 5 < 4 ? 1 : 2]!.set(i, 1);
     const frame = { pulses, detections: k, states: bitsToBase64(bits), bases: bitsToBase64(bits), intensities: encodeIntensities(masks), nonceA: 'x'.repeat(44), channelHash: 'y'.repeat(44) };
     const envelope = { keyStreamId: STREAM, roundId: 'r'.repeat(36), roundSeq: 1e16, firstIndex: 1e12, keyLengthBits: 8192, maxKeys: 100_000, step: 'frame', payload: frame };
     expect(JSON.stringify(envelope).length).toBeLessThan(MAX_BODY_BYTES);
+    expect(k).toBeLessThan(MAX_FRAME_DETECTIONS);
   });
 
   it('when a PA block\'s seed is long, then it travels in seed messages each under the body limit', async () => {
