@@ -41,6 +41,14 @@ export interface EcBlockRecord extends EcBlockCounts {
   eveKnownBits?: number;
 }
 
+/**
+ * Bits the announcement of a block's corrected-error count (at most n) may disclose about its key bits:
+ * ceil(log2(n + 1)), charged to lambda_EC with Cascade's parities and the verification tags.
+ */
+export function countDisclosureBits(n: number): number {
+  return Math.ceil(Math.log2(n + 1));
+}
+
 /** The ID both ends give the block of a round: base64url of SHA-256(label || nonceA || nonceB), 16 bytes. */
 export function blockIdFor(nonceA: Uint8Array, nonceB: Uint8Array): string {
   return createHash('sha256').update(BLOCK_ID_LABEL).update(nonceA).update(nonceB).digest().subarray(0, BLOCK_ID_BYTES).toString('base64url');

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RoundProtocolError, type ReceiverRound, type ReceiverStepResult, type RoundParams, type RoundStats } from '../../Simulator.js';
-import { blockIdFor, type EcBlockRecord } from '../accumulation/blockRecord.js';
+import { blockIdFor, countDisclosureBits, type EcBlockRecord } from '../accumulation/blockRecord.js';
 import type { AccumulatedBlocks } from '../accumulation/heldBlocks.js';
 import type { BitArray } from '../common/bits.js';
 import type { Rng } from '../common/rng.js';
@@ -38,7 +38,6 @@ import type { TranscriptAuthenticator } from './authenticator.js';
 import { wipe } from './keyOutput.js';
 import { receiveAmplify, receiveSeed, type SeedChunks } from './receiverAmplify.js';
 import { ecBlockStats, perIntensity } from './roundStats.js';
-import { countDisclosureBits } from './senderRound.js';
 import { Stopwatch } from './stopwatch.js';
 
 /** What Bob's round needs from the simulator that runs it. */

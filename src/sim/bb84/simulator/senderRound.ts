@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RoundChannel, RoundParams, RoundResult, RoundStats } from '../../Simulator.js';
-import { blockIdFor, type EcBlockRecord } from '../accumulation/blockRecord.js';
+import { blockIdFor, countDisclosureBits, type EcBlockRecord } from '../accumulation/blockRecord.js';
 import type { AccumulatedBlocks } from '../accumulation/heldBlocks.js';
 import { BitArray } from '../common/bits.js';
 import type { Rng } from '../common/rng.js';
@@ -58,11 +58,6 @@ export interface SenderLink {
 /** The error a reply from the peer gets when it is malformed (Alice's side). */
 export function replyStep(step: string): string {
   return `${step} reply`;
-}
-
-/** Bits disclosed by announcing an error count of at most n: ceil(log2(n + 1)). */
-export function countDisclosureBits(n: number): number {
-  return Math.ceil(Math.log2(n + 1));
 }
 
 /** Bytes of the frame's bit strings: bits and bases, then one nested intensity mask per intensity but the last. */
