@@ -2,20 +2,26 @@
  * BB84 simulator benchmark (docs/bb84.md, "Measured figures"). Build and run:
  *
  *   npx tsc -p tsconfig.json && node dist/bench/bb84.js [--blocks 20] [--seconds 20] [--realtime-seconds 20]
- *                                                        [--only pipeline,modules,realtime] [--streams 2] [--warmup 10]
+ *                                                        [--only pipeline,distances,modules,realtime] [--streams 2] [--warmup 10]
  *                                                        [--auth hmac,slh-dsa] (pipeline variants)
+ *                                                        [--distances 0,25,50,100] [--pa-blocks 1] [--distance-auth slh-dsa]
+ *    (or npm run build && npm run bench:bb84 -- [options])
  *
  * 1. pipeline: Alice's runSenderRound against Bob's receiver round in this process, over an in-memory channel that
  *    JSON-round-trips every message (as the peer channel does); 25 km default link with 2 % misalignment (QBER about
- *    2 %), default blocks (~1 Mbit sifted). Once with SLH-DSA-SHA2-128f signatures (worker threads), once with the
- *    signatures replaced by an HMAC over the transcript (to show what the signatures cost). Reports sifted and
- *    secret Mbit/s and the per-stage milliseconds.
+ *    2 %), default EC blocks (~0.8 Mbit sifted) and PA blocks. Once with SLH-DSA-SHA2-128f signatures (worker
+ *    threads), once with the signatures replaced by an HMAC over the transcript (to show what the signatures cost).
+ *    Reports sifted and secret Mbit/s and the per-stage milliseconds.
+ * 1b. distances: the same pipeline on the default link at each distance until `--pa-blocks` PA blocks completed:
+ *    secret bits per pulse realised and planned (Lim 2014 for the same pulses, bench/lib/bb84Distances.ts), secret
+ *    bit/s and sifted bit/s of the one-core pipeline.
  * 2. modules: two real module processes (node dist/src/main.js) over loopback, pace max, signatures on,
  *    max_key_count 100000 and 8192-bit keys so blocks are not truncated, `--streams` streams; secret bits per second
- *    from GET /streams/{id}/stats (sum of secretBits of the blocks that completed in the window / window length).
+ *    from GET /streams/{id}/stats (sum of secretBits - l of the PA blocks - of the rounds that completed in the window
+ *    / window length).
  * 3. realtime: the same with pace realtime at 25 km, 100 MHz (default configuration), one stream: measured secret
- *    rate against the rate predicted by protocol/sizing.ts predictLinkRates (with the Cascade efficiency and sample
- *    fraction actually used).
+ *    rate against the rate planned by protocol/sizing.ts plannedRate (Lim 2014 for the PA block, with the Cascade
+ *    efficiency actually reached).
  *
  * Prints readable lines, then one JSON object {bench: 'bb84', ...} on the last line; progress goes to stderr.
  */
@@ -30,7 +36,9 @@ import { encodeKey } from '../src/crypto/keys.js';
 import { SignaturePool } from '../src/crypto/signatures.js';
 import { SignatureAuthenticator, type TranscriptAuthenticator } from '../src/sim/bb84/simulator/authenticator.js';
 import { Bb84Simulator, type Bb84Settings } from '../src/sim/bb84/simulator/Bb84Simulator.js';
-import { predictLinkRates } from '../src/sim/bb84/protocol/sizing.js';
+import { clickProbabilityPerPulse, plannedRate } from '../src/sim/bb84/protocol/sizing.js';
+import { hmacAuthenticator, runInMemoryBlock } from './lib/bb84Pair.js';
+import { distanceRuns, printDistanceRuns } from './lib/bb84Distances.js';
 import type { RoundParams, RoundResult, RoundStats } from '../src/sim/Simulator.js';
 import { credentialsEnv, writeLinkCredentials } from '../scripts/lib/linkCredentials.js';
 import { freePort, spawnModule, stopModuleProcess } from '../scripts/lib/moduleProcess.js';
@@ -42,7 +50,13 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '20' },
     'realtime-seconds': { type: 'string', default: '20' },
-    only: { type: 'string', default: 'pipeline,modules,realtime' },
+    only: { type: 'string', default: 'pipeline,distances,modules,realtime' },
+    distances: { type: 'string', default: '0,25,50,100' },
+    'pa-blocks': { type: 'string', default: '1' },
+    'distance-auth': { type: 'string', default: 'slh-dsa' },
+    /** Override the default configuration's EC block (pulses) and PA block (key-basis bits) for the in-process runs. */
+    'block-pulses': { type: 'string' },
+    'pa-bits': { type: 'string' },
     streams: { type: 'string', default: '2' },
     auth: { type: 'string', default: 'hmac,slh-dsa' },
     'insecure-peer': { type: 'boolean', default: false },
@@ -53,23 +67,25 @@ const insecurePeer = values['insecure-peer'] ?? false;
 const only = new Set(values.only!.split(','));
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
-/** The default configuration's link (25 km, 0.2 dB/km, eta_det 0.1, mu 0.5, 100 MHz). */
+/** The default configuration (25 km, 0.2 dB/km, eta_det 0.1, decoys [0.5, 0.25, 2e-4], q_x 0.8, 100 MHz, PA blocks of 4e6 bits). */
 const DEFAULT_LINK: Bb84Settings = {
-  channel: { lengthKm: 25, attenuationDbPerKm: 0.2, detectorEfficiency: 0.1, darkCountProbability: 1e-6, misalignmentError: 0.01, meanPhotonNumber: 0.5 },
+  link: { lengthKm: 25, attenuationDbPerKm: 0.2, detectorEfficiency: 0.1, darkCountProbability: 1e-6, afterpulseProbability: 0, misalignmentError: 0.01 },
+  source: { intensities: [0.5, 0.25, 2e-4], intensityProbabilities: [0.4, 0.4, 0.2], basisXProbability: 0.8 },
+  attack: { kind: 'none' },
   pulseRateHz: 1e8,
-  eve: 0,
   pace: 'max',
   qberThreshold: 0.11,
-  blockPulses: 125_000_000,
-  sampleFraction: 0.1,
-  epsPE: 1e-10,
-  epsEC: 1e-10,
-  epsPA: 1e-10,
+  blockPulses: 175_000_000,
+  paBlockBits: 4_000_000,
+  epsSec: 1e-10,
+  epsCor: 1e-15,
   cascadePasses: 14,
   signature: 'slh-dsa-sha2-128f',
+  ...(values['block-pulses'] ? { blockPulses: Number(values['block-pulses']) } : {}),
+  ...(values['pa-bits'] ? { paBlockBits: Number(values['pa-bits']) } : {}),
 };
 
-const STAGES = ['frame', 'sift', 'estimate', 'cascade', 'verify', 'amplify', 'toeplitz', 'sign', 'wait_sign', 'confirm', 'peer', 'total'];
+const STAGES = ['frame', 'sift', 'phase', 'cascade', 'verify', 'accumulate', 'seed', 'amplify', 'toeplitz', 'sign', 'wait_sign', 'confirm', 'peer', 'total'];
 
 function sum(rs: RoundStats[], field: string): number {
   return rs.reduce((a, s) => a + (typeof s[field] === 'number' ? (s[field] as number) : 0), 0);
@@ -89,33 +105,6 @@ function stageMeans(rs: RoundStats[]): Record<string, number> {
 // ---------------------------------------------------------------------------------------------
 // 1. The pipeline in one process
 // ---------------------------------------------------------------------------------------------
-
-/** "Signatures excluded": the transcript is authenticated with HMAC-SHA-256 under a key both ends share (fast). */
-function hmacAuthenticator(key: Uint8Array): TranscriptAuthenticator {
-  return {
-    signatureBytes: 32,
-    async sign(message) {
-      return new Uint8Array(createHmac('sha256', key).update(message).digest());
-    },
-    async verify(signature, message) {
-      const mac = createHmac('sha256', key).update(message).digest();
-      return signature.length === 32 && timingSafeEqual(mac, signature);
-    },
-  };
-}
-
-async function runInMemoryBlock(alice: Bb84Simulator, bob: Bb84Simulator, params: RoundParams): Promise<{ alice: RoundResult; bob?: RoundResult }> {
-  const round = bob.openReceiverRound(params);
-  let bobResult: RoundResult | undefined;
-  const result = await alice.runSenderRound(params, {
-    async request(step, payload) {
-      const out = await round.handle(step, JSON.parse(JSON.stringify(payload)));
-      if (out.result) bobResult = out.result;
-      return JSON.parse(JSON.stringify(out.reply));
-    },
-  });
-  return { alice: result, ...(bobResult ? { bob: bobResult } : {}) };
-}
 
 interface PipelineResult {
   authentication: string;
@@ -144,7 +133,7 @@ interface PipelineResult {
 }
 
 async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineResult[]> {
-  const settings: Bb84Settings = { ...DEFAULT_LINK, channel: { ...DEFAULT_LINK.channel, misalignmentError: 0.02 } };
+  const settings: Bb84Settings = { ...DEFAULT_LINK, link: { ...DEFAULT_LINK.link, misalignmentError: 0.02 } };
   const pool = SignaturePool.create('slh-dsa-sha2-128f', { workers: 2 });
   const [a, b] = [await pool.generateKeyPair(), await pool.generateKeyPair()];
   const hmacKey = randomBytes(32);
@@ -200,7 +189,7 @@ async function pipeline(blocks: number, warmupBlocks: number): Promise<PipelineR
         postFrameMbitPerS: round(sum(aliceStats, 'siftedBits') / (seconds - sum(aliceStats, 'ms_frame') / 1000) / 1e6),
         secretMbitPerS: round(sum(aliceStats, 'secretBits') / seconds / 1e6),
         meanSiftedBits: Math.round(sum(aliceStats, 'siftedBits') / blocks),
-        meanQber: round(sum(done, 'qberEstimate') / Math.max(1, done.length), 5),
+        meanQber: round(sum(done, 'qberZ') / Math.max(1, done.length), 5),
         meanCascadeEfficiency: round(sum(done, 'cascadeEfficiency') / Math.max(1, done.length), 4),
         meanCascadeRoundTrips: round(sum(done, 'cascadeRoundTrips') / Math.max(1, done.length), 1),
         aliceStageMs: stageMeans(aliceStats),
@@ -297,7 +286,6 @@ interface LinkRun {
   siftedBitsPerS: number;
   meanQber: number;
   meanCascadeEfficiency: number;
-  meanSampleFraction: number;
   aliceStageMs: Record<string, number>;
   /** Bob's own processing per block (ms). */
   bobStageMs: Record<string, number>;
@@ -357,9 +345,8 @@ async function runLink(label: string, env: Record<string, string>, streams: numb
       secretBitsPerS: Math.round(secretRate),
       keyBitsPerS: Math.round(keyRate),
       siftedBitsPerS: Math.round(siftedRate),
-      meanQber: round(sum(done, 'qberEstimate') / Math.max(1, done.length), 5),
+      meanQber: round(sum(done, 'qberZ') / Math.max(1, done.length), 5),
       meanCascadeEfficiency: round(sum(done, 'cascadeEfficiency') / Math.max(1, done.length), 4),
-      meanSampleFraction: round(sum(done, 'sampleBits') / Math.max(1, sum(done, 'siftedBits')), 4),
       aliceStageMs: stageMeans(counted),
       bobStageMs: stageMeans(bobCounted),
       requestsPerBlock: round(sum(counted, 'requests') / Math.max(1, counted.length), 1),
@@ -393,6 +380,17 @@ async function main(): Promise<void> {
     }
   }
 
+  if (only.has('distances')) {
+    const runs = await distanceRuns({
+      base: DEFAULT_LINK,
+      distances: values.distances!.split(',').map(Number),
+      paBlocks: Number(values['pa-blocks']),
+      auth: values['distance-auth'] === 'hmac' ? 'hmac' : 'slh-dsa',
+    });
+    report.distances = runs;
+    printDistanceRuns(runs);
+  }
+
   if (only.has('modules')) {
     const seconds = Number(values.seconds);
     const streams = Number(values.streams);
@@ -412,13 +410,21 @@ async function main(): Promise<void> {
     const seconds = Number(values['realtime-seconds']);
     const r = await runLink('realtime, 1 stream', { QKDM_SIMULATOR_PACE: 'realtime' }, 1, seconds);
     const fEC = r.meanCascadeEfficiency > 0 ? r.meanCascadeEfficiency : 1.1;
-    const predicted = predictLinkRates({ ...DEFAULT_LINK, pace: 'realtime', sampleFraction: r.meanSampleFraction || 0.1 }, DEFAULT_LINK.blockPulses, fEC);
-    const ratio = r.secretBitsPerS / predicted.finiteKeySecretRate;
-    report.realtime = { seconds, ...r, predicted, ratioToFiniteKeyPrediction: round(ratio, 4), ratioToAsymptoticPrediction: round(r.secretBitsPerS / predicted.asymptoticSecretRate, 4) };
+    const settings: Bb84Settings = { ...DEFAULT_LINK, pace: 'realtime' };
+    const planned = plannedRate(settings, fEC);
+    const p = settings.source.basisXProbability;
+    const predicted = {
+      secretRate: planned.secretBitsPerSecond,
+      siftedRate: settings.pulseRateHz * clickProbabilityPerPulse(settings) * (p * p + (1 - p) * (1 - p)),
+      qber: planned.plan.qberX,
+      paBlockPulses: planned.paBlockPulses,
+    };
+    const ratio = r.secretBitsPerS / predicted.secretRate;
+    report.realtime = { seconds, ...r, predicted, ratioToPlannedRate: round(ratio, 4) };
     console.log(
       `realtime 25 km, 100 MHz, ${r.blocks} blocks over ${r.windowSeconds} s: measured ${(r.secretBitsPerS / 1e3).toFixed(1)} kbit/s secret; `
-        + `predicted ${(predicted.finiteKeySecretRate / 1e3).toFixed(1)} kbit/s (finite-key, f=${fEC}, sample ${r.meanSampleFraction}) `
-        + `[asymptotic ${(predicted.asymptoticSecretRate / 1e3).toFixed(1)} kbit/s]; ratio ${ratio.toFixed(3)}`,
+        + `planned ${(predicted.secretRate / 1e3).toFixed(1)} kbit/s (Lim 2014, PA blocks of ${(predicted.paBlockPulses / 1e8).toFixed(2)} s, f=${fEC}); ratio ${ratio.toFixed(3)} `
+        + '(a PA block completes every few seconds: use --realtime-seconds well above that)',
     );
     console.log(`  measured sifted ${(r.siftedBitsPerS / 1e3).toFixed(1)} kbit/s vs predicted ${(predicted.siftedRate / 1e3).toFixed(1)} kbit/s; QBER ${(r.meanQber * 100).toFixed(2)} % vs ${(predicted.qber * 100).toFixed(2)} %`);
     console.log(`  alice ms/block: ${JSON.stringify(r.aliceStageMs)}`);

@@ -81,9 +81,15 @@ async function startModule(name: 'alice' | 'bob'): Promise<void> {
   children.push(proc);
 }
 
+/**
+ * How long one get_key waits for the exchange, s. bb84: a stream's first key comes one privacy-amplification block
+ * after it opens (several error-correction rounds, docs/bb84.md "The PA block").
+ */
+const WAIT_S = values.sim === 'bb84' ? 60 : 10;
+
 async function call(port: number, path: string, body: PyValue): Promise<PyValue> {
   // Prefer: wait (RFC 7240): a Python-literal get_key answers at once (as the original) unless asked to wait for the exchange.
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body), headers: { prefer: 'wait=10' } });
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: toPyLiteral(body), headers: { prefer: `wait=${WAIT_S}` } });
   return parsePyLiteral(await res.text());
 }
 
@@ -96,7 +102,8 @@ async function main(): Promise<number> {
   console.log(`starting alice (sender) on :${PORTS.alice} and bob (receiver) on :${PORTS.bob}, sim=${values.sim}, embedded stores in ${work}`);
   link = await writeLinkCredentials(join(work, 'link'));
   await Promise.all([startModule('alice'), startModule('bob')]);
-  const qos = { timeout: 10000, length };
+  const qos = { timeout: WAIT_S * 1000, length };
+  if (values.sim === 'bb84') console.log('bb84: the first key comes after one privacy-amplification block (4e6 key-basis bits, several rounds)');
   const [id, s1] = (await call(PORTS.alice, '/open_connect', [null, `127.0.0.1:${PORTS.bob}`, qos, null])) as [string, number];
   if (s1 !== 0) throw new Error(`open_connect at alice failed with status ${s1}`);
   const [, s2] = (await call(PORTS.bob, '/open_connect', [null, `127.0.0.1:${PORTS.alice}`, qos, id])) as [string, number];

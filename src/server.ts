@@ -89,7 +89,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
   const telemetry: ModuleTelemetry = metrics ?? NO_TELEMETRY;
   const stores = options.stores ?? (await openStores(cfg, log));
   const coreStores = metrics ? metrics.timeStores(stores) : stores;
-  const simulator = options.simulator ?? (await createSimulator(cfg, log, credentials));
+  const simulator = options.simulator ?? (await createSimulator(cfg, { log, ...(credentials ? { linkKeys: credentials } : {}), blocks: stores.reconciled }));
   // Peer channel client: presents peer_tls.cert and accepts only peers whose certificate chains to peer_tls.ca.
   const peerConnect = peerClientConnectOptions(peerTls, cfg.peer_tls.peer_name);
   const peerAgent = peerConnect ? new Agent({ connect: peerConnect }) : undefined;
@@ -121,6 +121,7 @@ export async function createModule(cfg: ModuleConfig, options: ModuleOptions = {
     },
     log,
     telemetry,
+    stores.reconciled,
   );
   await manager.init();
   legacy?.attach(manager);

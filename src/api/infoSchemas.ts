@@ -65,7 +65,14 @@ export const roundRecordSchema = z.object({
   stats: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])).optional().describe('simulator statistics (never key material)'),
 });
 
-export const streamStatsSchema = z.object({ keyStreamId: z.string(), rounds: z.array(roundRecordSchema) });
+export const streamStatsSchema = z.object({
+  keyStreamId: z.string(),
+  rounds: z.array(roundRecordSchema),
+  totals: z
+    .record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]))
+    .optional()
+    .describe('the simulator\'s totals for the stream since this module started (bb84: EC and PA blocks, pulses, bits, keys); never key material'),
+});
 
 // Compile-time checks: these schemas describe exactly the core's types (a field added on either side fails the build).
 type Same<T, S extends z.ZodType> = [T] extends [z.infer<S>] ? ([z.infer<S>] extends [T] ? true : never) : never;

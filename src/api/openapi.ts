@@ -323,7 +323,7 @@ const operatorRoutes: RouteDoc[] = [
     path: '/streams/:id/stats',
     tag: 'operator',
     auth: 'operator',
-    summary: 'Recent key-exchange rounds of a stream (counts, QBER, timings; never key material)',
+    summary: 'Recent key-exchange rounds of a stream and the simulator\'s totals (counts, QBER, decoy bounds, timings; never key material)',
     params: idParam,
     responses: { 200: { description: 'the rounds kept in memory', schema: streamStatsSchema }, 400: errorAnswer('id is not a UUID'), 404: errorAnswer('unknown Key_stream_ID') },
   },

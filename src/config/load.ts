@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { CORE_SCHEMA, YAMLException, loadAll } from 'js-yaml';
 import type { z } from 'zod';
-import { SECRET_FIELDS, configKeys, configSchema, type ModuleConfig } from './schema.js';
+import { REMOVED_FIELDS, SECRET_FIELDS, configKeys, configSchema, type ModuleConfig } from './schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -49,6 +49,8 @@ const FIELDS_BY_ENV: ReadonlyMap<string, readonly string[]> = (() => {
   return map;
 })();
 const SECTIONS_BY_ENV: ReadonlyMap<string, readonly string[]> = new Map(configKeys.sections.map((p) => [envName(p), p]));
+/** Variables of removed fields: refused with the replacement (REMOVED_FIELDS), not as unknown. */
+const REMOVED_BY_ENV: ReadonlyMap<string, readonly string[]> = new Map([...REMOVED_FIELDS.keys()].map((key) => [envName(key.split('.')), key.split('.')]));
 
 export function loadConfig(opts: LoadConfigOptions = {}): ModuleConfig {
   const explicit = opts.file !== undefined;
@@ -64,6 +66,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): ModuleConfig {
   }
   if (opts.overrides?.port !== undefined) {
     if (setAt(raw, ['module', 'port'], opts.overrides.port)) sources.set('module.port', 'from --port');
+  }
+
+  const removed = [...REMOVED_FIELDS].filter(([key]) => !isUnsetValue(getAt(raw, key.split('.'))));
+  // A removed field left empty is "not set", as any other field.
+  for (const key of REMOVED_FIELDS.keys()) deleteAt(raw, key.split('.'));
+  if (removed.length > 0) {
+    throw new ConfigError(`config: ${removed.map(([key, instead]) => `${key}: removed; ${instead} (${sources.get(key) ?? `in ${shown}`})`).join('; ')}`);
   }
 
   const result = configSchema.safeParse(raw);
@@ -143,6 +152,12 @@ function environmentOverrides(env: NodeJS.ProcessEnv): EnvOverride[] {
         throw new ConfigError(`config: ${direct.join('.')}: set either ${name} or ${name}${FILE_SUFFIX}, not both`);
       }
       out.push({ name, path: direct, value: value === '' ? null : value });
+      continue;
+    }
+    const removed = REMOVED_BY_ENV.get(name) ?? REMOVED_BY_ENV.get(name.slice(0, -FILE_SUFFIX.length));
+    if (removed) {
+      // Reported by loadConfig with the replacement, like the same field in the file.
+      out.push({ name, path: removed, value: value === '' ? null : value });
       continue;
     }
     const viaFile = name.endsWith(FILE_SUFFIX) ? FIELDS_BY_ENV.get(name.slice(0, -FILE_SUFFIX.length)) : undefined;
@@ -228,6 +243,14 @@ function setAt(raw: Raw, path: readonly string[], value: unknown): boolean {
   node[path[path.length - 1]] = value;
   return true;
 }
+
+function deleteAt(raw: unknown, path: readonly string[]): void {
+  const parent = getAt(raw, path.slice(0, -1));
+  if (isPlainObject(parent)) delete parent[path[path.length - 1]!];
+}
+
+/** Empty means "not set" (like `host: ` in YAML or an empty variable). */
+const isUnsetValue = (v: unknown): boolean => v === undefined || v === null || v === '';
 
 function getAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   let node = raw;

@@ -277,31 +277,84 @@ const channelSection = z.strictObject({
   length_km: z.preprocess(toNumber, num('a number >= 0', (n) => n >= 0).default(25)),
   attenuation_db_per_km: z.preprocess(toNumber, num('a number >= 0', (n) => n >= 0).default(0.2)),
   detector_efficiency: z.preprocess(toNumber, num('a number greater than 0 and at most 1', (n) => n > 0 && n <= 1).default(0.1)),
-  dark_count_probability: z.preprocess(toNumber, num('a number between 0 and 1', (n) => n >= 0 && n <= 1).default(1e-6)),
+  /** Per detector and detection window (Bob has two detectors). */
+  dark_count_probability: z.preprocess(toNumber, num('a number between 0 and 0.5', (n) => n >= 0 && n <= 0.5).default(1e-6)),
+  afterpulse_probability: z.preprocess(toNumber, num('a number between 0 and 1', (n) => n >= 0 && n <= 1).default(0)),
   misalignment_error: z.preprocess(toNumber, num('a number between 0 and 0.5', (n) => n >= 0 && n <= 0.5).default(0.01)),
-  mean_photon_number: z.preprocess(toNumber, num('a number greater than 0', (n) => n > 0).default(0.5)),
   pulse_rate_hz: z.preprocess(toNumber, num('a number greater than 0', (n) => n > 0).default(100_000_000)),
 }, MAPPING);
+
+/** Lim et al. 2014 is written for three intensities: signal, weak decoy, near-vacuum. */
+export const BB84_INTENSITY_COUNT = 3;
+/** Defaults near the Lim 2014 optimum for the default PA block (4e6 key-basis bits) on the default link, rounded. */
+export const DEFAULT_INTENSITIES = [0.5, 0.25, 2e-4];
+export const DEFAULT_INTENSITY_PROBABILITIES = [0.4, 0.4, 0.2];
+export const ATTACKS = ['none', 'intercept-resend', 'pns'] as const;
+/** Smallest and largest privacy-amplification block (key-basis bits). */
+export const MIN_PA_BLOCK_BITS = 10_000;
+export const MAX_PA_BLOCK_BITS = 2 ** 27;
+
+const intensityList = (expected: string, ok: (n: number) => boolean, fallback: number[]) =>
+  z.preprocess(
+    toList,
+    z
+      .array(z.preprocess(toNumber, num(expected, ok)), { error: `expected a list of ${BB84_INTENSITY_COUNT} numbers (in the environment: a JSON array)` })
+      .length(BB84_INTENSITY_COUNT, { error: `expected a list of ${BB84_INTENSITY_COUNT} numbers, signal first` })
+      .default(fallback),
+  );
 
 const simulatorSection = z.strictObject({
   /** Kept from the original module; unused by the embedded store. */
   table: z.preprocess(toText(false), identifier().default('bb')),
+  /** Fraction of pulses an intercept-resend attacker measures (simulator.attack intercept-resend; > 0 alone implies it). */
   eve: z.preprocess(toEve, num('false, true or a number between 0 and 1', (n) => n >= 0 && n <= 1).default(0)),
+  /** A simulated attack on the quantum channel (tests and demonstrations; both ends must agree). */
+  attack: z.preprocess(toEnumText, z.enum(ATTACKS, { error: `expected one of ${ATTACKS.join(', ')}` }).optional()),
   private_key: secretText(true),
   public_key: secretText(true),
   signature: oneOf(SIGNATURES, 'slh-dsa-sha2-128f'),
   pace: oneOf(['max', 'realtime'] as const, 'max'),
   qber_threshold: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.11)),
-  block_pulses: z.preprocess(toNumber, positiveInt().default(125_000_000)),
-  sample_fraction: z.preprocess(toNumber, num('a number greater than 0 and less than 0.5', (n) => n > 0 && n < 0.5).default(0.1)),
-  eps_pe: z.preprocess(toNumber, openUnit().default(1e-10)),
-  eps_ec: z.preprocess(toNumber, openUnit().default(1e-10)),
-  eps_pa: z.preprocess(toNumber, openUnit().default(1e-10)),
+  block_pulses: z.preprocess(toNumber, positiveInt().default(175_000_000)),
+  /** Mean photon numbers [mu1, mu2, mu3]: mu1 > mu2 + mu3, mu2 > mu3 >= 0. */
+  intensities: intensityList('a number >= 0', (n) => n >= 0, DEFAULT_INTENSITIES),
+  intensity_probabilities: intensityList('a number greater than 0 and less than 1', (n) => n > 0 && n < 1, DEFAULT_INTENSITY_PROBABILITIES),
+  /** q_x: probability that Alice (and Bob) choose the key basis X; Z is the test basis. */
+  basis_x_probability: z.preprocess(toNumber, num('a number greater than 0 and less than 1', (n) => n > 0 && n < 1).default(0.8)),
+  eps_sec: z.preprocess(toNumber, openUnit().default(1e-10)),
+  eps_cor: z.preprocess(toNumber, openUnit().default(1e-15)),
+  /** Key-basis bits a privacy-amplification block gathers from EC blocks before it yields keys. */
+  pa_block_bits: z.preprocess(
+    toNumber,
+    num(`an integer between ${MIN_PA_BLOCK_BITS} and ${MAX_PA_BLOCK_BITS}`, (n) => Number.isSafeInteger(n) && n >= MIN_PA_BLOCK_BITS && n <= MAX_PA_BLOCK_BITS).default(4_000_000),
+  ),
   cascade_passes: z.preprocess(toNumber, num('an integer >= 4', (n) => Number.isSafeInteger(n) && n >= 4).default(14)),
   privacy_amplification: oneOf(PA_HASH_FAMILIES, 'modified-toeplitz'),
   seed: z.preprocess(toNumber, num('an integer', (n) => Number.isSafeInteger(n)).optional()),
   channel: z.preprocess(toSection, channelSection.prefault({})),
-}, MAPPING);
+}, MAPPING).superRefine((s, ctx) => {
+  const [mu1, mu2, mu3] = s.intensities as [number, number, number];
+  if (!(mu2 > mu3)) ctx.addIssue({ code: 'custom', path: ['intensities'], message: `expected mu2 > mu3 (Lim 2014), got mu2 ${mu2} and mu3 ${mu3}` });
+  else if (!(mu1 > mu2 + mu3)) ctx.addIssue({ code: 'custom', path: ['intensities'], message: `expected mu1 > mu2 + mu3 (Lim 2014), got mu1 ${mu1} and mu2 + mu3 ${mu2 + mu3}` });
+  const sum = s.intensity_probabilities.reduce((a, b) => a + b, 0);
+  if (Math.abs(sum - 1) > 1e-9) ctx.addIssue({ code: 'custom', path: ['intensity_probabilities'], message: `expected probabilities summing to 1, got ${sum}` });
+  if (s.attack === 'intercept-resend' && s.eve === 0) ctx.addIssue({ code: 'custom', path: ['eve'], message: 'expected the fraction of pulses intercepted (greater than 0) with simulator.attack intercept-resend' });
+  if (s.attack !== undefined && s.attack !== 'intercept-resend' && s.eve > 0) {
+    ctx.addIssue({ code: 'custom', path: ['eve'], message: `applies to simulator.attack intercept-resend only (attack is ${s.attack}): unset it or set it to 0` });
+  }
+});
+
+/**
+ * Fields earlier versions had, and what replaces them (issue 11): a configuration that sets one is refused with
+ * one line naming the replacement, rather than an "unknown key".
+ */
+export const REMOVED_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['simulator.eps_pe', 'set simulator.eps_sec instead (the secrecy of the whole protocol: Lim et al. 2014 compose every failure into eps_sec and eps_cor)'],
+  ['simulator.eps_ec', 'set simulator.eps_cor instead (the correctness of the whole protocol, Lim et al. 2014)'],
+  ['simulator.eps_pa', 'set simulator.eps_sec instead (the secrecy of the whole protocol: Lim et al. 2014 compose every failure into eps_sec and eps_cor)'],
+  ['simulator.sample_fraction', 'set simulator.basis_x_probability instead (the Z basis is now the test sample: every Z detection is disclosed)'],
+  ['simulator.channel.mean_photon_number', 'set simulator.intensities instead ([signal, weak decoy, near-vacuum] mean photon numbers, with simulator.intensity_probabilities)'],
+]);
 
 export const CLIENT_CERT_POLICIES = ['none', 'request', 'require'] as const;
 

@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { HandleStore } from '../store/HandleStore.js';
 import type { KeyStore } from '../store/KeyStore.js';
+import type { ReconciledBlockStore } from '../store/ReconciledBlockStore.js';
 import { PeerError, normalizePeerAddress, type PeerClient, type SyncReply, type SyncRequest } from '../exchange/peerProtocol.js';
 import { ERROR_CATALOGUE, fail, ok, QkdmError, type Result } from './errors.js';
 import { RetainedKeys, type RetainedKey } from './retainedKeys.js';
@@ -233,6 +234,8 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     readonly settings: ManagerSettings,
     private readonly log: Logger,
     private readonly telemetry: ModuleTelemetry = NO_TELEMETRY,
+    /** Reconciled BB84 blocks waiting for privacy amplification (issue 11): erased with their stream. */
+    private readonly reconciled?: ReconciledBlockStore,
   ) {
     super();
   }
@@ -253,7 +256,30 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
       if (stream.ttlSeconds > 0) await this.eraseExpired(state);
     }
     this.log.info({ streams: this.states.size }, 'key streams loaded');
+    await this.eraseStrayBlocks();
     this.scheduleHousekeeping();
+  }
+
+  /** Accumulated blocks of streams that are gone or closed (a crash between a close and its erasure) are erased. */
+  private async eraseStrayBlocks(): Promise<void> {
+    if (!this.reconciled?.streams) return;
+    for (const keyStreamId of await this.reconciled.streams()) {
+      const state = this.states.get(keyStreamId);
+      if (!state || state.stream.closed) await this.discardAccumulated(keyStreamId);
+    }
+  }
+
+  /**
+   * Erases the stream's reconciled blocks (bits not yet amplified): at a close (either end's: the exchange
+   * stops for good) and at purge. A failure is logged; the purge tries again.
+   */
+  private async discardAccumulated(keyStreamId: string): Promise<void> {
+    if (!this.reconciled) return;
+    try {
+      await this.reconciled.deleteStream(keyStreamId);
+    } catch (err) {
+      this.log.error({ keyStreamId, err: (err as Error).message }, 'could not erase the accumulated BB84 blocks of a closed stream (store down?); the purge tries again');
+    }
   }
 
   /** Stops the TTL timers (the module is shutting down). */
@@ -831,6 +857,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
         if (this.states.get(keyStreamId) !== state || (this.purgeDue(state) ?? Infinity) > Date.now()) return;
         try {
           await this.keyStore.deleteStream(keyStreamId);
+          await this.reconciled?.deleteStream(keyStreamId);
           await this.handles.delete(keyStreamId);
         } catch (err) {
           this.log.error({ keyStreamId, err: (err as Error).message }, 'could not purge a stream (store down?); retrying later');
@@ -1065,6 +1092,7 @@ export class KeyStreamManager extends EventEmitter<ManagerEvents> {
     state.arrived.notify(); // waiting GET_KEY calls return now
     this.log.info({ keyStreamId: state.stream.keyStreamId }, 'key stream closed');
     this.emit('closed', state.stream.keyStreamId);
+    await this.discardAccumulated(state.stream.keyStreamId);
   }
 }
 

@@ -59,7 +59,7 @@ export interface BlockFigures {
   qber?: number | undefined;
   /** Secret bits the finite-key bound allowed (before they were cut into whole keys). */
   secretBits?: number | undefined;
-  /** Pulses Alice sent for the block. */
+  /** Pulses Alice sent for the block (BB84: for the whole PA block when the round amplified). */
   pulses?: number | undefined;
 }
 
@@ -83,6 +83,11 @@ export interface ModuleTelemetry {
   blockCommitted(report: BlockReport): void;
   /** A round ended without committing keys: a simulator drop reason, or one of ROUND_FAILURES. */
   blockAborted(keyStreamId: string, reason: string, figures: BlockFigures, durationMs: number | undefined): void;
+  /**
+   * A round ended without keys on purpose, not as an abort: BB84 stored its corrected EC block for a later
+   * privacy amplification (issue 11). Its QBER counts; it is neither a committed block nor an aborted one.
+   */
+  blockAccumulated(keyStreamId: string, figures: BlockFigures, durationMs: number | undefined): void;
   /** The stream and everything known of it were removed here (purged): forget it. */
   streamPurged(keyStreamId: string): void;
 }
@@ -96,5 +101,6 @@ export const NO_TELEMETRY: ModuleTelemetry = {
   keysDiscarded: nothing,
   blockCommitted: nothing,
   blockAborted: nothing,
+  blockAccumulated: nothing,
   streamPurged: nothing,
 };

@@ -188,7 +188,7 @@ export class DashboardSampler {
       ...rounds.filter((b) => b.aborted).map((b): StreamEvent => ({ at: b.at, kind: 'abort', reason: b.reason ?? 'unknown' })),
       ...history.halts.toArray(),
     ].sort((a, b) => a.at - b.at);
-    const withPulses = rounds.filter((b) => b.pulses !== null && b.pulses > 0);
+    const withPulses = rounds.filter((b) => b.pulses !== null && b.pulses > 0 && b.secretBits !== null);
     const pulses = withPulses.reduce((sum, b) => sum + b.pulses!, 0);
     const secret = withPulses.reduce((sum, b) => sum + (b.secretBits ?? 0), 0);
     return {
@@ -251,9 +251,12 @@ function blockOf(r: RoundRecord): Block {
     const v = s[name];
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
-  const pulses = num('pulses');
-  const siftedBits = num('siftedBits');
-  const secretBits = num('secretBits');
+  // BB84 (issue 11): a round that amplified a PA block reports the PA block's pulses and sifted bits; a round that
+  // only accumulated its EC block has no secret length yet (null), so it does not dilute the measured rate.
+  const amplified = num('paPulses') !== null;
+  const pulses = num('paPulses') ?? num('pulses');
+  const siftedBits = num('paSiftedBits') ?? num('siftedBits');
+  const secretBits = s.accumulated === true && !amplified ? null : num('secretBits');
   const at = Date.parse(r.at);
   return {
     at: Number.isFinite(at) ? at : 0,
@@ -261,7 +264,7 @@ function blockOf(r: RoundRecord): Block {
     keys: r.keys,
     pulses,
     siftedBits,
-    qber: num('qberEstimate'),
+    qber: num('qberZ') ?? num('qberEstimate'),
     qberUpper: num('qberUpper'),
     secretBits,
     secretFraction: secretBits !== null && siftedBits ? secretBits / siftedBits : null,

@@ -142,6 +142,11 @@ export class ExchangeService {
     return this.stats.get(keyStreamId) ?? [];
   }
 
+  /** The simulator's totals for the stream since this module started, when it keeps any (never key material). */
+  streamTotals(keyStreamId: string): RoundStats | undefined {
+    return this.simulator.streamStats?.(keyStreamId);
+  }
+
   /**
    * Secret bits per second the link is expected to deliver for this key size, from the simulator
    * (Infinity: unlimited for QoS purposes; undefined: unknown).
@@ -236,7 +241,7 @@ export class ExchangeService {
         if (stored > 0) {
           this.pending.set(msg.keyStreamId, { roundId: msg.roundId, firstIndex: msg.firstIndex, keys: keys.map((k) => Uint8Array.from(k)), stats: step.result.stats, startedAt: session.startedAt });
         } else {
-          this.reportAborted(msg.keyStreamId, dropReason(step.result.stats), step.result.stats, session.startedAt);
+          this.reportKeyless(msg.keyStreamId, step.result.stats, session.startedAt);
         }
       }
       return ok({ reply: step.reply, ...(stored !== undefined ? { stored } : {}), available: this.manager.available(msg.keyStreamId) });
@@ -504,7 +509,7 @@ export class ExchangeService {
     if (count > 0) {
       this.telemetry.blockCommitted({ keyStreamId, keys: count, keyLengthBits: stream.keyLengthBits, durationMs: performance.now() - startedAt, ...blockFigures(result.stats) });
     } else {
-      this.reportAborted(keyStreamId, dropReason(result.stats), result.stats, startedAt);
+      this.reportKeyless(keyStreamId, result.stats, startedAt);
     }
   }
 
@@ -547,6 +552,15 @@ export class ExchangeService {
     }
   }
 
+  /** A round that ended without keys: an abort, or (BB84) an EC block kept for a later privacy amplification. */
+  private reportKeyless(keyStreamId: string, stats: RoundStats | undefined, startedAt: number): void {
+    if (stats?.accumulated === true && typeof stats.reason !== 'string') {
+      this.telemetry.blockAccumulated(keyStreamId, blockFigures(stats), performance.now() - startedAt);
+    } else {
+      this.reportAborted(keyStreamId, dropReason(stats), stats, startedAt);
+    }
+  }
+
   private reportAborted(keyStreamId: string, reason: string, stats: RoundStats | undefined, startedAt: number | undefined): void {
     this.telemetry.blockAborted(keyStreamId, reason, blockFigures(stats), startedAt === undefined ? undefined : performance.now() - startedAt);
   }
@@ -563,7 +577,8 @@ export class ExchangeService {
 /** The figures telemetry keeps of a block, from the simulator's round statistics (never key material). */
 function blockFigures(stats: RoundStats | undefined): BlockFigures {
   const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  return { qber: num(stats?.qberEstimate), secretBits: num(stats?.secretBits), pulses: num(stats?.pulses) };
+  // BB84: a round that amplified a PA block reports its secret bits over the PA block's pulses (paPulses).
+  return { qber: num(stats?.qberZ) ?? num(stats?.qberEstimate), secretBits: num(stats?.secretBits), pulses: num(stats?.paPulses) ?? num(stats?.pulses) };
 }
 
 /** Why a round without keys produced none: the simulator's reason (BB84's drop reasons), or `no-keys`. */

@@ -235,6 +235,12 @@ export class ModuleMetrics implements ModuleTelemetry {
     if (durationMs !== undefined) this.roundDuration.observe({ role: this.role }, durationMs / 1000);
   }
 
+  blockAccumulated(keyStreamId: string, figures: BlockFigures, durationMs: number | undefined): void {
+    // Only the QBER: the secret bits of the PA block are reported when it is amplified (blockCommitted).
+    this.lastBlock(this.figures(keyStreamId), { qber: figures.qber });
+    if (durationMs !== undefined) this.roundDuration.observe({ role: this.role }, durationMs / 1000);
+  }
+
   streamPurged(keyStreamId: string): void {
     this.streams.delete(keyStreamId);
   }

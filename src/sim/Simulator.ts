@@ -61,6 +61,11 @@ export interface Simulator {
    * limit worth stating (the fake device); undefined or absent: unknown (Min_bps is not checked).
    */
   expectedSecretBitsPerSecond?(keyLengthBits: number): number | undefined;
+  /**
+   * The stream's totals since this module started (rounds, blocks, bits, keys; never key material), served with the
+   * round history by the stats route. Absent: the simulator keeps none.
+   */
+  streamStats?(keyStreamId: string): RoundStats | undefined;
   /** Releases worker threads and timers. */
   close?(): Promise<void>;
 }

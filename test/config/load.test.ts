@@ -96,11 +96,13 @@ describe('defaults', () => {
       signature: 'slh-dsa-sha2-128f',
       pace: 'max',
       qber_threshold: 0.11,
-      block_pulses: 125_000_000,
-      sample_fraction: 0.1,
-      eps_pe: 1e-10,
-      eps_ec: 1e-10,
-      eps_pa: 1e-10,
+      block_pulses: 175_000_000,
+      intensities: [0.5, 0.25, 2e-4],
+      intensity_probabilities: [0.4, 0.4, 0.2],
+      basis_x_probability: 0.8,
+      eps_sec: 1e-10,
+      eps_cor: 1e-15,
+      pa_block_bits: 4_000_000,
       cascade_passes: 14,
       privacy_amplification: 'modified-toeplitz',
       channel: {
@@ -108,11 +110,12 @@ describe('defaults', () => {
         attenuation_db_per_km: 0.2,
         detector_efficiency: 0.1,
         dark_count_probability: 1e-6,
+        afterpulse_probability: 0,
         misalignment_error: 0.01,
-        mean_photon_number: 0.5,
         pulse_rate_hz: 100_000_000,
       },
     });
+    expect(cfg.simulator.attack).toBeUndefined();
     expect(cfg.simulator.seed).toBeUndefined();
     expect(cfg.simulator.private_key).toBeUndefined();
     expect(storeMode(cfg)).toEqual({ handles: 'sqlite', keys: 'sqlite' });
@@ -308,6 +311,39 @@ describe('invalid values', () => {
     expect(configError(() => load('', { QKDM_MODULE_SENDER: 'yes' })).message).toContain('module.sender');
   });
 
+  it('issue 11: when a configuration sets a removed epsilon or the mean photon number, then one line names the field and its replacement', () => {
+    const e = configError(() => load('simulator:\n  eps_pe: 1.0e-10\n'));
+    expect(e.message).toMatch(/^config: simulator\.eps_pe: removed; set simulator\.eps_sec instead \(the secrecy of the whole protocol: Lim et al\. 2014 compose every failure into eps_sec and eps_cor\) \(in [^)]+\.yaml\)$/);
+    expect(configError(() => load('simulator:\n  eps_ec: 1.0e-10\n')).message).toContain('simulator.eps_ec: removed; set simulator.eps_cor instead');
+    expect(configError(() => load('simulator:\n  eps_pa: 1.0e-10\n')).message).toContain('simulator.eps_pa: removed; set simulator.eps_sec instead');
+    expect(configError(() => load('simulator:\n  sample_fraction: 0.1\n')).message).toContain('simulator.sample_fraction: removed; set simulator.basis_x_probability instead');
+    const mu = configError(() => load('simulator:\n  channel:\n    mean_photon_number: 0.5\n'));
+    expect(mu.message).toContain('simulator.channel.mean_photon_number: removed; set simulator.intensities instead');
+    expect(mu.message).not.toContain('\n');
+    expect(configError(() => load('', { QKDM_SIMULATOR_EPS_PA: '1e-10' })).message).toContain('simulator.eps_pa: removed; set simulator.eps_sec instead (the secrecy of the whole protocol: Lim et al. 2014 compose every failure into eps_sec and eps_cor) (from QKDM_SIMULATOR_EPS_PA)');
+    expect(configError(() => load('', { QKDM_SIMULATOR_CHANNEL_MEAN_PHOTON_NUMBER: '0.5' })).message).toContain('simulator.channel.mean_photon_number: removed');
+    // Empty means not set, for a removed field too.
+    expect(load('simulator:\n  eps_pe:\n').simulator.eps_sec).toBe(1e-10);
+  });
+
+  it('issue 11: when the decoy source is set, then lists come from YAML or JSON in the environment and Lim 2014\'s order and sum are enforced', () => {
+    const cfg = load('simulator:\n  intensities: [0.6, 0.2, 0.001]\n  intensity_probabilities: [0.5, 0.3, 0.2]\n', { QKDM_SIMULATOR_BASIS_X_PROBABILITY: '0.9' });
+    expect(cfg.simulator).toMatchObject({ intensities: [0.6, 0.2, 0.001], intensity_probabilities: [0.5, 0.3, 0.2], basis_x_probability: 0.9 });
+    expect(load('', { QKDM_SIMULATOR_INTENSITIES: '[0.5, 0.1, 0]' }).simulator.intensities).toEqual([0.5, 0.1, 0]);
+    expect(configError(() => load('simulator:\n  intensities: [0.5, 0.1]\n')).message).toContain('simulator.intensities: expected a list of 3 numbers, signal first');
+    expect(configError(() => load('simulator:\n  intensities: [0.3, 0.2, 0.15]\n')).message).toContain('simulator.intensities: expected mu1 > mu2 + mu3 (Lim 2014)');
+    expect(configError(() => load('simulator:\n  intensities: [0.5, 0.1, 0.2]\n')).message).toContain('simulator.intensities: expected mu2 > mu3 (Lim 2014)');
+    expect(configError(() => load('simulator:\n  intensity_probabilities: [0.5, 0.3, 0.3]\n')).message).toContain('simulator.intensity_probabilities: expected probabilities summing to 1');
+    expect(configError(() => load('', { QKDM_SIMULATOR_INTENSITIES: '0.5,0.1,0' })).message).toContain('simulator.intensities');
+  });
+
+  it('issue 11: when an attack is simulated, then intercept-resend takes its fraction from eve, and eve alone still means intercept-resend', () => {
+    expect(load('simulator:\n  attack: pns\n').simulator.attack).toBe('pns');
+    expect(load('simulator:\n  attack: intercept-resend\n  eve: 0.5\n').simulator).toMatchObject({ attack: 'intercept-resend', eve: 0.5 });
+    expect(configError(() => load('simulator:\n  attack: intercept-resend\n')).message).toContain('simulator.eve: expected the fraction of pulses intercepted');
+    expect(configError(() => load('simulator:\n  attack: pns\n  eve: 0.3\n')).message).toContain('simulator.eve: applies to simulator.attack intercept-resend only');
+  });
+
   it('when eve is 1.5, then simulator.eve is named', () => {
     expect(configError(() => load('simulator:\n  eve: 1.5\n')).message).toContain('simulator.eve: expected false, true or a number between 0 and 1, got 1.5');
   });
@@ -321,8 +357,13 @@ describe('invalid values', () => {
     expect(configError(() => load('module:\n  sim: quantum\n')).message).toContain('module.sim: expected one of fake, bb84');
     expect(configError(() => load('module:\n  log_level: loud\n')).message).toContain('module.log_level');
     expect(configError(() => load('module:\n  max_key_count: 0\n')).message).toContain('module.max_key_count');
-    expect(configError(() => load('simulator:\n  sample_fraction: 0.5\n')).message).toContain('simulator.sample_fraction');
-    expect(configError(() => load('simulator:\n  eps_pa: 0\n')).message).toContain('simulator.eps_pa');
+    expect(configError(() => load('simulator:\n  eps_sec: 0\n')).message).toContain('simulator.eps_sec: expected a number greater than 0 and less than 1');
+    expect(configError(() => load('simulator:\n  eps_cor: 1\n')).message).toContain('simulator.eps_cor');
+    expect(configError(() => load('simulator:\n  basis_x_probability: 1\n')).message).toContain('simulator.basis_x_probability');
+    expect(configError(() => load('simulator:\n  pa_block_bits: 100\n')).message).toContain('simulator.pa_block_bits: expected an integer between 10000 and');
+    expect(configError(() => load('simulator:\n  attack: mitm\n')).message).toContain('simulator.attack: expected one of none, intercept-resend, pns');
+    expect(configError(() => load('simulator:\n  channel:\n    afterpulse_probability: 2\n')).message).toContain('simulator.channel.afterpulse_probability');
+    expect(configError(() => load('simulator:\n  channel:\n    dark_count_probability: 0.6\n')).message).toContain('simulator.channel.dark_count_probability: expected a number between 0 and 0.5');
     expect(configError(() => load('simulator:\n  cascade_passes: 3\n')).message).toContain('simulator.cascade_passes');
     expect(configError(() => load('simulator:\n  privacy_amplification: sha3\n')).message).toContain('simulator.privacy_amplification');
     expect(configError(() => load('simulator:\n  block_pulses: -5\n')).message).toContain('simulator.block_pulses');

@@ -34,7 +34,8 @@ const CAPACITY = 20;
 /** The streams' QoS timeout, which also bounds how long a get_key waits for a key (a loaded machine is slow). */
 const STREAM_TIMEOUT_MS = 20_000;
 /** A short BB84 link (5 km) with 2e6-pulse blocks: a block takes a fraction of a second. */
-const BB84_LINK = { QKDM_MODULE_SIM: 'bb84', QKDM_SIMULATOR_BLOCK_PULSES: '2000000', QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5' };
+// The link of test/e2e/bb84TwoModules.test.ts: a short fibre and a small PA block, so keys come within seconds.
+const BB84_LINK = { QKDM_MODULE_SIM: 'bb84', QKDM_SIMULATOR_BLOCK_PULSES: '26000000', QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5', QKDM_SIMULATOR_BASIS_X_PROBABILITY: '0.5', QKDM_SIMULATOR_PA_BLOCK_BITS: '120000' };
 const OPERATOR_TOKEN = 'operator-token-of-the-browser-test';
 
 const inCi = ['true', '1'].includes((process.env.CI ?? '').toLowerCase());
@@ -243,14 +244,23 @@ async function compareWithApi(page: Page, m: RunningModule, id: string, token?: 
   expect(Number(row.value.aborts)).toBe(rounds.filter((r) => r.stats?.aborted === true).length);
   const last = rounds[rounds.length - 1];
   const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-  const lastQber = num(last?.stats?.qberEstimate);
-  expect(row.value.lastQber).toBe(lastQber === null ? '' : String(lastQber));
-  const sifted = num(last?.stats?.siftedBits);
-  const secret = num(last?.stats?.secretBits);
-  expect(row.value.lastSecretFraction).toBe(secret !== null && sifted ? String(secret / sifted) : '');
-  const withPulses = rounds.filter((r) => num(r.stats?.pulses) !== null);
-  const pulses = withPulses.reduce((s, r) => s + (r.stats!.pulses as number), 0);
-  const secretSum = withPulses.reduce((s, r) => s + (num(r.stats!.secretBits) ?? 0), 0);
+  // What a round means (docs/bb84.md, stats): a round that amplified a PA block carries the PA block's pulses and
+  // sifted bits; a round that only accumulated its EC block has no secret length yet.
+  const figures = (st: Record<string, unknown> | undefined) => {
+    const amplified = num(st?.paPulses) !== null;
+    return {
+      qber: num(st?.qberZ) ?? num(st?.qberEstimate),
+      pulses: num(st?.paPulses) ?? num(st?.pulses),
+      sifted: num(st?.paSiftedBits) ?? num(st?.siftedBits),
+      secret: st?.accumulated === true && !amplified ? null : num(st?.secretBits),
+    };
+  };
+  const lastFigures = figures(last?.stats);
+  expect(row.value.lastQber).toBe(lastFigures.qber === null ? '' : String(lastFigures.qber));
+  expect(row.value.lastSecretFraction).toBe(lastFigures.secret !== null && lastFigures.sifted ? String(lastFigures.secret / lastFigures.sifted) : '');
+  const withPulses = rounds.map((r) => figures(r.stats)).filter((f) => f.pulses !== null && f.pulses > 0 && f.secret !== null);
+  const pulses = withPulses.reduce((s, f) => s + f.pulses!, 0);
+  const secretSum = withPulses.reduce((s, f) => s + f.secret!, 0);
   if (pulses > 0) expect(Number(row.value.measuredSecretBitsPerPulse)).toBeCloseTo(secretSum / pulses, 12);
   else expect(row.value.measuredSecretBitsPerPulse).toBe('');
   return { row, rounds };
@@ -319,16 +329,17 @@ if (!haveChromium && inCi) {
       const param = (key: string) => page.$eval(`#link-parameters tr[data-key="${key}"] [data-field="value"]`, (c) => (c as HTMLElement).dataset.value);
       expect(await param('simulator.channel.length_km')).toBe('5');
       expect(await param('simulator.channel.pulse_rate_hz')).toBe(String(feed.link.find((p: { key: string }) => p.key === 'simulator.channel.pulse_rate_hz').value));
-      expect(await param('simulator.channel.mean_photon_number')).toBe('0.5');
+      expect(await param('simulator.intensities')).toBe(String(feed.link.find((p: { key: string }) => p.key === 'simulator.intensities').value));
       expect(await page.$eval('#planned', (f) => (f as HTMLElement).hidden)).toBe(false);
       expect(Number(await page.$eval('[data-field="planned-secret-bits-per-pulse"]', (c) => (c as HTMLElement).dataset.value))).toBe(feed.plannedCurve.plannedSecretBitsPerPulse);
       expect(await page.textContent('#planned-analysis')).toContain(feed.plannedCurve.analysis);
       const measured = Number(row.measuredPoint);
       expect(row.measuredPoint).toBe(row.value.measuredSecretBitsPerPulse);
       expect(measured).toBeGreaterThan(0);
-      // A finite block gives less than the asymptotic plan, but the same order of magnitude on this short link.
-      expect(measured).toBeLessThan(feed.plannedCurve.plannedSecretBitsPerPulse);
-      expect(measured).toBeGreaterThan(feed.plannedCurve.plannedSecretBitsPerPulse / 10);
+      // The plan is the finite-key analysis the simulator sizes keys with (test/sim/bb84 checks the agreement
+      // closely on large blocks); on this test's small PA block the realised rate stays within a factor of two.
+      expect(measured).toBeLessThan(feed.plannedCurve.plannedSecretBitsPerPulse * 2);
+      expect(measured).toBeGreaterThan(feed.plannedCurve.plannedSecretBitsPerPulse / 2);
 
       mkdirSync(OUTPUT, { recursive: true });
       await page.screenshot({ path: join(OUTPUT, 'dashboard.png') });

@@ -22,11 +22,16 @@ beforeAll(async () => {
   bobKeys = await generateKeyPair('slh-dsa-sha2-128f');
 });
 
-/** A short link (5 km) and 2e6-pulse blocks: about 39,000 sifted bits and 70 keys of 256 bits per block. */
+/**
+ * A short link (5 km), unbiased bases and PA blocks of 120,000 key-basis bits, so every round is one EC block
+ * (2.6e7 pulses, about 150,000 key-basis bits) and one PA block: about 40,000 key bits (Lim 2014) per round.
+ */
 const LINK = {
   QKDM_MODULE_SIM: 'bb84',
-  QKDM_SIMULATOR_BLOCK_PULSES: '2000000',
+  QKDM_SIMULATOR_BLOCK_PULSES: '26000000',
   QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5',
+  QKDM_SIMULATOR_BASIS_X_PROBABILITY: '0.5',
+  QKDM_SIMULATOR_PA_BLOCK_BITS: '120000',
 };
 
 async function pairOfModules(): Promise<{ alice: RunningModule; bob: RunningModule }> {
@@ -67,7 +72,7 @@ async function getKey(m: RunningModule, id: string): Promise<{ key: string | nul
 
 /** The next key at one end, waiting (bounded) while the exchange produces it. */
 async function nextKey(m: RunningModule, id: string): Promise<{ key: string; index: number }> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const r = await getKey(m, id);
     if (r.status === 0) return { key: r.key!, index: r.index };
@@ -77,7 +82,7 @@ async function nextKey(m: RunningModule, id: string): Promise<{ key: string; ind
 }
 
 describe('two modules over loopback with the BB84 simulator', () => {
-  it('when two streams run, then both ends return identical keys at identical indices and the stats route shows BB84 blocks', async () => {
+  it('when two streams run, then both ends return identical keys at identical indices and the stats route shows BB84 EC and PA blocks with their decoy bounds and totals', async () => {
     const { alice, bob } = await pairOfModules();
     const health = await getJson(alice.url, '/health');
     expect(health.body.sim).toBe('bb84');
@@ -99,16 +104,25 @@ describe('two modules over loopback with the BB84 simulator', () => {
       const blocks = (stats.body.rounds as { keys: number; stats?: Record<string, unknown> }[]).filter((r) => r.keys > 0);
       expect(blocks.length).toBeGreaterThanOrEqual(2);
       for (const r of blocks) {
-        expect(r.stats).toMatchObject({ pulses: 2_000_000, aborted: false, keys: r.keys });
-        expect(r.stats!.siftedBits as number).toBeGreaterThan(30_000);
+        expect(r.stats).toMatchObject({ pulses: 26_000_000, aborted: false, keys: r.keys, analysis: 'lim2014', epsSec: 1e-10, epsCor: 1e-15 });
+        expect(r.stats!.keyBasisBits as number).toBeGreaterThan(120_000);
+        expect(r.stats!.paBits as number).toBeGreaterThanOrEqual(120_000);
         expect(r.stats!.secretBits as number).toBeGreaterThanOrEqual(r.keys * (m === alice ? 256 : 1024));
+        expect(r.stats!.sX1 as number).toBeGreaterThan(0);
+        expect(r.stats!.phiX as number).toBeLessThan(0.5);
+        expect(r.stats!.singlePhotonOnlyBits as number).toBeGreaterThan(r.stats!.secretBits as number);
         if (m === alice) {
-          expect(r.stats!.qberEstimate as number).toBeLessThan(0.05);
+          expect(r.stats!.qberZ as number).toBeLessThan(0.05);
           expect(r.stats!.ms_sign as number).toBeGreaterThan(0);
         }
       }
+      const totals = stats.body.totals as Record<string, number | string>;
+      expect(totals).toMatchObject({ analysis: 'lim2014' });
+      expect(totals.paBlocksWithKeys as number).toBeGreaterThanOrEqual(2);
+      expect(totals.ecBlocksAccumulated as number).toBeGreaterThanOrEqual(totals.paBlocks as number);
     }
-  });
+    // Every round signs twice at each end (accumulate and amplify): generous on a loaded host.
+  }, 120_000);
 
   it('when a module is started with sim bb84 and no private key, then it exits with one line naming simulator.private_key', async () => {
     const port = await freePort();

@@ -18,8 +18,14 @@ afterEach(async () => {
   pairs = [];
 });
 
-/** A short link (5 km) and 2e6-pulse blocks: a block takes a fraction of a second. */
-const LINK = { QKDM_MODULE_SIM: 'bb84', QKDM_SIMULATOR_BLOCK_PULSES: '2000000', QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5' };
+/** A short link (5 km), one EC block and one PA block per round (as test/e2e/bb84TwoModules.test.ts): keys within a second or two. */
+const LINK = {
+  QKDM_MODULE_SIM: 'bb84',
+  QKDM_SIMULATOR_BLOCK_PULSES: '26000000',
+  QKDM_SIMULATOR_CHANNEL_LENGTH_KM: '5',
+  QKDM_SIMULATOR_BASIS_X_PROBABILITY: '0.5',
+  QKDM_SIMULATOR_PA_BLOCK_BITS: '120000',
+};
 
 describe('Why 5: forged BB84 blocks make Bob post-process and sign before checking they come from Alice', () => {
   it('when the attacker sends 22 forged blocks, then Bob refuses each before the simulator runs, spends little CPU, and the real link keeps delivering identical keys', async () => {
@@ -39,7 +45,7 @@ describe('Why 5: forged BB84 blocks make Bob post-process and sign before checki
       keyLengthBits: 256,
       maxKeys: 10,
       step: 'frame',
-      payload: { pulses: 2_000_000, detections: 400_000, states: bits, bases: bits, nonceA: randomBytes(32).toString('base64'), channelHash: randomBytes(32).toString('base64') },
+      payload: { pulses: 2_000_000, detections: 400_000, states: bits, bases: bits, intensities: bits, nonceA: randomBytes(32).toString('base64'), channelHash: randomBytes(32).toString('base64') },
     });
     const cpu0 = cpuMs(pair.bob.proc.pid!);
     const t0 = Date.now();

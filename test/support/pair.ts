@@ -4,11 +4,13 @@ import { KeyStreamManager } from '../../src/core/KeyStreamManager.js';
 import { ExchangeService } from '../../src/exchange/ExchangeService.js';
 import { FakeSimulator } from '../../src/sim/fake/FakeSimulator.js';
 import type { Simulator } from '../../src/sim/Simulator.js';
+import type { ReconciledBlockStore } from '../../src/store/ReconciledBlockStore.js';
 import { InMemoryPeer } from './inMemoryPeer.js';
 import { MemoryHandleStore, MemoryKeyStore } from './memoryStores.js';
 
 export interface Side {
   manager: KeyStreamManager;
+  reconciled: ReconciledBlockStore | undefined;
   exchange: ExchangeService;
   handles: MemoryHandleStore;
   keys: MemoryKeyStore;
@@ -23,6 +25,8 @@ export interface PairOptions {
   simulator?: () => Simulator;
   /** The re-delivery window (KeyStreamManager default when absent). */
   redeliveryWindowMs?: number;
+  /** Each side's reconciled-block store (none when absent). */
+  reconciled?: () => ReconciledBlockStore;
 }
 
 export const silentLog = pino({ level: 'silent' });
@@ -36,6 +40,7 @@ export function buildSide(
   const handles = stores?.handles ?? new MemoryHandleStore();
   const keys = stores?.keys ?? new MemoryKeyStore();
   const peer = new InMemoryPeer();
+  const reconciled = opts.reconciled?.();
   const manager = new KeyStreamManager(
     handles,
     keys,
@@ -49,6 +54,8 @@ export function buildSide(
       ...(opts.redeliveryWindowMs === undefined ? {} : { redeliveryWindowMs: opts.redeliveryWindowMs }),
     },
     silentLog,
+    undefined,
+    reconciled,
   );
   const exchange = new ExchangeService(
     manager,
@@ -57,7 +64,7 @@ export function buildSide(
     { sender, peerTimeoutMs: 1000, retryInitialMs: 10, retryMaxMs: 100, roomRecheckMs: 200, statsWindow: 10 },
     silentLog,
   );
-  return { manager, exchange, handles, keys, peer, address };
+  return { manager, exchange, reconciled, handles, keys, peer, address };
 }
 
 export async function buildPair(opts: PairOptions = {}): Promise<{ alice: Side; bob: Side; stop(): Promise<void> }> {

@@ -42,7 +42,8 @@ export function infoRouter(manager: KeyStreamManager, exchange: ExchangeService,
       res.status(404).json({ code: 'UNKNOWN_STREAM', message: `unknown Key_stream_ID ${id.data}` });
       return;
     }
-    res.json({ keyStreamId: id.data, rounds: exchange.roundHistory(id.data) });
+    const totals = exchange.streamTotals(id.data);
+    res.json({ keyStreamId: id.data, rounds: exchange.roundHistory(id.data), ...(totals ? { totals } : {}) });
   });
 
   return router;

@@ -1,122 +1,102 @@
 /**
- * Block sizing and rate prediction for the BB84 simulator (docs/bb84.md, "Block size" and "Predicted rates").
+ * Block sizing and rate prediction for the BB84 simulator (docs/bb84.md, "Blocks and pacing" and "Predicted rates").
  *
- * A block is `pulses` pulses of the source. Alice sends the states of the detected ones in one `frame` message, so
- * the detections per block are capped (MAX_FRAME_DETECTIONS) to keep every peer message under the module's 1 MiB
- * body limit. Within that cap a block is `simulator.block_pulses` pulses, unless the round may only produce a few
- * keys (small maxKeys): then it is shrunk to the smallest block whose expected output is OUTPUT_MARGIN times what
- * the round can use, but never below MIN_SHRUNK_SIFTED_BITS sifted bits (below that the finite-key terms - the
- * confidence interval of the QBER estimate and the fixed log2(1/eps) costs - eat most of the key).
+ * An EC block is `simulator.block_pulses` pulses, capped so that its expected detections fit one `frame` message
+ * (maxFrameDetections). A PA block is the EC blocks of a stream until their key-basis (X) bits reach
+ * `simulator.pa_block_bits`; its expected output is Lim et al. 2014's finite-key length for the pulses that takes.
  */
-import { clickProbabilityExact, qberWithEve } from '../detection/channel.js';
-import { qberUpperBound } from '../estimation/estimate.js';
-import { binaryEntropy, secretKeyLength } from '../estimation/finiteKey.js';
-import { VERIFY_TAG_BITS } from '../verification/verify.js';
-import type { Bb84Settings } from './settings.js';
+import { lim2014Rate, pulsesForKeyBlock, type Lim2014Rate } from '../analysis/lim2014Rate.js';
+import { pulseStatistics } from '../analysis/linkModel.js';
+import { decoySettings, type Bb84Settings } from './settings.js';
 
 /**
- * Most detected pulses in one block. The frame carries two bits per detection (state and basis), the sift message
- * one, each base64 of packed words: 2.4e6 detections make a 800 kB frame, under the 1 MiB peer body limit.
+ * Raw bytes the bit strings of one `frame` may take: 760 kB, 1,013,336 characters of base64, under the 1 MiB peer
+ * body limit with the rest of the message.
  */
-export const MAX_FRAME_DETECTIONS = 2_400_000;
-/** Blocks are sized for at most this share of MAX_FRAME_DETECTIONS on average (the count is random). */
+export const MAX_FRAME_BYTES = 760_000;
+/**
+ * Most detections any frame can carry: at least three bits each (bit, basis, the first intensity mask). Bob refuses
+ * a frame announcing more before decoding it.
+ */
+export const MAX_FRAME_DETECTIONS = Math.floor((MAX_FRAME_BYTES * 8) / 3);
+/** EC blocks are sized for at most this share of the frame's detections on average (the count is random). */
 export const DETECTION_HEADROOM = 0.98;
-/** A shrunk block keeps at least this many sifted bits (expected). */
-export const MIN_SHRUNK_SIFTED_BITS = 100_000;
-/** A shrunk block is sized to produce this multiple of the key bits the round can use. */
-export const OUTPUT_MARGIN = 1.5;
+
+/**
+ * Bits of the frame per detection, on average at most: bit and basis, then the nested intensity masks - mask j
+ * covers the detections whose intensity is j or later. The signal (the largest intensity) clicks most, so the
+ * detections of intensity j or later are at most the share p_j + ... of the pulses: 2 + sum over j < K-1 of
+ * (1 - p_0 - ... - p_(j-1)).
+ */
+export function frameBitsPerDetection(s: Bb84Settings): number {
+  const p = s.source.intensityProbabilities;
+  let bits = 2;
+  let later = 1;
+  for (let j = 0; j < p.length - 1; j++) {
+    bits += later;
+    later -= p[j]!;
+  }
+  return bits;
+}
+
+/** Most detections a frame of this source carries on average (its actual size is checked when it is built). */
+export function maxFrameDetections(s: Bb84Settings): number {
+  return Math.floor((MAX_FRAME_BYTES * 8) / frameBitsPerDetection(s));
+}
+
+/** Fewest key-basis bits an EC block must have to be corrected and kept (smaller blocks are aborted). */
+export const MIN_KEY_BITS = 1_000;
+/**
+ * Most EC blocks in one PA block. Bounds the block lists of the PA messages (IDs of 22 characters) and the number
+ * of verification tags the eps_cor budget is shared by: an EC block needs at least pa_block_bits / MAX_PA_BLOCKS
+ * key-basis bits (minKeyBits).
+ */
+export const MAX_PA_BLOCKS = 10_000;
+/** Toeplitz seed bits per `seed` message (a multiple of 32: 500 kB, 667 kB of base64, under the 1 MiB body limit). */
+export const SEED_CHUNK_BITS = 4_000_000;
+
+/** Most `seed` messages of one PA step: the seed is at most twice the PA input (plain Toeplitz, l < n). */
+export function maxSeedChunks(s: Bb84Settings): number {
+  return Math.ceil((2 * (s.paBlockBits + maxFrameDetections(s))) / SEED_CHUNK_BITS);
+}
+
 /** Reconciliation efficiency assumed when planning (Cascade measures about 1.07-1.09; bench/cascade.ts). */
 export const PLANNING_F_EC = 1.1;
-/** Fewest sifted bits a block must have to go on to estimation (smaller blocks are aborted). */
-export const MIN_SIFTED_BITS = 1_000;
 
-/** Sampled bits for a sifted key of `sifted` bits: floor(fraction · sifted), at least 1, at most sifted - 1. */
-export function sampleSizeFor(sifted: number, fraction: number): number {
-  return Math.min(sifted - 1, Math.max(1, Math.floor(fraction * sifted)));
+/** Fewest key-basis bits an EC block needs: MIN_KEY_BITS, more for PA blocks so large that MAX_PA_BLOCKS would not do. */
+export function minKeyBits(s: Bb84Settings): number {
+  return Math.max(MIN_KEY_BITS, Math.ceil(s.paBlockBits / MAX_PA_BLOCKS));
 }
 
-export interface BlockPrediction {
-  pulses: number;
-  detections: number;
-  siftedBits: number;
-  sampleBits: number;
-  remainingBits: number;
-  qber: number;
-  qberUpper: number;
-  leakBits: number;
-  /** Finite-key output length (secretKeyLength) for the expected values. */
-  secretBits: number;
+/** Most EC blocks one PA block can hold (each has at least minKeyBits X bits; the last one crosses pa_block_bits). */
+export function maxBlocksPerPa(s: Bb84Settings): number {
+  return Math.ceil(s.paBlockBits / minKeyBits(s));
 }
 
-/** Expected figures of a block of `pulses` pulses (expected counts, QBER from the channel formulas with Eve). */
-export function predictBlock(s: Bb84Settings, pulses: number, fEC = PLANNING_F_EC): BlockPrediction {
-  const detections = pulses * clickProbabilityExact(s.channel);
-  const siftedBits = Math.floor(detections / 2);
-  const qber = qberWithEve(s.channel, s.eve);
-  const empty = { pulses, detections, siftedBits, sampleBits: 0, remainingBits: 0, qber, qberUpper: 1, leakBits: 0, secretBits: 0 };
-  if (siftedBits < 2) return empty;
-  const sampleBits = sampleSizeFor(siftedBits, s.sampleFraction);
-  const remainingBits = siftedBits - sampleBits;
-  const qberUpper = Math.min(1, qber + qberUpperBound(0, sampleBits, remainingBits, s.epsPE));
-  const leakBits = Math.ceil(fEC * remainingBits * binaryEntropy(Math.min(qber, 0.5))) + VERIFY_TAG_BITS;
-  const secretBits = secretKeyLength({ n: remainingBits, qberUpper, leakEC: leakBits, epsEC: s.epsEC, epsPA: s.epsPA });
-  return { ...empty, sampleBits, remainingBits, qberUpper, leakBits, secretBits };
+/** Probability that a pulse of the source (any intensity) makes Bob's detector click on the honest link. */
+export function clickProbabilityPerPulse(s: Bb84Settings): number {
+  return s.source.intensities.reduce((sum, k, i) => sum + s.source.intensityProbabilities[i]! * pulseStatistics(s.link, k).click, 0);
 }
 
-/** Largest block the frame allows: block_pulses, capped so the expected detections fit MAX_FRAME_DETECTIONS. */
-export function maxBlockPulses(s: Bb84Settings): number {
-  const pClick = clickProbabilityExact(s.channel);
-  const cap = pClick > 0 ? Math.floor((MAX_FRAME_DETECTIONS * DETECTION_HEADROOM) / pClick) : s.blockPulses;
+/** Pulses of an EC block: block_pulses, capped so the expected detections fit one frame. */
+export function ecBlockPulses(s: Bb84Settings, clickProbability = clickProbabilityPerPulse(s)): number {
+  const cap = clickProbability > 0 ? Math.floor((maxFrameDetections(s) * DETECTION_HEADROOM) / clickProbability) : s.blockPulses;
   return Math.max(1, Math.min(s.blockPulses, cap));
 }
 
-/** Pulses of the next block for a round that may produce at most maxKeys keys of keyLengthBits (see file comment). */
-export function chooseBlockPulses(s: Bb84Settings, maxKeys: number, keyLengthBits: number): number {
-  const cap = maxBlockPulses(s);
-  const target = OUTPUT_MARGIN * maxKeys * keyLengthBits;
-  if (predictBlock(s, cap).secretBits <= target) return cap;
-  const pClick = clickProbabilityExact(s.channel);
-  let lo = Math.min(cap, Math.ceil((2 * MIN_SHRUNK_SIFTED_BITS) / pClick));
-  if (predictBlock(s, lo).secretBits >= target) return lo;
-  // predictBlock(lo) < target < predictBlock(cap): bisect to 0.1 %.
-  let hi = cap;
-  while (hi - lo > Math.max(1, hi * 1e-3)) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (predictBlock(s, mid).secretBits >= target) hi = mid;
-    else lo = mid;
-  }
-  return hi;
+export interface PlannedRate {
+  /** Pulses a PA block takes on average (N of Lim 2014: pa_block_bits key-basis detections). */
+  paBlockPulses: number;
+  /** The expected finite-key result for those pulses (rate per pulse, l, bounds, or the abort). */
+  plan: Lim2014Rate;
+  /** Secret bits per second of link time: rate per pulse × pulse rate. */
+  secretBitsPerSecond: number;
 }
 
-export interface PredictedLinkRates {
-  /** Sifted bits per second of link time: pulse_rate · pClick / 2. */
-  siftedRate: number;
-  qber: number;
-  /** Asymptotic: (1 - sampleFraction) · (1 - h(e) - fEC·h(e)). */
-  asymptoticSecretFraction: number;
-  asymptoticSecretRate: number;
-  /** Finite-key: the expected output of one block of `pulses` pulses over its link time. */
-  blockPulses: number;
-  finiteKeySecretFraction: number;
-  finiteKeySecretRate: number;
-}
-
-/** The secret key rate a link should deliver at pace realtime (what bench/bb84.ts compares measurements with). */
-export function predictLinkRates(s: Bb84Settings, blockPulses: number, fEC: number): PredictedLinkRates {
-  const pClick = clickProbabilityExact(s.channel);
-  const siftedRate = (s.pulseRateHz * pClick) / 2;
-  const qber = qberWithEve(s.channel, s.eve);
-  const h = binaryEntropy(Math.min(qber, 0.5));
-  const asymptoticSecretFraction = (1 - s.sampleFraction) * Math.max(0, 1 - h - fEC * h);
-  const block = predictBlock(s, blockPulses, fEC);
-  const finiteKeySecretFraction = block.siftedBits > 0 ? block.secretBits / block.siftedBits : 0;
-  return {
-    siftedRate,
-    qber,
-    asymptoticSecretFraction,
-    asymptoticSecretRate: siftedRate * asymptoticSecretFraction,
-    blockPulses,
-    finiteKeySecretFraction,
-    finiteKeySecretRate: siftedRate * finiteKeySecretFraction,
-  };
+/** What the configured link is expected to deliver (honest channel), for ETSI 004 QoS, the bench and the docs. */
+export function plannedRate(s: Bb84Settings, fEC = PLANNING_F_EC, pulses?: number): PlannedRate {
+  const settings = { ...decoySettings(s), pX: s.source.basisXProbability };
+  const paBlockPulses = pulses ?? pulsesForKeyBlock(s.link, settings, s.paBlockBits);
+  const plan = lim2014Rate(s.link, { ...settings, pulses: paBlockPulses }, fEC);
+  return { paBlockPulses, plan, secretBitsPerSecond: plan.ratePerPulse * s.pulseRateHz };
 }

@@ -3,8 +3,11 @@
  * back-off after blocks without keys. One timer per waiting block, never a polling loop.
  */
 
-/** How a block ended, for pacing: with keys, without keys (aborted, discarded), or with an exception. */
-export type BlockOutcome = 'keys' | 'keyless' | 'failed';
+/**
+ * How a round ended, for pacing: with keys, with its EC block accumulated for a later PA block (the link works:
+ * no back-off), without either (aborted, discarded), or with an exception.
+ */
+export type BlockOutcome = 'keys' | 'accumulated' | 'keyless' | 'failed';
 
 export const DEFAULT_KEYLESS_BACKOFF_MS = { initial: 200, max: 5000 };
 /** Longest back-off between blocks while their signatures fail (a configuration error). */
@@ -65,7 +68,7 @@ export class BlockPacer {
   scheduleNextBlock(keyStreamId: string, scheduled: number, linkMs: number, outcome: BlockOutcome, authFailing: boolean): void {
     const now = performance.now();
     let next = this.pace === 'realtime' ? Math.max(scheduled + linkMs, now - linkMs) : 0;
-    if (outcome === 'keys') {
+    if (outcome === 'keys' || outcome === 'accumulated') {
       this.keyless.delete(keyStreamId);
     } else if (outcome === 'keyless') {
       // (A failed round - an exception - is backed off by the exchange's retry logic instead.)

@@ -1,18 +1,21 @@
 /**
- * Bob's side of one block: answers each step Alice sends, validating its input strictly (RoundProtocolError on
- * anything unexpected), and derives keys only after Alice's signature over her transcript verifies.
+ * Bob's side of one round: answers each step Alice sends, validating its input strictly (RoundProtocolError on
+ * anything unexpected), checks every count Alice announces against his own records, stores the EC block only after
+ * Alice's signature over the transcript verifies, and derives keys (receiverAmplify.ts) only from his own records.
  */
 import { randomBytes } from 'node:crypto';
 import { RoundProtocolError, type ReceiverRound, type ReceiverStepResult, type RoundParams, type RoundStats } from '../../Simulator.js';
-import { DEFAULT_PA_HASH_FAMILY, paHash, paSeedLength } from '../amplification/amplify.js';
+import { blockIdFor, countDisclosureBits, type EcBlockRecord } from '../accumulation/blockRecord.js';
+import type { AccumulatedBlocks } from '../accumulation/heldBlocks.js';
 import type { BitArray } from '../common/bits.js';
 import type { Rng } from '../common/rng.js';
-import { receiveDetections } from '../detection/channel.js';
-import { qberUpperBound, SAMPLE_SEED_BYTES, takeSample } from '../estimation/estimate.js';
-import { secretKeyLength } from '../estimation/finiteKey.js';
-import { ABORT_REASONS, BB84_CASCADE, MAX_QUESTION_BYTES, NONCE_B64, NONCE_BYTES } from '../protocol/messages.js';
+import { measureDetectedPulses } from '../detection/detectedPulses.js';
+import type { DetectionModel } from '../detection/detectionModel.js';
+import { countPerIntensity, errorsPerIntensity, sumOf } from '../estimation/intensityCounts.js';
+import { decodeCounts, decodeIntensities, encodeCounts } from '../protocol/decoyWire.js';
+import { ABORT_REASONS, BB84_CASCADE, CHANNEL_HASH_SETTINGS, MAX_QUESTION_BYTES, NONCE_B64, NONCE_BYTES } from '../protocol/messages.js';
 import type { Bb84Settings } from '../protocol/settings.js';
-import { MAX_FRAME_DETECTIONS } from '../protocol/sizing.js';
+import { MAX_FRAME_DETECTIONS, maxBlocksPerPa, minKeyBits } from '../protocol/sizing.js';
 import { confirmMessage, Transcript, type Party } from '../protocol/transcript.js';
 import {
   answersToBase64,
@@ -21,6 +24,7 @@ import {
   bytesFromBase64,
   bytesToBase64,
   decodeQuestions,
+  expectBoolean,
   expectFields,
   expectInt,
   expectNumber,
@@ -28,38 +32,56 @@ import {
   protocolError,
 } from '../protocol/wire.js';
 import { CascadeResponder, MAX_PASSES, SHUFFLE_SEED_BYTES } from '../reconciliation/cascade.js';
-import { compressBits } from '../sifting/sift.js';
-import { tagsEqual, VERIFY_SEED_BYTES, VERIFY_TAG_BITS, VERIFY_TAG_BYTES, verifyTag } from '../verification/verify.js';
+import { compressBits, invertBits } from '../sifting/sift.js';
+import { tagsEqual, VERIFY_SEED_BYTES, VERIFY_TAG_BITS, VERIFY_TAG_BYTES, verifyTagCount, verifyTags } from '../verification/verify.js';
 import type { TranscriptAuthenticator } from './authenticator.js';
-import { cutKeys, wipe } from './keyOutput.js';
+import { wipe } from './keyOutput.js';
+import { receiveAmplify, receiveSeed, type SeedChunks } from './receiverAmplify.js';
+import { ecBlockStats, perIntensity } from './roundStats.js';
 import { Stopwatch } from './stopwatch.js';
 
 /** What Bob's round needs from the simulator that runs it. */
 export interface ReceiverLink {
   readonly settings: Bb84Settings;
+  readonly auth: TranscriptAuthenticator;
+  readonly channelHash: string;
+  readonly model: DetectionModel;
+  readonly blocks: AccumulatedBlocks;
   physicsRng(role: Party, params: RoundParams): Rng;
 }
 
-type BobState = 'frame' | 'sift' | 'estimate' | 'decision' | 'cascade' | 'amplify' | 'done';
+type BobState = 'frame' | 'sift' | 'phase' | 'decision' | 'cascade' | 'accumulate' | 'amplify' | 'done';
+
+/** States in which Alice may still abort the EC block. */
+const ABORTABLE: ReadonlySet<BobState> = new Set(['sift', 'phase', 'decision', 'cascade']);
 
 export class Bb84ReceiverRound implements ReceiverRound {
   private state: BobState = 'frame';
-  private readonly transcript: Transcript;
-  private readonly watch = new Stopwatch();
-  private readonly stats: RoundStats;
+  readonly transcript: Transcript;
+  readonly watch = new Stopwatch();
+  readonly stats: RoundStats;
+  private nonces: { a: Uint8Array; b: Uint8Array } | undefined;
+  private pulses = 0;
+  private detections: number[] = [];
   private bobBits: BitArray | undefined;
-  private sifted: BitArray | undefined;
-  private remaining: BitArray | undefined;
-  private sampleSize = 0;
-  private qberUpper = 1;
+  private bobBases: BitArray | undefined;
+  private eveKnows: BitArray | undefined;
+  private bobX: BitArray | undefined;
+  private bobZ: BitArray | undefined;
+  private zIntensities: BitArray[] = [];
+  private nX: number[] = [];
+  private nZ: number[] = [];
+  private mZ: number[] = [];
+  private eveKnownBits = 0;
   private responder: CascadeResponder | undefined;
+  private lambdaEC = 0;
+  /** The Toeplitz seed's chunks, once the PA step began. */
+  readonly seed: SeedChunks = { chunks: [], bits: 0 };
   private busy: { step: string; started: number } | undefined;
 
   constructor(
-    private readonly sim: ReceiverLink,
-    private readonly params: RoundParams,
-    private readonly auth: TranscriptAuthenticator,
-    private readonly channelHash: string,
+    readonly link: ReceiverLink,
+    readonly params: RoundParams,
     private readonly onDone: (stats: RoundStats) => void,
   ) {
     this.transcript = new Transcript(params);
@@ -67,11 +89,11 @@ export class Bb84ReceiverRound implements ReceiverRound {
       pulses: null,
       detections: null,
       siftedBits: null,
-      sampleBits: null,
-      remainingBits: null,
-      qberEstimate: null,
-      qberUpper: null,
+      keyBasisBits: null,
+      testBasisBits: null,
+      qberZ: null,
       leakedBits: null,
+      accumulated: false,
       secretBits: 0,
       keyBits: 0,
       keys: 0,
@@ -86,21 +108,24 @@ export class Bb84ReceiverRound implements ReceiverRound {
     // Bob's figures are his own processing time per step (the gaps between steps are Alice's and the network's).
     this.busy = { step, started };
     try {
-      if (step === 'abort') return this.onAbort(payload);
+      if (step === 'abort' && ABORTABLE.has(this.state)) return this.onAbort(payload);
       switch (this.state) {
         case 'frame':
           return this.expectStep(step, 'frame') && this.onFrame(payload);
         case 'sift':
           return this.expectStep(step, 'sift') && this.onSift(payload);
-        case 'estimate':
-          return this.expectStep(step, 'estimate') && this.onEstimate(payload);
+        case 'phase':
+          return this.expectStep(step, 'phase') && this.onPhase(payload);
         case 'decision':
           return this.expectStep(step, 'parities') && this.onParities(payload, true);
         case 'cascade':
           if (step === 'verify') return this.onVerify(payload);
           return this.expectStep(step, 'parities') && this.onParities(payload, false);
+        case 'accumulate':
+          return this.expectStep(step, 'accumulate') && (await this.onAccumulate(payload));
         case 'amplify':
-          return this.expectStep(step, 'amplify') && (await this.onAmplify(payload));
+          if (step === 'seed') return this.reply('seed', payload, receiveSeed(this, payload), true);
+          return this.expectStep(step, 'amplify') && (await receiveAmplify(this, payload));
       }
       throw protocolError(step, 'the block is over');
     } catch (err) {
@@ -120,11 +145,12 @@ export class Bb84ReceiverRound implements ReceiverRound {
     if (this.state !== 'done') this.end();
   }
 
-  /** Ends the block here: no key, state wiped. */
-  private end(): void {
+  /** Ends the round here: no key, state wiped. */
+  end(): void {
     this.state = 'done';
-    wipe(this.bobBits, this.sifted, this.remaining);
-    this.bobBits = this.sifted = this.remaining = undefined;
+    wipe(this.bobBits, this.bobBases, this.eveKnows, this.bobX, this.bobZ, ...this.seed.chunks);
+    this.bobBits = this.bobBases = this.eveKnows = this.bobX = this.bobZ = undefined;
+    this.seed.chunks = [];
     this.responder?.dispose();
     this.responder = undefined;
   }
@@ -137,8 +163,8 @@ export class Bb84ReceiverRound implements ReceiverRound {
     this.busy = undefined;
   }
 
-  private finish(keys: Uint8Array[], reason: string | null): ReceiverStepResult['result'] {
-    if (reason) Object.assign(this.stats, { aborted: true, reason, secretBits: 0, keyBits: 0, keys: 0 });
+  finish(keys: Uint8Array[], reason: string | null): ReceiverStepResult['result'] {
+    if (reason) Object.assign(this.stats, { aborted: true, reason, keyBits: 0, keys: 0 });
     this.charge();
     Object.assign(this.stats, this.watch.flat(true));
     this.end();
@@ -147,10 +173,16 @@ export class Bb84ReceiverRound implements ReceiverRound {
   }
 
   /** Records the message from Alice and Bob's reply in the transcript, returns the reply. */
-  private reply(step: string, payload: unknown, reply: Record<string, unknown>): Record<string, unknown> {
+  reply(step: string, payload: unknown, reply: Record<string, unknown>, charge = false): ReceiverStepResult {
     this.transcript.message('alice', step, payload);
     this.transcript.message('bob', step, reply);
-    return reply;
+    if (charge) this.charge();
+    return { reply };
+  }
+
+  /** The records of this round's EC block, once accumulated (receiverAmplify.ts). */
+  get intensities(): number {
+    return this.link.settings.source.intensities.length;
   }
 
   private onAbort(payload: unknown): ReceiverStepResult {
@@ -161,152 +193,175 @@ export class Bb84ReceiverRound implements ReceiverRound {
 
   private onFrame(payload: unknown): ReceiverStepResult {
     const step = 'frame';
-    const f = expectFields(payload, step, ['pulses', 'detections', 'states', 'bases', 'nonceA', 'channelHash']);
+    const f = expectFields(payload, step, ['pulses', 'detections', 'states', 'bases', 'intensities', 'nonceA', 'channelHash']);
     const pulses = expectInt(f.pulses, 1, Number.MAX_SAFE_INTEGER, step, 'pulses');
     const k = expectInt(f.detections, 0, Math.min(pulses, MAX_FRAME_DETECTIONS), step, 'detections');
     expectString(f.channelHash, 64, NONCE_B64, step, 'channelHash');
-    if (f.channelHash !== this.channelHash) {
-      throw protocolError(step, 'the two modules simulate different channels (simulator.channel.* and simulator.eve must be equal at both ends)');
-    }
+    if (f.channelHash !== this.link.channelHash) throw protocolError(step, `the two modules simulate different links or sizes (${CHANNEL_HASH_SETTINGS} must be equal at both ends)`);
     const nonceA = bytesFromBase64(f.nonceA, NONCE_BYTES, step, 'nonceA');
     const states = bitsFromBase64(f.states, k, step, 'states');
     const aliceBases = bitsFromBase64(f.bases, k, step, 'bases');
-    // The rest of the channel model, at Bob's module: signal or dark count, Eve, misalignment, Bob's basis.
-    const s = this.sim.settings;
-    const { bobBits, bobBases } = receiveDetections(states, aliceBases, s.channel, s.eve, this.sim.physicsRng('bob', this.params));
-    wipe(states, aliceBases); // Bob's module keeps only what Bob's detectors saw
-    this.bobBits = bobBits;
+    const masks = decodeIntensities(f.intensities, k, this.intensities, step, 'intensities');
+    // The simulated quantum channel at Bob's module: his basis, the cause of each click and its outcome.
+    const measured = measureDetectedPulses(states, aliceBases, masks, this.link.model, this.link.physicsRng('bob', this.params));
+    this.detections = masks.map((m) => m.popcount());
+    wipe(states, aliceBases, ...masks); // Bob's module keeps only what Bob's detectors saw; Bob learns intensities at sift
+    this.bobBits = measured.bobBits;
+    this.bobBases = measured.bobBases;
+    this.eveKnows = measured.eveKnows;
+    this.pulses = pulses;
     const nonceB = randomBytes(NONCE_BYTES);
-    const reply = this.reply(step, payload, { bases: bitsToBase64(bobBases), nonceB: bytesToBase64(nonceB) });
+    const out = this.reply(step, payload, { bases: bitsToBase64(measured.bobBases), nonceB: bytesToBase64(nonceB) });
     this.transcript.nonces(nonceA, nonceB);
-    Object.assign(this.stats, { pulses, detections: k });
+    this.nonces = { a: nonceA, b: nonceB };
+    Object.assign(this.stats, { pulses, detections: k }, perIntensity('detections', this.detections));
     this.state = 'sift';
     this.charge();
-    return { reply };
+    return out;
   }
 
   private onSift(payload: unknown): ReceiverStepResult {
     const step = 'sift';
-    const f = expectFields(payload, step, ['mask']);
+    const f = expectFields(payload, step, ['mask', 'intensities']);
     const bobBits = this.bobBits!;
     const mask = bitsFromBase64(f.mask, bobBits.length, step, 'mask');
-    this.sifted = compressBits(bobBits, mask);
-    wipe(bobBits);
-    this.bobBits = undefined;
-    if (this.sifted.length < 2) throw protocolError(step, 'the mask leaves fewer than 2 sifted bits');
-    this.stats.siftedBits = this.sifted.length;
-    this.state = 'estimate';
-    this.charge();
-    return { reply: this.reply(step, payload, { siftedBits: this.sifted.length }) };
+    const sifted = compressBits(bobBits, mask);
+    const zMask = compressBits(this.bobBases!, mask); // matching bases: Bob's basis is Alice's
+    const xMask = invertBits(zMask);
+    const siftedIntensities = decodeIntensities(f.intensities, sifted.length, this.intensities, step, 'intensities');
+    this.nX = countPerIntensity(xMask, siftedIntensities);
+    this.nZ = countPerIntensity(zMask, siftedIntensities);
+    if (this.link.settings.attack.kind !== 'none') {
+      const known = compressBits(this.eveKnows!, mask);
+      this.eveKnownBits = countPerIntensity(xMask, [known])[0]!;
+    }
+    this.bobX = compressBits(sifted, xMask);
+    this.bobZ = compressBits(sifted, zMask);
+    this.zIntensities = siftedIntensities.map((m) => compressBits(m, zMask));
+    wipe(bobBits, sifted, this.eveKnows);
+    this.bobBits = this.eveKnows = undefined;
+    const keyBasisBits = sumOf(this.nX);
+    const testBasisBits = sumOf(this.nZ);
+    Object.assign(this.stats, { siftedBits: sifted.length, keyBasisBits, testBasisBits }, perIntensity('nX', this.nX), perIntensity('nZ', this.nZ));
+    if (keyBasisBits < minKeyBits(this.link.settings) || testBasisBits === 0) throw protocolError(step, 'the mask leaves too few key-basis or test-basis bits (Alice should have aborted)');
+    this.state = 'phase';
+    return this.reply(step, payload, { siftedBits: sifted.length, nX: encodeCounts(this.nX), nZ: encodeCounts(this.nZ) }, true);
   }
 
-  private onEstimate(payload: unknown): ReceiverStepResult {
-    const step = 'estimate';
-    const f = expectFields(payload, step, ['seed', 'sampleSize']);
-    const sifted = this.sifted!;
-    const sampleSize = expectInt(f.sampleSize, 1, Math.min(sifted.length - 1, Math.ceil(sifted.length / 2)), step, 'sampleSize');
-    const seed = bytesFromBase64(f.seed, SAMPLE_SEED_BYTES, step, 'seed');
-    const { sample, remaining } = takeSample(sifted, { seed, sampleSize });
-    wipe(sifted);
-    this.sifted = undefined;
-    this.remaining = remaining;
-    this.sampleSize = sampleSize;
-    Object.assign(this.stats, { sampleBits: sampleSize, remainingBits: remaining.length });
+  private onPhase(payload: unknown): ReceiverStepResult {
+    const step = 'phase';
+    const f = expectFields(payload, step, ['bits']);
+    const aliceZ = bitsFromBase64(f.bits, this.bobZ!.length, step, 'bits');
+    this.mZ = errorsPerIntensity(aliceZ, this.bobZ!, this.zIntensities);
+    Object.assign(this.stats, ecBlockStats({ detections: this.detections, nX: this.nX, nZ: this.nZ, mZ: this.mZ }));
     this.state = 'decision';
-    this.charge();
-    return { reply: this.reply(step, payload, { sample: bitsToBase64(sample) }) };
+    return this.reply(step, payload, { bits: bitsToBase64(this.bobZ!) }, true);
   }
 
   private onParities(payload: unknown, first: boolean): ReceiverStepResult {
     const step = 'parities';
     const f = first
-      ? expectFields(payload, step, ['count', 'questions', 'qber', 'sampleErrors', 'passes', 'shuffleSeed'])
+      ? expectFields(payload, step, ['count', 'questions', 'qber', 'zErrors', 'passes', 'shuffleSeed'])
       : expectFields(payload, step, ['count', 'questions']);
     if (first) this.startCascade(f);
     const count = expectInt(f.count, 1, MAX_QUESTION_BYTES / 3, step, 'count');
     const questions = decodeQuestions(f.questions, count, MAX_QUESTION_BYTES, step);
     const answers = this.responder!.answerPacked(questions);
     this.state = 'cascade';
-    this.charge();
-    return { reply: this.reply(step, payload, { parities: answersToBase64(answers) }) };
+    return this.reply(step, payload, { parities: answersToBase64(answers) }, true);
   }
 
   /** The first parities message carries Alice's decision to go on and the Cascade parameters. */
   private startCascade(f: Record<string, unknown>): void {
     const step = 'parities';
-    const s = this.sim.settings;
-    const remaining = this.remaining!;
-    const k = this.sampleSize;
-    const errors = expectInt(f.sampleErrors, 0, k, step, 'sampleErrors');
+    const s = this.link.settings;
+    const testBits = sumOf(this.nZ);
+    const zErrors = expectInt(f.zErrors, 0, testBits, step, 'zErrors');
+    if (zErrors !== sumOf(this.mZ)) throw protocolError(step, 'zErrors differs from the test-basis errors counted here');
     const qber = expectNumber(f.qber, 0, 0.5, step, 'qber');
-    if (qber !== errors / k) throw protocolError(step, 'qber is not sampleErrors / sampleSize');
-    const qberUpper = qberUpperBound(errors, k, remaining.length, s.epsPE);
-    if (qberUpper > s.qberThreshold) throw protocolError(step, "the QBER bound exceeds this module's simulator.qber_threshold (Alice should have aborted)");
+    if (qber !== zErrors / testBits) throw protocolError(step, 'qber is not zErrors / test-basis bits');
+    if (qber > s.qberThreshold) throw protocolError(step, "the test-basis QBER exceeds this module's simulator.qber_threshold (Alice should have aborted)");
     const passes = expectInt(f.passes, 1, MAX_PASSES, step, 'passes');
     const seed = bytesFromBase64(f.shuffleSeed, SHUFFLE_SEED_BYTES, step, 'shuffleSeed');
-    this.qberUpper = qberUpper;
-    // The block's QBER as Alice measured it on Bob's sample, and Bob's own bound on it: Bob's stats show them too (dashboard).
-    Object.assign(this.stats, { qberEstimate: qber, qberUpper });
-    this.responder = new CascadeResponder(remaining, { ...BB84_CASCADE, estimatedQber: qber, passes }, seed);
+    this.responder = new CascadeResponder(this.bobX!, { ...BB84_CASCADE, estimatedQber: qber, passes }, seed);
   }
 
   private onVerify(payload: unknown): ReceiverStepResult {
     const step = 'verify';
+    const s = this.link.settings;
     const f = expectFields(payload, step, ['seed', 'tag']);
-    const seed = bytesFromBase64(f.seed, VERIFY_SEED_BYTES, step, 'seed');
-    const tag = bytesFromBase64(f.tag, VERIFY_TAG_BYTES, step, 'tag');
-    const match = tagsEqual(verifyTag(this.remaining!, seed), tag);
-    this.stats.leakedBits = this.responder!.disclosedBits + VERIFY_TAG_BITS;
-    const reply = this.reply(step, payload, { match });
-    this.charge();
-    if (!match) return { reply, result: this.finish([], 'verify-mismatch') };
-    this.state = 'amplify';
-    return { reply };
+    const keyBits = sumOf(this.nX);
+    const tags = verifyTagCount(keyBits, maxBlocksPerPa(s), s.epsCor / 2);
+    const seed = bytesFromBase64(f.seed, tags * VERIFY_SEED_BYTES, step, 'seed');
+    const tag = bytesFromBase64(f.tag, tags * VERIFY_TAG_BYTES, step, 'tag');
+    const match = tagsEqual(verifyTags(this.bobX!, seed), tag);
+    this.lambdaEC = this.responder!.disclosedBits + tags * VERIFY_TAG_BITS + countDisclosureBits(keyBits);
+    this.stats.leakedBits = this.lambdaEC;
+    const out = this.reply(step, payload, { match }, true);
+    if (!match) return { ...out, result: this.finish([], 'verify-mismatch') };
+    this.responder!.dispose();
+    this.responder = undefined;
+    this.state = 'accumulate';
+    return out;
   }
 
-  private async onAmplify(payload: unknown): Promise<ReceiverStepResult> {
-    const step = 'amplify';
-    const s = this.sim.settings;
-    const { keyLengthBits, maxKeys } = this.params;
-    const f = expectFields(payload, step, ['seed', 'hash', 'outputBits', 'keys', 'signature']);
-    const family = s.paHash ?? DEFAULT_PA_HASH_FAMILY;
-    if (f.hash !== family) throw protocolError(step, `hash is not this module's privacy-amplification family ${family} (set simulator.privacy_amplification alike at both ends)`);
-    const keyCount = expectInt(f.keys, 1, maxKeys, step, 'keys');
-    const outputBits = expectInt(f.outputBits, keyLengthBits, Number.MAX_SAFE_INTEGER, step, 'outputBits');
-    if (outputBits !== keyCount * keyLengthBits) throw protocolError(step, 'outputBits must be keys × keyLengthBits');
-    const remaining = this.remaining!;
-    const n = remaining.length;
-    // Bob's own finite-key bound, from what he disclosed: Alice may not ask for more key than it allows.
-    const ownBound = secretKeyLength({ n, qberUpper: this.qberUpper, leakEC: this.responder!.disclosedBits + VERIFY_TAG_BITS, epsEC: s.epsEC, epsPA: s.epsPA });
-    if (outputBits > ownBound) throw protocolError(step, "outputBits exceeds this module's finite-key bound (are simulator.eps_* equal at both ends?)");
-    const seed = bitsFromBase64(f.seed, paSeedLength(family, n, outputBits), step, 'seed');
-    const aliceSignature = bytesFromBase64(f.signature, this.auth.signatureBytes, step, 'signature');
+  /** Alice's counts must be Bob's own; her signature must verify; then the block is stored here first. */
+  private async onAccumulate(payload: unknown): Promise<ReceiverStepResult> {
+    const step = 'accumulate';
+    const s = this.link.settings;
+    const K = this.intensities;
+    const f = expectFields(payload, step, ['blockId', 'pulses', 'nX', 'nZ', 'mZ', 'lambdaEC', 'correctedErrors', 'amplify', 'signature']);
+    const keyBits = sumOf(this.nX);
+    const blockId = blockIdFor(this.nonces!.a, this.nonces!.b);
+    if (f.blockId !== blockId) throw protocolError(step, 'blockId is not the one the nonces give');
+    if (f.pulses !== this.pulses) throw protocolError(step, 'pulses differs from the frame');
+    const counts = { nX: decodeCounts(f.nX, K, keyBits, step, 'nX'), nZ: decodeCounts(f.nZ, K, sumOf(this.nZ), step, 'nZ'), mZ: decodeCounts(f.mZ, K, sumOf(this.nZ), step, 'mZ') };
+    if (encodeCounts(counts.nX) !== encodeCounts(this.nX) || encodeCounts(counts.nZ) !== encodeCounts(this.nZ) || encodeCounts(counts.mZ) !== encodeCounts(this.mZ)) {
+      throw protocolError(step, "the block's counts differ from this module's records");
+    }
+    if (f.lambdaEC !== this.lambdaEC) throw protocolError(step, 'lambdaEC differs from the bits disclosed here');
+    const correctedErrors = expectInt(f.correctedErrors, 0, keyBits, step, 'correctedErrors');
+    if (correctedErrors / keyBits > s.qberThreshold) throw protocolError(step, "the corrected errors exceed this module's simulator.qber_threshold (Alice should have aborted)");
+    const amplify = expectBoolean(f.amplify, step, 'amplify');
+    const aliceSignature = bytesFromBase64(f.signature, this.link.auth.signatureBytes, step, 'signature');
     const { signature: _omitted, ...signedPart } = f;
     this.transcript.message('alice', step, signedPart);
     const aliceDigest = this.transcript.digest();
-    const confirmBody = { confirmed: true, keys: keyCount };
-    this.transcript.message('bob', step, confirmBody);
+    const body = { appended: true };
+    this.transcript.message('bob', step, body);
     const bobDigest = this.transcript.digest();
-    // Both signature operations run in worker threads while this thread computes the Toeplitz product.
+    // Both signature operations run in worker threads; Bob stores the block only once Alice's verified.
     const signStart = performance.now();
-    const verifying = this.auth.verify(aliceSignature, confirmMessage('alice', aliceDigest));
-    const signing = this.auth.sign(confirmMessage('bob', bobDigest));
-    verifying.catch(() => undefined);
+    const verifying = this.link.auth.verify(aliceSignature, confirmMessage('alice', aliceDigest));
+    const signing = this.link.auth.sign(confirmMessage('bob', bobDigest));
     signing.catch(() => undefined);
-    const toeplitzStart = performance.now();
-    const finalKey = paHash(family, remaining, seed, outputBits);
-    this.watch.add('toeplitz', performance.now() - toeplitzStart);
-    try {
-      const [valid, signature] = await Promise.all([verifying, signing]);
+    const valid = await verifying;
+    if (!valid) {
       this.watch.add('sign', performance.now() - signStart);
-      if (!valid) {
-        return { reply: { confirmed: false, reason: 'signature-invalid' }, result: this.finish([], 'peer-signature-invalid') };
-      }
-      const keys = cutKeys(finalKey, keyCount, keyLengthBits);
-      Object.assign(this.stats, { secretBits: ownBound, keyBits: outputBits, keys: keyCount });
-      return { reply: { ...confirmBody, signature: bytesToBase64(signature) }, result: this.finish(keys, null) };
-    } finally {
-      wipe(finalKey);
+      return { reply: { appended: false, reason: 'signature-invalid' }, result: this.finish([], 'peer-signature-invalid') };
     }
+    const record: EcBlockRecord = {
+      config: this.link.channelHash,
+      pulses: this.pulses,
+      siftedBits: this.stats.siftedBits as number,
+      detections: this.detections,
+      nX: this.nX,
+      nZ: this.nZ,
+      mZ: this.mZ,
+      lambdaEC: this.lambdaEC,
+      correctedErrors,
+      ...(s.attack.kind !== 'none' ? { eveKnownBits: this.eveKnownBits } : {}),
+    };
+    await this.link.blocks.append(this.params.keyStreamId, blockId, this.bobX!, record);
+    const signature = await signing;
+    this.watch.add('sign', performance.now() - signStart);
+    Object.assign(this.stats, { accumulated: true, correctedBits: correctedErrors, ...(s.attack.kind !== 'none' ? { eveKnownBits: this.eveKnownBits } : {}) });
+    const reply = { ...body, signature: bytesToBase64(signature) };
+    if (!amplify) return { reply, result: this.finish([], null) };
+    wipe(this.bobX, this.bobZ);
+    this.bobX = this.bobZ = undefined;
+    this.state = 'amplify';
+    this.charge();
+    return { reply };
   }
 }

@@ -35,6 +35,32 @@ export function verifyCollisionProbability(nBits: number): number {
   return (Math.ceil(nBits / 32) + 1) * 2 ** -60;
 }
 
+/** Most independent tags one block is checked with (two already bound a 2^26-bit block's collision by 2^-78). */
+export const MAX_VERIFY_TAGS = 4;
+
+/**
+ * Independent tags (each with its own fresh seed) a block of `nBits` bits needs so that `blocks` such blocks
+ * together collide with probability at most `budget` (union bound): the smallest t with
+ * verifyCollisionProbability(nBits)^t · blocks <= budget. The PA block's eps_cor budget is shared this way by every
+ * EC block it is made of (docs/bb84.md, "What eps_cor covers").
+ */
+export function verifyTagCount(nBits: number, blocks: number, budget: number): number {
+  if (!(budget > 0 && budget < 1)) throw new RangeError(`verifyTagCount: budget must be in (0, 1), got ${budget}`);
+  if (!(Number.isSafeInteger(blocks) && blocks >= 1)) throw new RangeError(`verifyTagCount: blocks must be a positive integer, got ${blocks}`);
+  const p = verifyCollisionProbability(nBits);
+  for (let t = 1; t <= MAX_VERIFY_TAGS; t++) if (p ** t * blocks <= budget) return t;
+  throw new RangeError(`verifyTagCount: ${MAX_VERIFY_TAGS} tags of a ${nBits}-bit block cannot bound ${blocks} blocks by ${budget}`);
+}
+
+/** `seeds.length / VERIFY_SEED_BYTES` tags of `bits`, one per seed, concatenated. */
+export function verifyTags(bits: BitArray, seeds: Uint8Array): Uint8Array {
+  if (seeds.length === 0 || seeds.length % VERIFY_SEED_BYTES !== 0) throw new RangeError(`verify seeds must be a positive multiple of ${VERIFY_SEED_BYTES} bytes, got ${seeds.length}`);
+  const count = seeds.length / VERIFY_SEED_BYTES;
+  const out = new Uint8Array(count * VERIFY_TAG_BYTES);
+  for (let i = 0; i < count; i++) out.set(verifyTag(bits, seeds.subarray(i * VERIFY_SEED_BYTES, (i + 1) * VERIFY_SEED_BYTES)), i * VERIFY_TAG_BYTES);
+  return out;
+}
+
 function hashKey(seed: Uint8Array): bigint {
   if (seed.length !== VERIFY_SEED_BYTES) throw new RangeError(`verify seed must be ${VERIFY_SEED_BYTES} bytes, got ${seed.length}`);
   let v = 0n;

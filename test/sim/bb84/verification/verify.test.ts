@@ -125,3 +125,21 @@ describe('verifyBlock', () => {
     expect(() => verifyBlock(newKeyBlock('v3', 'estimated', new BitArray(8)), new Uint8Array(8), new Uint8Array(8))).toThrow(/stage/);
   });
 });
+
+describe('verification tags per block of a PA block', () => {
+  it('when a PA block holds many EC blocks, then each gets enough independent tags to keep the union bound under the eps_cor budget', async () => {
+    const { verifyTagCount, verifyTags, MAX_VERIFY_TAGS, VERIFY_SEED_BYTES } = await import('../../../../src/sim/bb84/verification/verify.js');
+    // One 64-bit tag of a 1 Mbit block: 2.7e-14, more than eps_cor = 1e-15 alone; two tags: 7e-28 each.
+    expect(verifyCollisionProbability(1e6)).toBeGreaterThan(1e-15);
+    expect(verifyTagCount(1e6, 4000, 5e-16)).toBe(2);
+    expect(verifyTagCount(100, 1, 0.5)).toBe(1);
+    const t = verifyTagCount(2 ** 26, 100_000, 5e-16);
+    expect(verifyCollisionProbability(2 ** 26) ** t * 100_000).toBeLessThanOrEqual(5e-16);
+    expect(t).toBeLessThanOrEqual(MAX_VERIFY_TAGS);
+    const bits = randomBits(seededRng(8), 5000);
+    const seeds = new Uint8Array(2 * VERIFY_SEED_BYTES).map((_, i) => i * 37);
+    const tags = verifyTags(bits, seeds);
+    expect(hex(tags)).toBe(hex(verifyTag(bits, seeds.subarray(0, 8))) + hex(verifyTag(bits, seeds.subarray(8))));
+    expect(() => verifyTags(bits, new Uint8Array(9))).toThrow(RangeError);
+  });
+});

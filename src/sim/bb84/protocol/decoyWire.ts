@@ -1,0 +1,176 @@
+/**
+ * Wire encodings of the decoy-state announcements (docs/peer-protocol.md, "BB84 simulator messages"):
+ * the intensity of every detected or sifted pulse, per-intensity counts, and lists of block IDs.
+ *
+ * Intensities travel as nested masks: for j = 0 .. K-2, one mask over the pulses whose intensity is j or later,
+ * 1 where it is j; each mask as its packed 32-bit words (little-endian), the masks concatenated, base64. Most
+ * detections come from the signal intensity (index 0), so the first mask costs one bit per pulse and the others
+ * only the decoys: about 1.3 bits per pulse instead of two.
+ *
+ * Every check throws RoundProtocolError naming the step and the field, never a value.
+ */
+import { BitArray } from '../common/bits.js';
+import { compressBits } from '../sifting/sift.js';
+import { bytesToBase64, protocolError } from './wire.js';
+
+/** The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse). */
+export function encodeIntensities(masks: readonly BitArray[]): string {
+  const n = masks[0]?.length ?? 0;
+  const remaining = allOnes(n);
+  const parts: Uint32Array[] = [];
+  for (let j = 0; j < masks.length - 1; j++) {
+    const nested = compressBits(masks[j]!, remaining);
+    parts.push(nested.words);
+    const r = remaining.words, m = masks[j]!.words;
+    for (let i = 0; i < r.length; i++) r[i] = r[i]! & ~m[i]!;
+  }
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const words = new Uint32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    words.set(p, at);
+    at += p.length;
+  }
+  return bytesToBase64(new Uint8Array(words.buffer));
+}
+
+/**
+ * Decodes the intensity masks of `n` pulses for `intensities` intensities: exactly the words the nested masks
+ * need, canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
+ */
+export function decodeIntensities(value: unknown, n: number, intensities: number, step: string, field: string): BitArray[] {
+  if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
+  // Every mask is at most n bits: bound the text before decoding it.
+  const maxWords = (intensities - 1) * ((n + 31) >>> 5);
+  if (value.length > 4 * Math.ceil((4 * maxWords) / 3)) throw protocolError(step, `${field} is longer than ${intensities - 1} masks of ${n} pulses`);
+  const buf = Buffer.from(value, 'base64');
+  if (buf.length % 4 !== 0 || buf.toString('base64') !== value) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
+  const words = new Uint32Array(buf.length / 4);
+  new Uint8Array(words.buffer).set(buf);
+  const masks: BitArray[] = [];
+  let remaining = allOnes(n);
+  let at = 0;
+  for (let j = 0; j < intensities - 1; j++) {
+    const length = remaining.popcount();
+    const nWords = (length + 31) >>> 5;
+    if (at + nWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
+    const nested = new BitArray(length, words.slice(at, at + nWords));
+    const r = length & 31;
+    if (r !== 0 && nested.words[nWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
+    at += nWords;
+    const mask = expandBits(nested, remaining);
+    masks.push(mask);
+    const rest = new BitArray(n);
+    for (let i = 0; i < rest.words.length; i++) rest.words[i] = remaining.words[i]! & ~mask.words[i]!;
+    remaining = rest;
+  }
+  if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
+  masks.push(remaining);
+  return masks;
+}
+
+/** PDEP8[(mask << 8) | value]: the low popcount(mask) bits of `value` placed at the one bits of `mask`. */
+const PDEP8 = new Uint8Array(65536);
+const POP8 = new Uint8Array(256);
+for (let m = 0; m < 256; m++) {
+  let c = 0;
+  for (let b = 0; b < 8; b++) if ((m >>> b) & 1) c++;
+  POP8[m] = c;
+  for (let v = 0; v < 1 << c; v++) {
+    let out = 0;
+    let k = 0;
+    for (let b = 0; b < 8; b++) {
+      if ((m >>> b) & 1) {
+        out |= ((v >>> k) & 1) << b;
+        k++;
+      }
+    }
+    PDEP8[(m << 8) | v] = out;
+  }
+}
+
+/**
+ * The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. Word-level
+ * with a byte deposit table; full words of `where` copy 32 bits at once.
+ */
+export function expandBits(nested: BitArray, where: BitArray): BitArray {
+  const out = new BitArray(where.length);
+  const w = where.words, o = out.words, src = nested.words;
+  let k = 0; // bits of `nested` used so far
+  /** `count` (1..32) bits of nested from position k. */
+  const take = (count: number): number => {
+    const word = k >>> 5;
+    const shift = k & 31;
+    let v = src[word]! >>> shift;
+    if (shift !== 0 && shift + count > 32) v |= src[word + 1]! << (32 - shift);
+    return count === 32 ? v >>> 0 : v & ((1 << count) - 1);
+  };
+  for (let i = 0; i < w.length; i++) {
+    const m = w[i]!;
+    if (m === 0) continue;
+    if (m === 0xffffffff) {
+      o[i] = take(32);
+      k += 32;
+      continue;
+    }
+    let acc = 0;
+    for (let sh = 0; sh < 32; sh += 8) {
+      const mb = (m >>> sh) & 255;
+      if (mb === 0) continue;
+      const c = POP8[mb]!;
+      acc |= PDEP8[(mb << 8) | take(c)]! << sh;
+      k += c;
+    }
+    o[i] = acc;
+  }
+  return out;
+}
+
+function allOnes(n: number): BitArray {
+  const out = new BitArray(n);
+  out.words.fill(0xffffffff);
+  return out.clearTail();
+}
+
+// ---- per-intensity counts and block lists -------------------------------------------------------------------------
+
+/** Digits of a count on the wire (below 2^53). */
+const COUNT = /^(0|[1-9][0-9]{0,15})$/;
+
+/** Counts, one per intensity, as comma-separated decimal text ("1203,88,2"). */
+export function encodeCounts(counts: readonly number[]): string {
+  return counts.join(',');
+}
+
+/** Exactly `length` non-negative integers, each at most `max`. */
+export function decodeCounts(value: unknown, length: number, max: number, step: string, field: string): number[] {
+  if (typeof value !== 'string' || value.length > length * 17) throw protocolError(step, `${field} must be ${length} comma-separated counts`);
+  const parts = value.split(',');
+  if (parts.length !== length) throw protocolError(step, `${field} must be ${length} comma-separated counts`);
+  return parts.map((p, k) => {
+    if (!COUNT.test(p)) throw protocolError(step, `${field}[${k}] is not a count`);
+    const v = Number(p);
+    if (!Number.isSafeInteger(v) || v > max) throw protocolError(step, `${field}[${k}] must be an integer in [0, ${max}]`);
+    return v;
+  });
+}
+
+/** Block IDs as comma-separated text, in order. */
+export function encodeBlockIds(ids: readonly string[]): string {
+  return ids.join(',');
+}
+
+/** At most `max` distinct IDs matching `pattern` (an empty string is the empty list). */
+export function decodeBlockIds(value: unknown, max: number, pattern: RegExp, step: string, field: string): string[] {
+  if (typeof value !== 'string' || value.length > max * 65) throw protocolError(step, `${field} must be at most ${max} comma-separated block IDs`);
+  if (value === '') return [];
+  const ids = value.split(',');
+  if (ids.length > max) throw protocolError(step, `${field} lists more than ${max} blocks`);
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (!pattern.test(id)) throw protocolError(step, `${field} holds a malformed block ID`);
+    if (seen.has(id)) throw protocolError(step, `${field} lists a block twice`);
+    seen.add(id);
+  }
+  return ids;
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
+import { randomBelow, seededRng } from '../../../../src/sim/bb84/common/rng.js';
+import { decodeBlockIds, decodeCounts, decodeIntensities, encodeBlockIds, encodeCounts, encodeIntensities, expandBits } from '../../../../src/sim/bb84/protocol/decoyWire.js';
+import { compressBits } from '../../../../src/sim/bb84/sifting/sift.js';
+import { RoundProtocolError } from '../../../../src/sim/Simulator.js';
+
+/** Disjoint masks over n pulses, intensity k with probability p[k]. */
+function randomMasks(n: number, p: number[], seed: number): BitArray[] {
+  const rng = seededRng(seed);
+  const masks = p.map(() => new BitArray(n));
+  for (let i = 0; i < n; i++) {
+    let u = randomBelow(rng, 1000) / 1000;
+    let k = 0;
+    while (k < p.length - 1 && u >= p[k]!) u -= p[k++]!;
+    masks[k]!.set(i, 1);
+  }
+  return masks;
+}
+
+const bitsOf = (m: BitArray): string => Array.from({ length: m.length }, (_, i) => m.get(i)).join('');
+
+describe('intensity announcements on the wire', () => {
+  it('when masks of 0 to 10,000 pulses are encoded, then they decode to the same masks and cost about one bit per signal pulse', () => {
+    for (const n of [0, 1, 31, 32, 33, 1000, 10_000]) {
+      const masks = randomMasks(n, [0.9, 0.08, 0.02], n + 1);
+      const text = encodeIntensities(masks);
+      const back = decodeIntensities(text, n, 3, 'frame', 'intensities');
+      expect(back.map(bitsOf)).toEqual(masks.map(bitsOf));
+      if (n === 10_000) expect(Buffer.from(text, 'base64').length * 8).toBeLessThan(1.15 * n);
+    }
+  });
+
+  it('when the text is altered (trailing word, short, bits past a mask, non-canonical), then decoding names the field', () => {
+    const masks = randomMasks(100, [0.6, 0.3, 0.1], 3);
+    const text = encodeIntensities(masks);
+    const bytes = Buffer.from(text, 'base64');
+    const bad = [
+      Buffer.concat([bytes, Buffer.alloc(4)]).toString('base64'),
+      bytes.subarray(0, bytes.length - 4).toString('base64'),
+      (() => {
+        const b = Buffer.from(bytes);
+        b[15] = 0xff; // past the first mask's 100 bits (4 words, 4 bits in the last)
+        return b.toString('base64');
+      })(),
+      `${text}\n`,
+      123,
+    ];
+    for (const v of bad) {
+      expect(() => decodeIntensities(v, 100, 3, 'sift', 'intensities')).toThrow(RoundProtocolError);
+      expect(() => decodeIntensities(v, 100, 3, 'sift', 'intensities')).toThrow(/bb84 sift: intensities/);
+    }
+  });
+
+  it('when bits are compressed to a mask and expanded again, then they land where they were', () => {
+    const where = randomMasks(200, [0.3, 0.7], 5)[0]!;
+    const src = randomMasks(200, [0.5, 0.5], 6)[0]!;
+    const nested = compressBits(src, where);
+    const back = expandBits(nested, where);
+    for (let i = 0; i < 200; i++) expect(back.get(i)).toBe(where.get(i) ? src.get(i) : 0);
+  });
+});
+
+describe('counts and block lists on the wire', () => {
+  it('when counts round-trip, then they are equal; malformed lists name the field and the index', () => {
+    expect(decodeCounts(encodeCounts([0, 17, 2 ** 40]), 3, 2 ** 50, 'sift', 'nX')).toEqual([0, 17, 2 ** 40]);
+    expect(() => decodeCounts('1,2', 3, 10, 'sift', 'nX')).toThrow(/bb84 sift: nX must be 3 comma-separated counts/);
+    expect(() => decodeCounts('1,02,3', 3, 10, 'sift', 'nX')).toThrow(/nX\[1\] is not a count/);
+    expect(() => decodeCounts('1,2,11', 3, 10, 'sift', 'nX')).toThrow(/nX\[2\] must be an integer in \[0, 10\]/);
+    expect(() => decodeCounts('1,-2,3', 3, 10, 'sift', 'nX')).toThrow(RoundProtocolError);
+  });
+
+  it('when block lists round-trip, then order is kept; duplicates, bad IDs and overlong lists are refused', () => {
+    const ids = ['a1', 'B_2', 'c-3'];
+    const re = /^[A-Za-z0-9_-]{1,64}$/;
+    expect(decodeBlockIds(encodeBlockIds(ids), 10, re, 'amplify', 'blockIds')).toEqual(ids);
+    expect(decodeBlockIds('', 10, re, 'amplify', 'blockIds')).toEqual([]);
+    expect(() => decodeBlockIds('a,a', 10, re, 'amplify', 'blockIds')).toThrow(/lists a block twice/);
+    expect(() => decodeBlockIds('a,b/c', 10, re, 'amplify', 'blockIds')).toThrow(/malformed block ID/);
+    expect(() => decodeBlockIds('a,b,c', 2, re, 'amplify', 'blockIds')).toThrow(/more than 2 blocks/);
+  });
+});
