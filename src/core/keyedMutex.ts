@@ -1,4 +1,7 @@
-/** Serialises async work per key (here: per Key_stream_ID), so state changes of one stream never interleave. */
+/**
+ * Serialises async work per key (a Key_stream_ID in the core, a Vault secret in the Vault adapters): work under a
+ * key starts when the previous work under it settled, so state changes of one key never interleave.
+ */
 export class KeyedMutex {
   private tails = new Map<string, Promise<unknown>>();
 

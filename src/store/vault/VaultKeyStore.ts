@@ -24,7 +24,7 @@
 import type nodeVault from 'node-vault';
 import type { DeliveredRecord, KeyStore } from '../KeyStore.js';
 import { StoreError } from '../errors.js';
-import { KeyedLock } from '../keyedLock.js';
+import { KeyedMutex } from '../../core/keyedMutex.js';
 import {
   BASE64_PATTERN,
   VAULT_PARALLELISM,
@@ -57,7 +57,7 @@ export class VaultKeyStore implements KeyStore {
   private readonly dataBase: string;
   private readonly metadataBase: string;
   /** Operations on one `stream/index` run one after the other. */
-  private readonly locks = new KeyedLock();
+  private readonly locks = new KeyedMutex();
   private closed = false;
 
   constructor(options: VaultKeyStoreOptions) {

@@ -26,7 +26,7 @@
  */
 import type nodeVault from 'node-vault';
 import { StoreError } from '../errors.js';
-import { KeyedLock } from '../keyedLock.js';
+import { KeyedMutex } from '../../core/keyedMutex.js';
 import type { ReconciledBlock, ReconciledBlockStore } from '../ReconciledBlockStore.js';
 import { MAX_RECONCILED_BLOCK_BITS, RECONCILED_STREAM_ID_PATTERN } from '../ReconciledBlockStore.js';
 import { checkBlockIds, checkReconciledBlock, checkReconciledStreamId, conflictMessage, consumedMessage, sameBlockContent } from '../reconciledBlockChecks.js';
@@ -71,7 +71,7 @@ export class VaultReconciledBlockStore implements ReconciledBlockStore {
   private readonly kv: VaultKv;
   private readonly client: nodeVault.client;
   /** Operations on one stream run one after the other. */
-  private readonly streamLock = new KeyedLock();
+  private readonly streamLock = new KeyedMutex();
   private closed = false;
 
   constructor(options: VaultKvOptions) {
