@@ -310,12 +310,12 @@ function createStreamSection(s) {
   const qber = panel(
     'qber',
     'QBER per block',
-    'Per BB84 block: the QBER measured on the sampled sifted bits, and its upper confidence bound, which is checked against the threshold (a block above it is aborted). Dashed red lines: aborted blocks; purple: halts.',
+    'Per BB84 error-correction block: the QBER of the test basis (Z), whose bits both ends disclose; a block above the threshold is aborted. (The decoy analysis bounds the phase error over the whole PA block: see the stats route.) Dashed red lines: aborted blocks; purple: halts.',
   );
   const fraction = panel(
     'fraction',
     'Secret fraction per block',
-    'Per BB84 block: secret bits privacy amplification may output per sifted bit, after error correction and the finite-key costs. It falls as the QBER rises and is 0 for an aborted block.',
+    'Per BB84 privacy-amplification block (the rounds that amplified): the secret length l of Lim et al. 2014 per sifted bit of the PA block, after error correction and the finite-key costs. It falls as the QBER rises and is 0 for an aborted PA block.',
   );
   const events = panel('events', 'Aborts and halts', 'Blocks that ended without keys (reason from the simulator; recorded by the sender, Alice) and halts of the exchange (key confirmation failed, counters out of step) in the window, newest last.');
   const containers = {};
