@@ -7,15 +7,45 @@
  * to lie within 1/4 of an integer, otherwise the call throws instead of returning a doubtful bit.
  */
 import type { BitArray } from '../common/bits.js';
-import { RETAIN_MAX, transformSize } from './transforms.js';
 
-/** Largest FFT length (real points) used before chunking. */
-export const MAX_FFT_SIZE = 1 << 22;
+/**
+ * Largest FFT length (real points) used before chunking: 9·2^19 = 4,718,592, so that a PA block of 4·10^6 key bits
+ * plus the overshoot of its last EC block is one transform (chunking it costs about 1.5 transforms of 2^22).
+ */
+export const MAX_FFT_SIZE = 9 * (1 << 19);
+/**
+ * Tables and work arrays of transforms up to this length are kept between calls (about 115 MiB at the maximum):
+ * building them costs more than the transform (page faults on fresh arrays, millions of cos/sin); they are
+ * released after FFT_IDLE_RELEASE_MS without a call.
+ */
+const FFT_RETAIN_MAX = MAX_FFT_SIZE;
+const FFT_IDLE_RELEASE_MS = 60_000;
 /** Sub-transforms up to this many points run entirely in cache-sized blocks (complex float64). */
 const FFT_BLOCK = 1 << 11;
 
 // Complex arrays are interleaved (re at 2k, im at 2k + 1): radix-4 butterflies touch half as many memory streams
 // as with split arrays, and fewer of them collide in the same cache sets at power-of-two strides.
+
+/**
+ * Smallest FFT length N ≥ max(m, 4) of the form 2^k, 3·2^k or 9·2^k whose power-of-two part leaves complex
+ * sub-transforms (N/2 divided by 3 or 9) of at least 4 points: the radix-3 levels cut the rounding-up waste of a
+ * power of two (at most 33 % instead of 100 %).
+ */
+export function fftTransformSize(m: number): number {
+  let best = 4;
+  while (best < m) best <<= 1;
+  for (const odd of [3, 9]) {
+    let size = 8 * odd;
+    while (size < m) size <<= 1;
+    if (size < best) best = size;
+  }
+  return best;
+}
+
+/** The power-of-two part of h. */
+function powerOfTwoPart(h: number): number {
+  return h & -h;
+}
 
 interface FftTables {
   /** Complex transform length these tables cover. */
@@ -61,13 +91,13 @@ function fftTables(h: number): FftTables {
     }
   }
   const t = { h, tw };
-  if (2 * h <= RETAIN_MAX) fftTablesCache = t;
+  if (2 * h <= FFT_RETAIN_MAX) fftTablesCache = t;
   return t;
 }
 
-/** Weights for real length n, returned with the stride to read them at (a table for 2^k·n serves n). */
+/** Weights for real length n, returned with the stride to read them at (a table for a multiple k·n serves n). */
 function fftWeights(n: number): { w: Float64Array; stride: number } {
-  if (fftWeightsCache && fftWeightsCache.n >= n) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
+  if (fftWeightsCache && fftWeightsCache.n % n === 0) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
   const h = n >> 1;
   const w = new Float64Array(2 * h);
   for (let k = 0; k < h; k++) {
@@ -75,14 +105,14 @@ function fftWeights(n: number): { w: Float64Array; stride: number } {
     w[2 * k] = Math.cos(angle);
     w[2 * k + 1] = Math.sin(angle);
   }
-  if (n <= RETAIN_MAX) fftWeightsCache = { n, w };
+  if (n <= FFT_RETAIN_MAX) fftWeightsCache = { n, w };
   return { w, stride: 1 };
 }
 
 /** Two interleaved complex arrays of h points. */
 function fftWork(h: number): { x: Float64Array; y: Float64Array } {
   let f: Float64Array;
-  if (2 * h > RETAIN_MAX) f = new Float64Array(4 * h);
+  if (2 * h > FFT_RETAIN_MAX) f = new Float64Array(4 * h);
   else {
     if (!fftWorkCache || fftWorkCache.length < 4 * h) fftWorkCache = new Float64Array(4 * h);
     f = fftWorkCache;
@@ -264,12 +294,118 @@ function fftInverseBlock(a: Float64Array, off: number, size: number, tw: Float64
   for (; len < size; len <<= 2) for (let s = off, end = off + size; s < end; s += 4 * len) fftDitGroup(a, s, len, tw);
 }
 
+const SIN_THIRD = Math.sqrt(3) / 2;
+/** Radix-3 twiddles e^{-2πi·j/size} are a coarse × fine product of two small tables (2^10 entries each). */
+const FINE_BITS = 10;
+const FINE = 1 << FINE_BITS;
+
+interface Radix3Twiddles {
+  /** fine[2f] + i·fine[2f+1] = e^{-2πi·f/size}, f < 2^10. */
+  fine: Float64Array;
+  /** coarse[2c] + i·coarse[2c+1] = e^{-2πi·c·2^10/size}, c·2^10 < 2·size/3. */
+  coarse: Float64Array;
+}
+const radix3Cache = new Map<number, Radix3Twiddles>();
+
+function radix3Twiddles(size: number): Radix3Twiddles {
+  const hit = radix3Cache.get(size);
+  if (hit) return hit;
+  const fine = new Float64Array(2 * FINE);
+  for (let f = 0; f < FINE; f++) {
+    const angle = (-2 * Math.PI * f) / size;
+    fine[2 * f] = Math.cos(angle);
+    fine[2 * f + 1] = Math.sin(angle);
+  }
+  const coarseCount = (((2 * size) / 3) >> FINE_BITS) + 1;
+  const coarse = new Float64Array(2 * coarseCount);
+  for (let c = 0; c < coarseCount; c++) {
+    const angle = (-2 * Math.PI * c * FINE) / size;
+    coarse[2 * c] = Math.cos(angle);
+    coarse[2 * c + 1] = Math.sin(angle);
+  }
+  const t = { fine, coarse };
+  radix3Cache.set(size, t);
+  return t;
+}
+
+/**
+ * One radix-3 DIF level on the complex group [off, off + 3t): a0, a1, a2 = a[j], a[j + t], a[j + 2t] become
+ * a0 + a1 + a2, (a0 + ω·a1 + ω²·a2)·W^j and (a0 + ω²·a1 + ω·a2)·W^{2j} (ω = e^{-2πi/3}, W = e^{-2πi/3t}), so that
+ * each third is then an independent transform of t points (any order of the spectrum serves a convolution).
+ */
+function fftDif3(a: Float64Array, off: number, t: number, tw: Radix3Twiddles): void {
+  const { fine, coarse } = tw;
+  const c = SIN_THIRD;
+  for (let j = 0; j < t; j++) {
+    const i0 = 2 * (off + j), i1 = i0 + 2 * t, i2 = i1 + 2 * t;
+    const a0r = a[i0]!, a0i = a[i0 + 1]!, a1r = a[i1]!, a1i = a[i1 + 1]!, a2r = a[i2]!, a2i = a[i2 + 1]!;
+    const sr = a1r + a2r, si = a1i + a2i, dr = a1r - a2r, di = a1i - a2i;
+    const mr = a0r - 0.5 * sr, mi = a0i - 0.5 * si;
+    // -i·(√3/2)·(a1 - a2)
+    const nr = c * di, ni = -c * dr;
+    a[i0] = a0r + sr;
+    a[i0 + 1] = a0i + si;
+    const y1r = mr + nr, y1i = mi + ni, y2r = mr - nr, y2i = mi - ni;
+    // W^j and W^{2j}, each a coarse × fine product.
+    let f = 2 * (j & (FINE - 1)), g = 2 * (j >>> FINE_BITS);
+    const w1r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w1i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
+    const j2 = 2 * j;
+    f = 2 * (j2 & (FINE - 1));
+    g = 2 * (j2 >>> FINE_BITS);
+    const w2r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w2i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
+    a[i1] = y1r * w1r - y1i * w1i;
+    a[i1 + 1] = y1r * w1i + y1i * w1r;
+    a[i2] = y2r * w2r - y2i * w2i;
+    a[i2 + 1] = y2r * w2i + y2i * w2r;
+  }
+}
+
+/** The inverse of fftDif3 (conjugate twiddles, without the 1/3): undoes it after the thirds' inverse transforms. */
+function fftDit3(a: Float64Array, off: number, t: number, tw: Radix3Twiddles): void {
+  const { fine, coarse } = tw;
+  const c = SIN_THIRD;
+  for (let j = 0; j < t; j++) {
+    const i0 = 2 * (off + j), i1 = i0 + 2 * t, i2 = i1 + 2 * t;
+    let f = 2 * (j & (FINE - 1)), g = 2 * (j >>> FINE_BITS);
+    const w1r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w1i = -(coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!);
+    const j2 = 2 * j;
+    f = 2 * (j2 & (FINE - 1));
+    g = 2 * (j2 >>> FINE_BITS);
+    const w2r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w2i = -(coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!);
+    const z0r = a[i0]!, z0i = a[i0 + 1]!;
+    let xr = a[i1]!, xi = a[i1 + 1]!;
+    const z1r = xr * w1r - xi * w1i, z1i = xr * w1i + xi * w1r;
+    xr = a[i2]!;
+    xi = a[i2 + 1]!;
+    const z2r = xr * w2r - xi * w2i, z2i = xr * w2i + xi * w2r;
+    const sr = z1r + z2r, si = z1i + z2i, dr = z1r - z2r, di = z1i - z2i;
+    const mr = z0r - 0.5 * sr, mi = z0i - 0.5 * si;
+    // +i·(√3/2)·(z1 - z2)
+    const nr = -c * di, ni = c * dr;
+    a[i0] = z0r + sr;
+    a[i0 + 1] = z0i + si;
+    a[i1] = mr + nr;
+    a[i1 + 1] = mi + ni;
+    a[i2] = mr - nr;
+    a[i2 + 1] = mi - ni;
+  }
+}
+
 /**
  * x ← inverse(forward(x)·forward(y)) on [off, off+size), depth first: the forward transforms are DIF (their top
  * stages first) and the inverse DIT (its top stages last), so each cache-sized block is transformed, multiplied
  * and transformed back while it is in cache, and the large arrays are swept once per radix-4 level, not thrice.
  */
 function fftConvolve(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
+  if (size % 3 === 0) {
+    const t = size / 3;
+    const tw3 = radix3Twiddles(size);
+    fftDif3(x, off, t, tw3);
+    fftDif3(y, off, t, tw3);
+    for (let k = 0; k < 3; k++) fftConvolve(x, y, off + k * t, t, tw);
+    fftDit3(x, off, t, tw3);
+    return;
+  }
   if (size <= FFT_BLOCK) {
     fftForwardBlock(x, off, size, tw);
     fftForwardBlock(y, off, size, tw);
@@ -366,9 +502,9 @@ function fftUnweightInto(xc: Float64Array, nLen: number, m: number, h: number, w
 /** Same contract as nttWindowInto, by a negacyclic right-angle convolution of real length n ≥ nLen + lLen - 1. */
 export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number): void {
   const m = nLen + lLen - 1;
-  const n = transformSize(m, 4);
+  const n = fftTransformSize(m);
   const h = n >> 1;
-  const { tw } = fftTables(h);
+  const { tw } = fftTables(powerOfTwoPart(h));
   const { w, stride } = fftWeights(n);
   const { x: xc, y: yc } = fftWork(h);
   fftFold(xc, x, xOff, nLen, h, w, stride);
@@ -378,6 +514,7 @@ export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: Bit
   // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
   xc.fill(0);
   yc.fill(0);
+  armIdleRelease();
   if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
 }
 
@@ -391,4 +528,18 @@ export function releaseFftCaches(): void {
   fftTablesCache = null;
   fftWeightsCache = null;
   fftWorkCache = null;
+  radix3Cache.clear();
+}
+
+let idleTimer: NodeJS.Timeout | undefined;
+/** (Re)starts the timer that frees the caches once no transform ran for FFT_IDLE_RELEASE_MS; it never keeps a process alive. */
+function armIdleRelease(): void {
+  if (idleTimer) idleTimer.refresh();
+  else {
+    idleTimer = setTimeout(() => {
+      idleTimer = undefined;
+      releaseFftCaches();
+    }, FFT_IDLE_RELEASE_MS);
+    idleTimer.unref();
+  }
 }

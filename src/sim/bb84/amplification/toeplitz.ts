@@ -21,21 +21,23 @@
  *   the real inputs of length N are folded into complex sequences of length N/2 (x[k] + i·x[k + N/2]) weighted by
  *   e^{iπk/N}, so three complex transforms of N/2 points do the whole product; they run depth first in one
  *   recursion (forward DIF, pointwise product and inverse DIT per cache-sized block) on interleaved complex arrays.
+ *   N is 2^k, 3·2^k or 9·2^k (one or two radix-3 levels on top of radix 4), whichever is the smallest ≥ n + l - 1.
  *   Exactness comes from an error bound, not from hope: inputs are 0/1, twiddles and weights are computed directly
  *   with Math.cos/sin (the last two stages use exact 0, ±1, ±√½), and the standard bound for
  *   FFT convolution (Percival 2003, plus the weighting) gives a rounding error of order ‖x‖₂·‖s‖₂·(15·log2 N)·2^-53,
- *   below 2e-7 for every size allowed here (N ≤ 2^22; measured 2e-10 at 1 Mbit) and far below 1/2. Rounding thus
+ *   below 2e-7 for every size allowed here (N ≤ 9·2^19; measured 2e-10 at 1 Mbit) and far below 1/2. Rounding thus
  *   recovers the exact integers on any IEEE-754 platform, so both ends get identical keys. As a guard every output
  *   is checked to lie within 1/4 of an integer; otherwise the call throws instead of returning a doubtful bit.
  *
- * Chunking: when n + l - 1 exceeds the largest transform (NTT: 2^23, the 2-adic limit of p; FFT: 2^22, to bound
- * memory; both configurable lower for tests), the matrix is cut into row bands of ≤ max/2 outputs and column pieces
+ * Chunking: when n + l - 1 exceeds the largest transform (NTT: 2^23, the 2-adic limit of p; FFT: 9·2^19, to bound
+ * memory; both configurable lower, to powers of two, for tests), the matrix is cut into row bands of ≤ max/2 outputs and column pieces
  * so that each (band, piece) sub-matrix — itself Toeplitz over a window of the seed — fits one transform; the
  * pieces' outputs are XORed into the band (overlap-add over GF(2)).
  *
- * Twiddle tables and work arrays of transforms up to 2^21 points (1 Mbit blocks) are kept between calls (fresh
- * multi-megabyte arrays cost page faults and garbage collection on every block): about 64 MiB for the FFT engine,
- * 32 MiB for the NTT engine. `releaseToeplitzCaches()` frees them.
+ * Twiddle tables and work arrays are kept between calls (fresh multi-megabyte arrays cost page faults and garbage
+ * collection, and the tables millions of cos/sin, on every block: at 4·10^6 bits that was four times the transform):
+ * the FFT engine's, up to its maximum (about 115 MiB there), are released after a minute without a call; the NTT
+ * engine's up to 2^21 points (32 MiB). `releaseToeplitzCaches()` frees them at once.
  */
 import { BitArray } from '../common/bits.js';
 import { fftWindowInto, fftWorkspaceIsClear, MAX_FFT_SIZE, releaseFftCaches } from './fft.js';
@@ -78,7 +80,7 @@ export function toeplitzInto(input: BitArray, xOff: number, n: number, seedBits:
   if (engine !== 'fft' && engine !== 'ntt') throw new RangeError(`toeplitzHash: unknown engine ${String(engine)}`);
   const engineMax = engine === 'fft' ? MAX_FFT_SIZE : MAX_NTT_SIZE;
   const maxSize = options.maxTransformSize ?? engineMax;
-  if (!(Number.isInteger(maxSize) && maxSize >= 4 && maxSize <= engineMax && (maxSize & (maxSize - 1)) === 0)) {
+  if (options.maxTransformSize !== undefined && !(Number.isInteger(maxSize) && maxSize >= 4 && maxSize <= engineMax && (maxSize & (maxSize - 1)) === 0)) {
     throw new RangeError(`toeplitzHash: maxTransformSize must be a power of two in [4, ${engineMax}] for ${engine}, got ${maxSize}`);
   }
   const windowInto: WindowInto = engine === 'fft' ? fftWindowInto : nttWindowInto;

@@ -4,6 +4,7 @@ import {
   amplifiedLength, amplifyBlock, MAX_FFT_SIZE, MAX_NTT_SIZE, modifiedToeplitzHash, modifiedToeplitzHashNaive, newToeplitzSeed, paHash,
   paSeedLength, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength, toeplitzWorkspaceIsClear, type ToeplitzEngine,
 } from '../../../../src/sim/bb84/amplification/amplify.js';
+import { fftTransformSize } from '../../../../src/sim/bb84/amplification/fft.js';
 import { newKeyBlock, type KeyBlock } from '../../../../src/sim/bb84/common/keyBlock.js';
 import { secretKeyLength } from '../../../../src/sim/bb84/estimation/finiteKey.js';
 import { randomBits, seededRng } from '../../../../src/sim/bb84/common/rng.js';
@@ -165,6 +166,47 @@ describe('toeplitzHash engines', () => {
     const seed = randomBits(rng, paSeedLength('modified-toeplitz', n, l));
     const fft = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
     expect(fft.equals(modifiedToeplitzHash(x, seed, l, { engine: 'ntt' }))).toBe(true);
+  }, 60_000);
+
+  it('when the FFT length is chosen, then it is the smallest of 2^k, 3·2^k and 9·2^k at or above the product, with sub-transforms of at least 4 points', () => {
+    expect([1, 4, 5, 8, 9, 17, 24, 25, 33, 48, 49, 64, 65, 72, 73, 96].map(fftTransformSize)).toEqual([4, 4, 8, 8, 16, 24, 24, 32, 48, 48, 64, 64, 72, 72, 96, 96]);
+    expect(fftTransformSize(4_222_861)).toBe(9 * 2 ** 19);
+    expect(fftTransformSize(3_000_000)).toBe(3 * 2 ** 20);
+    expect(fftTransformSize(4_000_000)).toBe(2 ** 22);
+    expect(MAX_FFT_SIZE).toBe(9 * 2 ** 19);
+    for (let m = 1; m < 5000; m++) {
+      const size = fftTransformSize(m);
+      const odd = size / (size & -size);
+      expect([1, 3, 9]).toContain(odd);
+      expect(size / 2 / odd).toBeGreaterThanOrEqual(4 / (odd === 1 ? 2 : 1));
+      expect(size).toBeGreaterThanOrEqual(m);
+    }
+  });
+
+  it('when the transform takes one or two radix-3 levels (lengths 3·2^k and 9·2^k), then the FFT product equals the naive one', () => {
+    const rng = seededRng(8);
+    let threes = 0, nines = 0;
+    for (let m = 20; m <= 1200; m += 7) {
+      const n = 1 + Math.floor(rng.nextFloat() * m), l = m + 1 - n;
+      const odd = fftTransformSize(m) / (fftTransformSize(m) & -fftTransformSize(m));
+      if (odd === 3) threes++;
+      if (odd === 9) nines++;
+      const x = randomBits(rng, n);
+      const seed = randomBits(rng, toeplitzSeedLength(n, l));
+      expect(toeplitzHash(x, seed, l, { engine: 'fft' }).equals(toeplitzHashNaive(x, seed, l)), `n=${n} l=${l}`).toBe(true);
+    }
+    expect(threes).toBeGreaterThan(20);
+    expect(nines).toBeGreaterThan(20);
+  });
+
+  it('when a PA block of 4.2 Mbit (just above 2^22, the default pipeline at 25 km) is hashed, then one 9·2^19 FFT equals the NTT', () => {
+    const rng = seededRng(9);
+    const n = 4_222_862, l = 1_105_920;
+    const x = randomBits(rng, n);
+    const seed = randomBits(rng, paSeedLength('modified-toeplitz', n, l));
+    const fft = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
+    expect(fft.equals(modifiedToeplitzHash(x, seed, l, { engine: 'ntt' }))).toBe(true);
+    expect(toeplitzWorkspaceIsClear()).toBe(true);
   }, 60_000);
 
   it('when a hash returns, then the work arrays kept between calls hold nothing of the key or the product (both engines, chunked too)', () => {
