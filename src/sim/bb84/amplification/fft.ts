@@ -455,6 +455,66 @@ function fftFold(dst: Float64Array, src: BitArray, off: number, len: number, h: 
   dst.fill(0, 2 * live);
 }
 
+/**
+ * fftFold followed by the top radix-3 DIF level (fftDif3 over all h points) in one pass: the folded, weighted
+ * values go straight into the butterfly, so the large array is written once instead of written, read and
+ * written again. h must be a multiple of 3.
+ */
+function fftFoldDif3(dst: Float64Array, src: BitArray, off: number, len: number, h: number, w: Float64Array, stride: number, tw: Radix3Twiddles): void {
+  const words = src.words;
+  const { fine, coarse } = tw;
+  const c = SIN_THIRD;
+  const t = h / 3;
+  for (let j0 = 0; j0 < t; j0 += 32) {
+    const lo0 = windowWord(words, off, len, j0), hi0 = windowWord(words, off, len, j0 + h);
+    const lo1 = windowWord(words, off, len, j0 + t), hi1 = windowWord(words, off, len, j0 + t + h);
+    const lo2 = windowWord(words, off, len, j0 + 2 * t), hi2 = windowWord(words, off, len, j0 + 2 * t + h);
+    const end = Math.min(j0 + 32, t);
+    if ((lo0 | hi0 | lo1 | hi1 | lo2 | hi2) === 0) {
+      dst.fill(0, 2 * j0, 2 * end);
+      dst.fill(0, 2 * (j0 + t), 2 * (end + t));
+      dst.fill(0, 2 * (j0 + 2 * t), 2 * (end + 2 * t));
+      continue;
+    }
+    for (let j = j0, b = 0; j < end; j++, b++) {
+      const i0 = 2 * j, i1 = i0 + 2 * t, i2 = i1 + 2 * t;
+      // The folded values b[k] + i·b[k + h], weighted by e^{iπk/2h}, at k = j, j + t, j + 2t.
+      let p = (lo0 >>> b) & 1, q = (hi0 >>> b) & 1, ws = i0 * stride;
+      let wr = w[ws]!, wi = w[ws + 1]!;
+      const a0r = p * wr - q * wi, a0i = p * wi + q * wr;
+      p = (lo1 >>> b) & 1;
+      q = (hi1 >>> b) & 1;
+      ws = i1 * stride;
+      wr = w[ws]!;
+      wi = w[ws + 1]!;
+      const a1r = p * wr - q * wi, a1i = p * wi + q * wr;
+      p = (lo2 >>> b) & 1;
+      q = (hi2 >>> b) & 1;
+      ws = i2 * stride;
+      wr = w[ws]!;
+      wi = w[ws + 1]!;
+      const a2r = p * wr - q * wi, a2i = p * wi + q * wr;
+      // The radix-3 butterfly of fftDif3.
+      const sr = a1r + a2r, si = a1i + a2i, dr = a1r - a2r, di = a1i - a2i;
+      const mr = a0r - 0.5 * sr, mi = a0i - 0.5 * si;
+      const nr = c * di, ni = -c * dr;
+      dst[i0] = a0r + sr;
+      dst[i0 + 1] = a0i + si;
+      const y1r = mr + nr, y1i = mi + ni, y2r = mr - nr, y2i = mi - ni;
+      let f = 2 * (j & (FINE - 1)), g = 2 * (j >>> FINE_BITS);
+      const w1r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w1i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
+      const j2 = 2 * j;
+      f = 2 * (j2 & (FINE - 1));
+      g = 2 * (j2 >>> FINE_BITS);
+      const w2r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w2i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
+      dst[i1] = y1r * w1r - y1i * w1i;
+      dst[i1 + 1] = y1r * w1i + y1i * w1r;
+      dst[i2] = y2r * w2r - y2i * w2i;
+      dst[i2 + 1] = y2r * w2i + y2i * w2r;
+    }
+  }
+}
+
 /** 1.5·2^52: v + ROUND_MAGIC - ROUND_MAGIC is v rounded to the nearest integer for |v| < 2^51 (as Math.round
  * when |v - round(v)| < 1/2, which the guard requires; cheaper than Math.round in V8). */
 const ROUND_MAGIC = 6755399441055744;
@@ -507,9 +567,19 @@ export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: Bit
   const { tw } = fftTables(powerOfTwoPart(h));
   const { w, stride } = fftWeights(n);
   const { x: xc, y: yc } = fftWork(h);
-  fftFold(xc, x, xOff, nLen, h, w, stride);
-  fftFold(yc, seed, sOff, m, h, w, stride);
-  fftConvolve(xc, yc, 0, h, tw);
+  if (h % 3 === 0) {
+    // The top radix-3 level of fftConvolve, fused with the fold.
+    const t = h / 3;
+    const tw3 = radix3Twiddles(h);
+    fftFoldDif3(xc, x, xOff, nLen, h, w, stride, tw3);
+    fftFoldDif3(yc, seed, sOff, m, h, w, stride, tw3);
+    for (let k = 0; k < 3; k++) fftConvolve(xc, yc, k * t, t, tw);
+    fftDit3(xc, 0, t, tw3);
+  } else {
+    fftFold(xc, x, xOff, nLen, h, w, stride);
+    fftFold(yc, seed, sOff, m, h, w, stride);
+    fftConvolve(xc, yc, 0, h, tw);
+  }
   const worst = fftUnweightInto(xc, nLen, m, h, w, stride, out, oOff);
   // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
   xc.fill(0);
