@@ -456,14 +456,41 @@ function fftFold(dst: Float64Array, src: BitArray, off: number, len: number, h: 
 }
 
 /**
- * fftFold followed by the top radix-3 DIF level (fftDif3 over all h points) in one pass: the folded, weighted
- * values go straight into the butterfly, so the large array is written once instead of written, read and
- * written again. h must be a multiple of 3.
+ * The top radix-3 level's butterfly applied to folded bits, as a table: with ζ = e^{iπ/2h} (so the fold's weight
+ * of point k is ζ^k, and W = e^{-2πi/h} = ζ^-4), the points j, j + t, j + 2t (t = h/3) hold ζ^j·e^{iπr/6}·v_r,
+ * v_r = b[j + rt] + i·b[j + rt + h] ∈ {0, 1, i, 1 + i}, and the butterfly's outputs are
+ *     y_m = (Σ_r ω^{rm}·ζ^j·e^{iπr/6}·v_r)·W^{mj} = ζ^{(1 - 4m)j} · T_m[v_0, v_1, v_2]   (ω = e^{-2πi/3}),
+ * so each is one table constant (64 per m, for the six bits) times one weight from the fold's own table.
+ * FOLD3[2(64m + code)], +1: T_m for code = p0 | q0 << 1 | p1 << 2 | q1 << 3 | p2 << 4 | q2 << 5.
  */
-function fftFoldDif3(dst: Float64Array, src: BitArray, off: number, len: number, h: number, w: Float64Array, stride: number, tw: Radix3Twiddles): void {
+const FOLD3 = (() => {
+  const t = new Float64Array(2 * 3 * 64);
+  for (let m = 0; m < 3; m++) {
+    for (let code = 0; code < 64; code++) {
+      let re = 0, im = 0;
+      for (let r = 0; r < 3; r++) {
+        const p = (code >> (2 * r)) & 1, q = (code >> (2 * r + 1)) & 1;
+        const angle = (Math.PI * r) / 6 - (2 * Math.PI * r * m) / 3;
+        const c = Math.cos(angle), sn = Math.sin(angle);
+        // (p + i·q)·(c + i·sn)
+        re += p * c - q * sn;
+        im += p * sn + q * c;
+      }
+      t[2 * (64 * m + code)] = re;
+      t[2 * (64 * m + code) + 1] = im;
+    }
+  }
+  return t;
+})();
+
+/**
+ * fftFold followed by the top radix-3 DIF level (fftDif3 over all h points) in one pass, by the FOLD3 tables: the
+ * large array is written once instead of written, read and written again, and every twiddle is a weight read from
+ * the fold's table (ζ^j, ζ^-3j, ζ^-7j; ζ^k for k ≥ h is i·ζ^{k-h} or -ζ^{k-2h}). h must be a multiple of 3.
+ */
+function fftFoldDif3(dst: Float64Array, src: BitArray, off: number, len: number, h: number, w: Float64Array, stride: number): void {
   const words = src.words;
-  const { fine, coarse } = tw;
-  const c = SIN_THIRD;
+  const T = FOLD3;
   const t = h / 3;
   for (let j0 = 0; j0 < t; j0 += 32) {
     const lo0 = windowWord(words, off, len, j0), hi0 = windowWord(words, off, len, j0 + h);
@@ -477,40 +504,47 @@ function fftFoldDif3(dst: Float64Array, src: BitArray, off: number, len: number,
       continue;
     }
     for (let j = j0, b = 0; j < end; j++, b++) {
+      const code =
+        ((lo0 >>> b) & 1) | (((hi0 >>> b) & 1) << 1) | (((lo1 >>> b) & 1) << 2) | (((hi1 >>> b) & 1) << 3) | (((lo2 >>> b) & 1) << 4) | (((hi2 >>> b) & 1) << 5);
       const i0 = 2 * j, i1 = i0 + 2 * t, i2 = i1 + 2 * t;
-      // The folded values b[k] + i·b[k + h], weighted by e^{iπk/2h}, at k = j, j + t, j + 2t.
-      let p = (lo0 >>> b) & 1, q = (hi0 >>> b) & 1, ws = i0 * stride;
-      let wr = w[ws]!, wi = w[ws + 1]!;
-      const a0r = p * wr - q * wi, a0i = p * wi + q * wr;
-      p = (lo1 >>> b) & 1;
-      q = (hi1 >>> b) & 1;
-      ws = i1 * stride;
-      wr = w[ws]!;
-      wi = w[ws + 1]!;
-      const a1r = p * wr - q * wi, a1i = p * wi + q * wr;
-      p = (lo2 >>> b) & 1;
-      q = (hi2 >>> b) & 1;
-      ws = i2 * stride;
-      wr = w[ws]!;
-      wi = w[ws + 1]!;
-      const a2r = p * wr - q * wi, a2i = p * wi + q * wr;
-      // The radix-3 butterfly of fftDif3.
-      const sr = a1r + a2r, si = a1i + a2i, dr = a1r - a2r, di = a1i - a2i;
-      const mr = a0r - 0.5 * sr, mi = a0i - 0.5 * si;
-      const nr = c * di, ni = -c * dr;
-      dst[i0] = a0r + sr;
-      dst[i0 + 1] = a0i + si;
-      const y1r = mr + nr, y1i = mi + ni, y2r = mr - nr, y2i = mi - ni;
-      let f = 2 * (j & (FINE - 1)), g = 2 * (j >>> FINE_BITS);
-      const w1r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w1i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
-      const j2 = 2 * j;
-      f = 2 * (j2 & (FINE - 1));
-      g = 2 * (j2 >>> FINE_BITS);
-      const w2r = coarse[g]! * fine[f]! - coarse[g + 1]! * fine[f + 1]!, w2i = coarse[g]! * fine[f + 1]! + coarse[g + 1]! * fine[f]!;
-      dst[i1] = y1r * w1r - y1i * w1i;
-      dst[i1 + 1] = y1r * w1i + y1i * w1r;
-      dst[i2] = y2r * w2r - y2i * w2i;
-      dst[i2 + 1] = y2r * w2i + y2i * w2r;
+      const c0 = 2 * code, c1 = c0 + 128, c2 = c0 + 256;
+      // y_0 = ζ^j·T_0
+      let ws = i0 * stride;
+      let zr = w[ws]!, zi = w[ws + 1]!;
+      let tr = T[c0]!, ti = T[c0 + 1]!;
+      dst[i0] = zr * tr - zi * ti;
+      dst[i0 + 1] = zr * ti + zi * tr;
+      // y_1 = ζ^-3j·T_1 (3j < h)
+      ws = 3 * i0 * stride;
+      zr = w[ws]!;
+      zi = -w[ws + 1]!;
+      tr = T[c1]!;
+      ti = T[c1 + 1]!;
+      dst[i1] = zr * tr - zi * ti;
+      dst[i1 + 1] = zr * ti + zi * tr;
+      // y_2 = ζ^-7j·T_2, 7j < 7h/3: conj(ζ^k) for k = 7j - qh is (-i)^q·conj(ζ^{7j}) reduced
+      let k = 7 * j;
+      let q = 0;
+      while (k >= h) {
+        k -= h;
+        q++;
+      }
+      ws = 2 * k * stride;
+      const cr = w[ws]!, ci = -w[ws + 1]!;
+      if (q === 0) {
+        zr = cr;
+        zi = ci;
+      } else if (q === 1) {
+        zr = ci;
+        zi = -cr;
+      } else {
+        zr = -cr;
+        zi = -ci;
+      }
+      tr = T[c2]!;
+      ti = T[c2 + 1]!;
+      dst[i2] = zr * tr - zi * ti;
+      dst[i2 + 1] = zr * ti + zi * tr;
     }
   }
 }
@@ -571,8 +605,8 @@ export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: Bit
     // The top radix-3 level of fftConvolve, fused with the fold.
     const t = h / 3;
     const tw3 = radix3Twiddles(h);
-    fftFoldDif3(xc, x, xOff, nLen, h, w, stride, tw3);
-    fftFoldDif3(yc, seed, sOff, m, h, w, stride, tw3);
+    fftFoldDif3(xc, x, xOff, nLen, h, w, stride);
+    fftFoldDif3(yc, seed, sOff, m, h, w, stride);
     for (let k = 0; k < 3; k++) fftConvolve(xc, yc, k * t, t, tw);
     fftDit3(xc, 0, t, tw3);
   } else {
