@@ -7,6 +7,7 @@
  * to lie within 1/4 of an integer, otherwise the call throws instead of returning a doubtful bit.
  */
 import type { BitArray } from '../common/bits.js';
+import { fftKernelsAvailable, instantiateFftKernels, type FftKernels } from './wasmKernels.js';
 
 /**
  * Largest FFT length (real points) used before chunking: 9·2^19 = 4,718,592, so that a PA block of 4·10^6 key bits
@@ -95,18 +96,183 @@ function fftTables(h: number): FftTables {
   return t;
 }
 
-/** Weights for real length n, returned with the stride to read them at (a table for a multiple k·n serves n). */
-function fftWeights(n: number): { w: Float64Array; stride: number } {
-  if (fftWeightsCache && fftWeightsCache.n % n === 0) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
-  const h = n >> 1;
-  const w = new Float64Array(2 * h);
-  for (let k = 0; k < h; k++) {
+/** w[2k] + i·w[2k + 1] = e^{iπk/n} for k < n/2, each computed directly with Math.cos/sin. */
+function writeWeights(w: Float64Array, n: number): void {
+  for (let k = 0, h = n >> 1; k < h; k++) {
     const angle = (Math.PI * k) / n;
     w[2 * k] = Math.cos(angle);
     w[2 * k + 1] = Math.sin(angle);
   }
+}
+
+/** Weights for real length n, returned with the stride to read them at (a table for a multiple k·n serves n). */
+function fftWeights(n: number): { w: Float64Array; stride: number } {
+  if (fftWeightsCache && fftWeightsCache.n % n === 0) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
+  const w = new Float64Array(n);
+  writeWeights(w, n);
   if (n <= FFT_RETAIN_MAX) fftWeightsCache = { n, w };
   return { w, stride: 1 };
+}
+
+/**
+ * Which kernel runs the power-of-two convolutions: 'wasm' (asm/fftKernels.ts, SIMD; about twice as fast) when its
+ * build is there, else 'js' (fftConvolve below). Tests switch between them to check they agree.
+ */
+export type FftKernel = 'wasm' | 'js';
+let kernelChoice: FftKernel | null = null;
+
+/** The kernel the next product uses. */
+export function fftKernel(): FftKernel {
+  if (kernelChoice === null) kernelChoice = fftKernelsAvailable() ? 'wasm' : 'js';
+  return kernelChoice;
+}
+
+/** Tests and benches: run the given kernel ('wasm' throws when its build is missing). */
+export function useFftKernel(kind: FftKernel): void {
+  if (kind === 'wasm' && !fftKernelsAvailable()) throw new Error('fftKernels.wasm is not built (npm run build)');
+  kernelChoice = kind;
+}
+
+/**
+ * The WebAssembly kernel's memory for real length n, laid out (in bytes from WASM_RESERVED) as: power-of-two
+ * twiddles | x (h complex) | y (h complex) | radix-3 tables | weights (h complex) | fold tables | scratch for the
+ * window bits in and the parities out. Kept (with its instance) like the JavaScript work arrays, freed with them.
+ */
+interface WasmWork {
+  kernels: FftKernels;
+  /** Real transform length laid out (0: none). */
+  n: number;
+  twPtr: number;
+  xPtr: number;
+  yPtr: number;
+  /** Radix-3 tables by level size 3t: pointers to fine and coarse. */
+  radix3: Map<number, { fine: number; coarse: number }>;
+  wPtr: number;
+  fold3Ptr: number;
+  scratchPtr: number;
+  /** Scratch bytes the last product used (zeroed after it). */
+  scratchBytes: number;
+}
+let wasmWork: WasmWork | null = null;
+/** Bytes below the work area (the module's own static data). */
+const WASM_RESERVED = 1 << 16;
+
+/** Grows the instance's memory to at least `bytes`. */
+function wasmReserve(work: WasmWork, bytes: number): void {
+  const mem = work.kernels.memory;
+  if (mem.buffer.byteLength < bytes) mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / 65536));
+}
+
+/** The layout for real length n, with every table written (once per n). */
+function wasmWorkFor(n: number): WasmWork {
+  if (!wasmWork) wasmWork = { kernels: instantiateFftKernels()!, n: 0, twPtr: 0, xPtr: 0, yPtr: 0, radix3: new Map(), wPtr: 0, fold3Ptr: 0, scratchPtr: 0, scratchBytes: 0 };
+  const work = wasmWork;
+  if (work.n === n) return work;
+  const h = n >> 1, p = powerOfTwoPart(h);
+  const levels: number[] = [];
+  for (let size = h; size % 3 === 0; size /= 3) levels.push(size);
+  const tables = levels.map((size) => radix3Twiddles(size));
+  const twLength = Math.max(8, 2 * p);
+  work.twPtr = WASM_RESERVED;
+  work.xPtr = work.twPtr + 8 * twLength;
+  work.yPtr = work.xPtr + 16 * h;
+  let at = work.yPtr + 16 * h;
+  work.radix3.clear();
+  for (let i = 0; i < levels.length; i++) {
+    const t = tables[i]!;
+    work.radix3.set(levels[i]!, { fine: at, coarse: at + 8 * t.fine.length });
+    at += 8 * (t.fine.length + t.coarse.length);
+  }
+  work.wPtr = at;
+  work.fold3Ptr = work.wPtr + 16 * h;
+  work.scratchPtr = work.fold3Ptr + 8 * FOLD3.length;
+  wasmReserve(work, work.scratchPtr);
+  const buf = work.kernels.memory.buffer;
+  new Float64Array(buf, work.twPtr, twLength).set(fftTables(p).tw.subarray(0, twLength));
+  fftTablesCache = null; // the copy in the instance serves from now on
+  for (let i = 0; i < levels.length; i++) {
+    const t = tables[i]!, r = work.radix3.get(levels[i]!)!;
+    new Float64Array(buf, r.fine, t.fine.length).set(t.fine);
+    new Float64Array(buf, r.coarse, t.coarse.length).set(t.coarse);
+  }
+  writeWeights(new Float64Array(buf, work.wPtr, 2 * h), n);
+  new Float64Array(buf, work.fold3Ptr, FOLD3.length).set(FOLD3);
+  work.n = n;
+  return work;
+}
+
+/** Copies the words holding bits [off, off + len) of src to the scratch at `at`; returns the window's place there. */
+function wasmCopyWindow(work: WasmWork, at: number, src: BitArray, off: number, len: number): { ptr: number; count: number; off: number; end: number } {
+  const first = off >>> 5;
+  const count = Math.max(1, ((off + len + 31) >>> 5) - first);
+  new Uint32Array(work.kernels.memory.buffer, at, count).set(src.words.subarray(first, first + count));
+  return { ptr: at, count, off: off & 31, end: at + 4 * count };
+}
+
+/** XORs `bits` bits from the words src (bit 0 first) into out from bit oOff. */
+function xorBitsAt(out: BitArray, oOff: number, src: Uint32Array, bits: number): void {
+  const ow = out.words;
+  const sh = oOff & 31, base = oOff >>> 5;
+  const words = (bits + 31) >>> 5;
+  for (let i = 0; i < words; i++) {
+    const v = src[i]!; // bits past `bits` are zero
+    if (v === 0) continue;
+    if (sh === 0) ow[base + i]! ^= v;
+    else {
+      ow[base + i]! ^= v << sh;
+      if (base + i + 1 < ow.length) ow[base + i + 1]! ^= v >>> (32 - sh);
+    }
+  }
+}
+
+/** fftWindowInto on the WebAssembly kernel (same contract, same result). */
+function wasmWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number, n: number): number {
+  const work = wasmWorkFor(n);
+  const k = work.kernels;
+  const h = n >> 1, m = nLen + lLen - 1;
+  const outWords = (lLen + 31) >>> 5;
+  wasmReserve(work, work.scratchPtr + 4 * (((nLen + 31) >>> 5) + ((m + 31) >>> 5) + outWords + 4));
+  const xs = wasmCopyWindow(work, work.scratchPtr, x, xOff, nLen);
+  const ss = wasmCopyWindow(work, xs.end, seed, sOff, m);
+  const outPtr = ss.end;
+  const buf = k.memory.buffer;
+  try {
+    if (h % 3 === 0) {
+      const t = h / 3;
+      k.foldDif3(work.xPtr, xs.ptr, xs.count, xs.off, nLen, h, work.wPtr, 1, work.fold3Ptr);
+      k.foldDif3(work.yPtr, ss.ptr, ss.count, ss.off, m, h, work.wPtr, 1, work.fold3Ptr);
+      for (let i = 0; i < 3; i++) wasmConvolveMixed(work, i * t, t);
+      const r = work.radix3.get(h)!;
+      k.dit3(work.xPtr, 0, t, r.fine, r.coarse);
+    } else {
+      k.fold(work.xPtr, xs.ptr, xs.count, xs.off, nLen, h, work.wPtr, 1);
+      k.fold(work.yPtr, ss.ptr, ss.count, ss.off, m, h, work.wPtr, 1);
+      k.convolve(work.xPtr, work.yPtr, 0, h, work.twPtr);
+    }
+    const worst = k.unweight(work.xPtr, nLen, m, h, work.wPtr, 1, outPtr);
+    xorBitsAt(out, oOff, new Uint32Array(buf, outPtr, outWords), lLen);
+    return worst;
+  } finally {
+    // The key's window, the product and its parities (the output): nothing of a block stays in the instance.
+    work.scratchBytes = outPtr + 4 * outWords - work.scratchPtr;
+    new Uint8Array(buf, work.scratchPtr, work.scratchBytes).fill(0);
+    new Float64Array(buf, work.xPtr, 4 * h).fill(0);
+  }
+}
+
+/** fftConvolveMixed on the WebAssembly kernel. */
+function wasmConvolveMixed(work: WasmWork, off: number, size: number): void {
+  const k = work.kernels;
+  if (size % 3 !== 0) {
+    k.convolve(work.xPtr, work.yPtr, off, size, work.twPtr);
+    return;
+  }
+  const t = size / 3;
+  const r = work.radix3.get(size)!;
+  k.dif3(work.xPtr, off, t, r.fine, r.coarse);
+  k.dif3(work.yPtr, off, t, r.fine, r.coarse);
+  for (let i = 0; i < 3; i++) wasmConvolveMixed(work, off + i * t, t);
+  k.dit3(work.xPtr, off, t, r.fine, r.coarse);
 }
 
 /** Two interleaved complex arrays of h points. */
@@ -396,16 +562,30 @@ function fftDit3(a: Float64Array, off: number, t: number, tw: Radix3Twiddles): v
  * stages first) and the inverse DIT (its top stages last), so each cache-sized block is transformed, multiplied
  * and transformed back while it is in cache, and the large arrays are swept once per radix-4 level, not thrice.
  */
-function fftConvolve(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
-  if (size % 3 === 0) {
-    const t = size / 3;
-    const tw3 = radix3Twiddles(size);
-    fftDif3(x, off, t, tw3);
-    fftDif3(y, off, t, tw3);
-    for (let k = 0; k < 3; k++) fftConvolve(x, y, off + k * t, t, tw);
-    fftDit3(x, off, t, tw3);
+/** The passes of one product over the current work arrays x and y, by the JavaScript or the WebAssembly kernel. */
+interface ConvolvePasses {
+  /** Power-of-two convolution on complex points [off, off + size). */
+  pow2(off: number, size: number): void;
+  /** A radix-3 DIF level on [off, off + 3t) of x (which = 0) or y (1). */
+  dif3(which: 0 | 1, off: number, t: number): void;
+  /** Its inverse on x. */
+  dit3(off: number, t: number): void;
+}
+
+/** fftConvolve for a size 3^a·2^k: the radix-3 levels first, then the power-of-two sub-convolutions. */
+function fftConvolveMixed(off: number, size: number, passes: ConvolvePasses): void {
+  if (size % 3 !== 0) {
+    passes.pow2(off, size);
     return;
   }
+  const t = size / 3;
+  passes.dif3(0, off, t);
+  passes.dif3(1, off, t);
+  for (let k = 0; k < 3; k++) fftConvolveMixed(off + k * t, t, passes);
+  passes.dit3(off, t);
+}
+
+function fftConvolve(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
   if (size <= FFT_BLOCK) {
     fftForwardBlock(x, off, size, tw);
     fftForwardBlock(y, off, size, tw);
@@ -597,34 +777,52 @@ function fftUnweightInto(xc: Float64Array, nLen: number, m: number, h: number, w
 export function fftWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number): void {
   const m = nLen + lLen - 1;
   const n = fftTransformSize(m);
+  const worst = fftKernel() === 'wasm' ? wasmWindowInto(x, xOff, nLen, seed, sOff, lLen, out, oOff, n) : jsWindowInto(x, xOff, nLen, seed, sOff, lLen, out, oOff, n);
+  armIdleRelease();
+  if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
+}
+
+/** fftWindowInto on the JavaScript kernel; returns the largest distance of an output to its integer. */
+function jsWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number, n: number): number {
+  const m = nLen + lLen - 1;
   const h = n >> 1;
-  const { tw } = fftTables(powerOfTwoPart(h));
+  const p = powerOfTwoPart(h);
+  const { tw } = fftTables(p);
   const { w, stride } = fftWeights(n);
   const { x: xc, y: yc } = fftWork(h);
+  const passes: ConvolvePasses = {
+    pow2: (off, size) => fftConvolve(xc, yc, off, size, tw),
+    dif3: (which, off, t) => fftDif3(which === 0 ? xc : yc, off, t, radix3Twiddles(3 * t)),
+    dit3: (off, t) => fftDit3(xc, off, t, radix3Twiddles(3 * t)),
+  };
   if (h % 3 === 0) {
-    // The top radix-3 level of fftConvolve, fused with the fold.
+    // The top radix-3 level of fftConvolveMixed, fused with the fold.
     const t = h / 3;
-    const tw3 = radix3Twiddles(h);
     fftFoldDif3(xc, x, xOff, nLen, h, w, stride);
     fftFoldDif3(yc, seed, sOff, m, h, w, stride);
-    for (let k = 0; k < 3; k++) fftConvolve(xc, yc, k * t, t, tw);
-    fftDit3(xc, 0, t, tw3);
+    for (let k = 0; k < 3; k++) fftConvolveMixed(k * t, t, passes);
+    passes.dit3(0, t);
   } else {
     fftFold(xc, x, xOff, nLen, h, w, stride);
     fftFold(yc, seed, sOff, m, h, w, stride);
-    fftConvolve(xc, yc, 0, h, tw);
+    passes.pow2(0, h);
   }
   const worst = fftUnweightInto(xc, nLen, m, h, w, stride, out, oOff);
   // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
   xc.fill(0);
   yc.fill(0);
-  armIdleRelease();
-  if (!(worst <= 0.25)) throw new Error(`toeplitzHash: FFT result ${worst} away from an integer; floating-point error bound violated`);
+  return worst;
 }
 
 /** True when the kept work array is all zero. */
 export function fftWorkspaceIsClear(): boolean {
-  return fftWorkCache === null || fftWorkCache.every((v) => v === 0);
+  const wasmClear = (): boolean => {
+    if (!wasmWork || wasmWork.n === 0) return true;
+    const buf = wasmWork.kernels.memory.buffer;
+    const h = wasmWork.n >> 1;
+    return new Float64Array(buf, wasmWork.xPtr, 4 * h).every((v) => v === 0) && new Uint8Array(buf, wasmWork.scratchPtr, wasmWork.scratchBytes).every((v) => v === 0);
+  };
+  return (fftWorkCache === null || fftWorkCache.every((v) => v === 0)) && wasmClear();
 }
 
 /** Frees the twiddle tables, weights and work array kept between calls. */
@@ -632,6 +830,7 @@ export function releaseFftCaches(): void {
   fftTablesCache = null;
   fftWeightsCache = null;
   fftWorkCache = null;
+  wasmWork = null; // the instance and its memory go with it (WebAssembly memory cannot shrink)
   radix3Cache.clear();
 }
 

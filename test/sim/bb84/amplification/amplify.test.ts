@@ -4,7 +4,7 @@ import {
   amplifiedLength, amplifyBlock, MAX_FFT_SIZE, MAX_NTT_SIZE, modifiedToeplitzHash, modifiedToeplitzHashNaive, newToeplitzSeed, paHash,
   paSeedLength, releaseToeplitzCaches, toeplitzHash, toeplitzHashNaive, toeplitzSeedLength, toeplitzWorkspaceIsClear, type ToeplitzEngine,
 } from '../../../../src/sim/bb84/amplification/amplify.js';
-import { fftTransformSize } from '../../../../src/sim/bb84/amplification/fft.js';
+import { fftKernel, fftTransformSize, useFftKernel } from '../../../../src/sim/bb84/amplification/fft.js';
 import { newKeyBlock, type KeyBlock } from '../../../../src/sim/bb84/common/keyBlock.js';
 import { secretKeyLength } from '../../../../src/sim/bb84/estimation/finiteKey.js';
 import { randomBits, seededRng } from '../../../../src/sim/bb84/common/rng.js';
@@ -207,6 +207,42 @@ describe('toeplitzHash engines', () => {
     const fft = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
     expect(fft.equals(modifiedToeplitzHash(x, seed, l, { engine: 'ntt' }))).toBe(true);
     expect(toeplitzWorkspaceIsClear()).toBe(true);
+  }, 60_000);
+
+  it('when the project is built, then the WebAssembly kernel runs the products (under CI a missing build fails, it never falls back silently)', () => {
+    if (process.env.CI) expect(fftKernel()).toBe('wasm');
+    expect(['wasm', 'js']).toContain(fftKernel());
+  });
+
+  it('when the same products run on the WebAssembly and the JavaScript kernels (2^k, 3·2^k, 9·2^k, unaligned windows), then the outputs are identical', () => {
+    const rng = seededRng(10);
+    const before = fftKernel();
+    try {
+      const cases: Array<[number, number]> = [[5, 3], [100, 40], [700, 333], [3000, 1000], [40_000, 17_000], [100_000, 30_000], [300_001, 99_999]];
+      for (let t = 0; t < 40; t++) {
+        const n = 2 + Math.floor(rng.nextFloat() * 5000);
+        cases.push([n, 1 + Math.floor(rng.nextFloat() * (n - 1))]);
+      }
+      for (const [n, l] of cases) {
+        const x = randomBits(rng, n);
+        const seed = randomBits(rng, paSeedLength('modified-toeplitz', n, l));
+        const plain = randomBits(rng, toeplitzSeedLength(n, l));
+        useFftKernel('wasm');
+        const a = modifiedToeplitzHash(x, seed, l, { engine: 'fft' });
+        const a2 = toeplitzHash(x, plain, l, { engine: 'fft' });
+        expect(toeplitzWorkspaceIsClear()).toBe(true);
+        useFftKernel('js');
+        expect(a.equals(modifiedToeplitzHash(x, seed, l, { engine: 'fft' })), `modified n=${n} l=${l}`).toBe(true);
+        expect(a2.equals(toeplitzHash(x, plain, l, { engine: 'fft' })), `plain n=${n} l=${l}`).toBe(true);
+      }
+      // Chunked products write into unaligned output offsets.
+      useFftKernel('wasm');
+      const x = randomBits(rng, 5000);
+      const seed = randomBits(rng, toeplitzSeedLength(5000, 3000));
+      expect(toeplitzHash(x, seed, 3000, { engine: 'fft', maxTransformSize: 1024 }).equals(toeplitzHashNaive(x, seed, 3000))).toBe(true);
+    } finally {
+      useFftKernel(before);
+    }
   }, 60_000);
 
   it('when a hash returns, then the work arrays kept between calls hold nothing of the key or the product (both engines, chunked too)', () => {
