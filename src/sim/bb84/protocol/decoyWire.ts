@@ -10,7 +10,7 @@
  * Every check throws RoundProtocolError naming the step and the field, never a value.
  */
 import { BitArray } from '../common/bits.js';
-import { compressBits } from '../sifting/sift.js';
+import { compressBits, expandBits } from '../common/bitSelect.js';
 import { bytesToBase64, protocolError } from './wire.js';
 
 /** The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse). */
@@ -69,62 +69,8 @@ export function decodeIntensities(value: unknown, n: number, intensities: number
   return masks;
 }
 
-/** PDEP8[(mask << 8) | value]: the low popcount(mask) bits of `value` placed at the one bits of `mask`. */
-const PDEP8 = new Uint8Array(65536);
-const POP8 = new Uint8Array(256);
-for (let m = 0; m < 256; m++) {
-  let c = 0;
-  for (let b = 0; b < 8; b++) if ((m >>> b) & 1) c++;
-  POP8[m] = c;
-  for (let v = 0; v < 1 << c; v++) {
-    let out = 0;
-    let k = 0;
-    for (let b = 0; b < 8; b++) {
-      if ((m >>> b) & 1) {
-        out |= ((v >>> k) & 1) << b;
-        k++;
-      }
-    }
-    PDEP8[(m << 8) | v] = out;
-  }
-}
-
-/**
- * The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. Word-level
- * with a byte deposit table; full words of `where` copy 32 bits at once.
- */
-export function expandBits(nested: BitArray, where: BitArray): BitArray {
-  const out = new BitArray(where.length);
-  const w = where.words, o = out.words, src = nested.words;
-  let k = 0; // bits of `nested` used so far
-  /** `count` (1..32) bits of nested from position k. */
-  const take = (count: number): number => {
-    const word = k >>> 5;
-    const shift = k & 31;
-    let v = src[word]! >>> shift;
-    if (shift !== 0 && shift + count > 32) v |= src[word + 1]! << (32 - shift);
-    return count === 32 ? v >>> 0 : v & ((1 << count) - 1);
-  };
-  for (let i = 0; i < w.length; i++) {
-    const m = w[i]!;
-    if (m === 0) continue;
-    if (m === 0xffffffff) {
-      o[i] = take(32);
-      k += 32;
-      continue;
-    }
-    let acc = 0;
-    for (let sh = 0; sh < 32; sh += 8) {
-      const mb = (m >>> sh) & 255;
-      if (mb === 0) continue;
-      const c = POP8[mb]!;
-      acc |= PDEP8[(mb << 8) | take(c)]! << sh;
-      k += c;
-    }
-    o[i] = acc;
-  }
-  return out;
-}
+/** The inverse of compressBits (common/bitSelect.ts). */
+export { expandBits };
 
 function allOnes(n: number): BitArray {
   const out = new BitArray(n);
