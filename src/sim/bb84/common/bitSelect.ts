@@ -85,7 +85,7 @@ export function depositInto(out: Uint32Array, src: BitArray, mask: Uint32Array):
     // The next 32 bits of src from bit j; they go to the set bits of this mask word, lowest first.
     const sw = j >>> 5;
     const sh = j & 31;
-    let bits = sw > last ? 0 : sh === 0 ? s[sw]! : (s[sw]! >>> sh) | (sw < last ? s[sw + 1]! << (32 - sh) : 0);
+    const bits = sw > last ? 0 : sh === 0 ? s[sw]! : (s[sw]! >>> sh) | (sw < last ? s[sw + 1]! << (32 - sh) : 0);
     if (m === 0xffffffff) {
       out[wi]! |= bits;
       j += 32;
@@ -95,17 +95,21 @@ export function depositInto(out: Uint32Array, src: BitArray, mask: Uint32Array):
       j += popcount32(m);
       continue;
     }
-    let placed = 0;
-    for (let b = 0; b < 32; b += 8) {
-      const mb = (m >>> b) & 255;
-      if (mb === 0) continue;
-      placed |= PDEP8[(mb << 8) | (bits & 255)]! << b;
-      const c = POP8[mb]!;
-      bits >>>= c;
-      j += c;
-    }
-    out[wi]! |= placed;
+    out[wi]! |= depositWord(bits, m);
+    j += popcount32(m);
   }
+}
+
+/** The low popcount(mask) bits of `bits` placed at the one bits of the 32-bit `mask`, lowest first. */
+export function depositWord(bits: number, mask: number): number {
+  let placed = 0;
+  for (let b = 0; b < 32; b += 8) {
+    const mb = (mask >>> b) & 255;
+    if (mb === 0) continue;
+    placed |= PDEP8[(mb << 8) | (bits & 255)]! << b;
+    bits >>>= POP8[mb]!;
+  }
+  return placed;
 }
 
 /** The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. */

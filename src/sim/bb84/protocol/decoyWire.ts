@@ -11,12 +11,17 @@
  */
 import { BitArray } from '../common/bits.js';
 import { compressBits, expandBits } from '../common/bitSelect.js';
-import { bytesToBase64, protocolError } from './wire.js';
+import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
 
-/** The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse). */
-export function encodeIntensities(masks: readonly BitArray[]): string {
+/**
+ * The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse), or, given `select`, of
+ * the pulses at its one bits only: the same text as encodeIntensities(masks.map((m) => compressBits(m, select)))
+ * without building those masks.
+ */
+export function encodeIntensities(masks: readonly BitArray[], select?: BitArray): string {
   const n = masks[0]?.length ?? 0;
-  const remaining = allOnes(n);
+  if (select && select.length !== n) throw new RangeError(`encodeIntensities: select has ${select.length} bits for ${n} pulses`);
+  const remaining = select ? select.clone() : allOnes(n);
   const parts: Uint32Array[] = [];
   for (let j = 0; j < masks.length - 1; j++) {
     const nested = compressBits(masks[j]!, remaining);
@@ -39,28 +44,36 @@ export function encodeIntensities(masks: readonly BitArray[]): string {
  * need, canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
  */
 export function decodeIntensities(value: unknown, n: number, intensities: number, step: string, field: string): BitArray[] {
+  return decodeIntensitiesAt(value, allOnes(n), intensities, step, field);
+}
+
+/**
+ * decodeIntensities for the pulses at the one bits of `where` (n = where.popcount() of them), with the masks
+ * deposited there: the same masks as expandBits(decodeIntensities(value, n, ...)[k], where), built in one step.
+ */
+export function decodeIntensitiesAt(value: unknown, where: BitArray, intensities: number, step: string, field: string): BitArray[] {
   if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
+  const n = where.popcount();
   // Every mask is at most n bits: bound the text before decoding it.
   const maxWords = (intensities - 1) * ((n + 31) >>> 5);
   if (value.length > 4 * Math.ceil((4 * maxWords) / 3)) throw protocolError(step, `${field} is longer than ${intensities - 1} masks of ${n} pulses`);
-  const buf = Buffer.from(value, 'base64');
-  if (buf.length % 4 !== 0 || buf.toString('base64') !== value) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
-  const words = new Uint32Array(buf.length / 4);
-  new Uint8Array(words.buffer).set(buf);
+  const buf = canonicalBase64Bytes(value);
+  if (buf === null || buf.length % 4 !== 0) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
+  const words = new Uint32Array(buf.buffer, 0, buf.length / 4);
   const masks: BitArray[] = [];
-  let remaining = allOnes(n);
+  let remaining = where.clone();
   let at = 0;
   for (let j = 0; j < intensities - 1; j++) {
     const length = remaining.popcount();
     const nWords = (length + 31) >>> 5;
     if (at + nWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
-    const nested = new BitArray(length, words.slice(at, at + nWords));
+    const nested = new BitArray(length, words.subarray(at, at + nWords));
     const r = length & 31;
     if (r !== 0 && nested.words[nWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
     at += nWords;
     const mask = expandBits(nested, remaining);
     masks.push(mask);
-    const rest = new BitArray(n);
+    const rest = new BitArray(where.length);
     for (let i = 0; i < rest.words.length; i++) rest.words[i] = remaining.words[i]! & ~mask.words[i]!;
     remaining = rest;
   }
