@@ -1,35 +1,36 @@
 /** Uniformly random subsets and arrangements of positions, at a cost in the smaller part, not in all positions. */
+import { depositInto } from './bitSelect.js';
 import { BitArray } from './bits.js';
-import type { Rng } from './rng.js';
+import { bernoulliBits, type Rng } from './rng.js';
 
 /** Random words drawn per batch. */
 const BATCH_WORDS = 4096;
 const TWO_POW_32 = 0x100000000;
 
+/** A subset whose smaller side (it or its complement) is above n / this is drawn by the Bernoulli method. */
+const DENSE_SUBSET_DIVISOR = 16;
+
 /**
- * A uniformly random subset of exactly `size` of the positions [0, n), as a mask. Draws distinct positions
- * uniformly (rejecting repeats) for the smaller of the subset and its complement, so it costs about
- * min(size, n - size) draws.
+ * A uniformly random subset of exactly `size` of the positions [0, n), as a mask.
+ *
+ * - sparse (the subset or its complement at most n/16): distinct positions drawn uniformly (rejecting repeats) for
+ *   the smaller side, so it costs about min(size, n - size) draws;
+ * - dense: independent Bernoulli(size / n) bits (word-level), then uniformly random ones removed (or zeros added)
+ *   until exactly `size` remain, about sqrt(n) draws. Both steps treat every position alike (the law of the result
+ *   is invariant under any permutation of the positions) and the result always has `size` ones, so it is the
+ *   uniform law on the subsets of that size.
  */
 export function randomSubset(rng: Rng, n: number, size: number): BitArray {
   if (!Number.isSafeInteger(n) || n < 0 || n > TWO_POW_32) throw new RangeError(`randomSubset: n must be an integer in [0, 2^32], got ${n}`);
   if (!Number.isSafeInteger(size) || size < 0 || size > n) throw new RangeError(`randomSubset: size must be an integer in [0, ${n}], got ${size}`);
   const complement = size > n / 2;
   const picks = complement ? n - size : size;
+  if (picks > n / DENSE_SUBSET_DIVISOR) return bernoulliSubset(rng, n, size);
   const mask = new BitArray(n);
   const w = mask.words;
-  // Unbiased position draws: words at or above `limit` are rejected, the rest reduced mod n.
-  const limit = TWO_POW_32 - (TWO_POW_32 % n);
-  const batch = new Uint32Array(Math.min(BATCH_WORDS, picks + 64));
-  let next = batch.length;
+  const positions = new PositionDraws(rng, n, picks);
   for (let chosen = 0; chosen < picks; ) {
-    if (next === batch.length) {
-      rng.fillWords(batch);
-      next = 0;
-    }
-    const x = batch[next++]!;
-    if (x >= limit) continue;
-    const pos = x - Math.floor(x / n) * n;
+    const pos = positions.next();
     const bit = 1 << (pos & 31);
     if ((w[pos >>> 5]! & bit) === 0) {
       w[pos >>> 5]! |= bit;
@@ -43,6 +44,53 @@ export function randomSubset(rng: Rng, n: number, size: number): BitArray {
   return mask;
 }
 
+/** The dense case of randomSubset: Bernoulli(size / n) bits, then the count corrected at uniformly random positions. */
+function bernoulliSubset(rng: Rng, n: number, size: number): BitArray {
+  const mask = bernoulliBits(rng, n, size / n);
+  const w = mask.words;
+  let ones = mask.popcount();
+  if (ones === size) return mask;
+  // Each step flips a uniformly random position among those of the state to change (ones to drop, zeros to add).
+  const want = ones > size ? 1 : 0;
+  const positions = new PositionDraws(rng, n, Math.abs(ones - size) * 4);
+  while (ones !== size) {
+    const pos = positions.next();
+    const bit = 1 << (pos & 31);
+    if (((w[pos >>> 5]! >>> (pos & 31)) & 1) !== want) continue;
+    w[pos >>> 5]! ^= bit;
+    ones += want ? -1 : 1;
+  }
+  return mask;
+}
+
+/** Uniform positions in [0, n), drawn from batches of random words (words at or above the last multiple of n rejected). */
+class PositionDraws {
+  private readonly batch: Uint32Array;
+  private at: number;
+  private readonly limit: number;
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly n: number,
+    expected: number,
+  ) {
+    this.batch = new Uint32Array(Math.min(BATCH_WORDS, expected + 64));
+    this.at = this.batch.length;
+    this.limit = TWO_POW_32 - (TWO_POW_32 % n);
+  }
+
+  next(): number {
+    for (;;) {
+      if (this.at === this.batch.length) {
+        this.rng.fillWords(this.batch);
+        this.at = 0;
+      }
+      const x = this.batch[this.at++]!;
+      if (x < this.limit) return x - Math.floor(x / this.n) * this.n;
+    }
+  }
+}
+
 /**
  * A uniformly random arrangement of counts[k] items of each kind k over counts[0] + ... + counts[last] positions,
  * as one mask per kind. The most numerous kind takes the positions left over by a uniformly random subset
@@ -54,51 +102,44 @@ export function randomArrangement(rng: Rng, counts: readonly number[]): BitArray
   const total = counts.reduce((a, b) => a + b, 0);
   const masks = counts.map(() => new BitArray(total));
   if (counts.length === 0) return masks;
-  let largest = 0;
-  counts.forEach((c, k) => {
-    if (c > counts[largest]!) largest = k;
-  });
+  const largest = largestKind(counts);
   const others = randomSubset(rng, total, total - counts[largest]!);
   const lw = masks[largest]!.words;
   const ow = others.words;
   for (let i = 0; i < ow.length; i++) lw[i] = ~ow[i]!;
   masks[largest]!.clearTail();
   if (counts.length === 1) return masks;
-  // The other kinds, arranged over the subset's positions (in increasing order), then put in place.
+  // The other kinds, arranged over the subset's positions (in increasing order), then put in place; the most
+  // numerous of them takes the subset's positions the rest left (the same bits as depositing it).
   const rest = counts.filter((_, k) => k !== largest);
   const inner = randomArrangement(rng, rest);
+  const innerLargest = largestKind(rest);
   let j = 0;
+  let fill = -1;
   counts.forEach((_, k) => {
-    if (k !== largest) depositInto(masks[k]!.words, inner[j++]!, ow);
+    if (k === largest) return;
+    if (j === innerLargest) fill = k;
+    else depositInto(masks[k]!.words, inner[j]!, ow);
+    j++;
+  });
+  const fw = masks[fill]!.words;
+  for (let i = 0; i < fw.length; i++) fw[i] = ow[i]!;
+  counts.forEach((_, k) => {
+    if (k === largest || k === fill) return;
+    const mw = masks[k]!.words;
+    for (let i = 0; i < fw.length; i++) fw[i] = fw[i]! & ~mw[i]!;
   });
   return masks;
 }
 
-/** ORs the bits of `src`, in order, into the positions where `mask` is 1 (a bitwise "parallel deposit"). */
-export function depositInto(out: Uint32Array, src: BitArray, mask: Uint32Array): void {
-  const s = src.words;
-  const last = s.length - 1;
-  let j = 0;
-  for (let wi = 0; wi < mask.length; wi++) {
-    let word = mask[wi]!;
-    if (word === 0) continue;
-    // The next 32 bits of src from bit j; they go to the set bits of this mask word, lowest first.
-    const sw = j >>> 5;
-    const sh = j & 31;
-    let bits = sh === 0 ? s[sw]! : (s[sw]! >>> sh) | (sw < last ? s[sw + 1]! << (32 - sh) : 0);
-    if (word === -1 || word === 0xffffffff) {
-      out[wi]! |= bits;
-      j += 32;
-      continue;
-    }
-    let placed = 0;
-    while (word !== 0) {
-      const low = word & -word;
-      placed |= low & -(bits & 1);
-      bits >>>= 1;
-      word &= word - 1;
-      j++;
-    }
-    out[wi]! |= placed;
-  }
+/** The first kind with the largest count. */
+function largestKind(counts: readonly number[]): number {
+  let largest = 0;
+  counts.forEach((c, k) => {
+    if (c > counts[largest]!) largest = k;
+  });
+  return largest;
 }
+
+/** ORs the bits of `src`, in order, into the positions where `mask` is 1 (common/bitSelect.ts). */
+export { depositInto };

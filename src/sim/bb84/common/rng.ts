@@ -185,8 +185,8 @@ export function randomBelow(rng: Rng, bound: number): number {
 
 /** Below this probability Bernoulli bits are drawn by geometric skipping; above it by the word method. */
 const GEOMETRIC_MAX_P = 1 / 16;
-/** Output words of the word method per batch of random words. */
-const BERNOULLI_BATCH_WORDS = 1024;
+/** Random words the word method draws at a time. */
+const BERNOULLI_BATCH_WORDS = 4096;
 
 function checkProbability(p: number, what: string): void {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`${what} must be a probability in [0, 1], got ${p}`);
@@ -197,10 +197,10 @@ function checkProbability(p: number, what: string): void {
  *
  * - p < 1/16 (or > 15/16, by complement): geometric skipping. The gap to the next one bit is
  *   floor(ln U / ln(1 - p)), so the cost is about n·p float draws, not n.
- * - otherwise the word method: with p rounded to 32 binary digits 0.b1 b2 ... b32, each lane of a word is built
- *   from the least significant digit up (acc = b ? acc | r : acc & r over fresh random words r), giving exactly
- *   Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33); costs at most 32 random words per 32 bits,
- *   one word when p = 1/2.
+ * - otherwise the word method: with p rounded to 32 binary digits 0.b1 b2 ... b32, the 32 lanes of a word each
+ *   compare a uniform U (one bit per lane of fresh random words, most significant first) with p, bit-sliced,
+ *   until every lane is decided; exactly Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33),
+ *   independent across lanes and words. Costs about 6 random words per 32 bits (1 when p = 1/2).
  */
 export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
   checkProbability(p, 'bernoulliBits p');
@@ -227,25 +227,30 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
     }
     return out;
   }
-  let digits = Math.round(p * 0x100000000) >>> 0; // p in [1/16, 15/16]: fits in 32 bits
+  const digits = Math.round(p * 0x100000000) >>> 0; // p in [1/16, 15/16]: fits in 32 bits
+  // Digits past the last one of p never decide a lane (U >= p there), so the comparison stops at that digit.
   let nDigits = 32;
-  while ((digits & 1) === 0) {
-    digits >>>= 1;
-    nDigits--;
-  }
-  // The random words of BERNOULLI_BATCH_WORDS output words at a time (the same words, in the same order, as one
-  // fillWords of nDigits per output word).
-  const r = new Uint32Array(nDigits * Math.min(w.length, BERNOULLI_BATCH_WORDS));
-  for (let i0 = 0; i0 < w.length; i0 += BERNOULLI_BATCH_WORDS) {
-    const count = Math.min(BERNOULLI_BATCH_WORDS, w.length - i0);
-    const batch = count * nDigits === r.length ? r : r.subarray(0, count * nDigits);
-    rng.fillWords(batch);
-    for (let j = 0, base = 0; j < count; j++, base += nDigits) {
-      let acc = 0;
-      let d = digits;
-      for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | batch[base + k]! : acc & batch[base + k]!;
-      w[i0 + j] = acc;
+  while (((digits >>> (32 - nDigits)) & 1) === 0) nDigits--;
+  // One stream word per digit, most significant first, while some lane of the output word is undecided: a lane
+  // whose random bit is below p's digit is 1 (U < p), above it 0, equal stays undecided. About log2(32) + 2 words
+  // per output word instead of nDigits.
+  // The stream's words come in batches (words left in the last batch are dropped).
+  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, 8 * w.length + 32));
+  let next = batch.length;
+  for (let i = 0; i < w.length; i++) {
+    let undecided = -1;
+    let acc = 0;
+    for (let k = 0; k < nDigits && undecided !== 0; k++) {
+      if (next === batch.length) {
+        rng.fillWords(batch);
+        next = 0;
+      }
+      const r = batch[next++]!;
+      const d = -((digits >>> (31 - k)) & 1); // all ones where p's digit is 1
+      acc |= undecided & ~r & d;
+      undecided &= ~(r ^ d);
     }
+    w[i] = acc;
   }
   return out.clearTail();
 }

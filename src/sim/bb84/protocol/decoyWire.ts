@@ -10,13 +10,18 @@
  * Every check throws RoundProtocolError naming the step and the field, never a value.
  */
 import { BitArray } from '../common/bits.js';
-import { compressBits } from '../sifting/sift.js';
-import { bytesToBase64, protocolError } from './wire.js';
+import { compressBits, expandBits } from '../common/bitSelect.js';
+import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
 
-/** The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse). */
-export function encodeIntensities(masks: readonly BitArray[]): string {
+/**
+ * The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse), or, given `select`, of
+ * the pulses at its one bits only: the same text as encodeIntensities(masks.map((m) => compressBits(m, select)))
+ * without building those masks.
+ */
+export function encodeIntensities(masks: readonly BitArray[], select?: BitArray): string {
   const n = masks[0]?.length ?? 0;
-  const remaining = allOnes(n);
+  if (select && select.length !== n) throw new RangeError(`encodeIntensities: select has ${select.length} bits for ${n} pulses`);
+  const remaining = select ? select.clone() : allOnes(n);
   const parts: Uint32Array[] = [];
   for (let j = 0; j < masks.length - 1; j++) {
     const nested = compressBits(masks[j]!, remaining);
@@ -39,28 +44,36 @@ export function encodeIntensities(masks: readonly BitArray[]): string {
  * need, canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
  */
 export function decodeIntensities(value: unknown, n: number, intensities: number, step: string, field: string): BitArray[] {
+  return decodeIntensitiesAt(value, allOnes(n), intensities, step, field);
+}
+
+/**
+ * decodeIntensities for the pulses at the one bits of `where` (n = where.popcount() of them), with the masks
+ * deposited there: the same masks as expandBits(decodeIntensities(value, n, ...)[k], where), built in one step.
+ */
+export function decodeIntensitiesAt(value: unknown, where: BitArray, intensities: number, step: string, field: string): BitArray[] {
   if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
+  const n = where.popcount();
   // Every mask is at most n bits: bound the text before decoding it.
   const maxWords = (intensities - 1) * ((n + 31) >>> 5);
   if (value.length > 4 * Math.ceil((4 * maxWords) / 3)) throw protocolError(step, `${field} is longer than ${intensities - 1} masks of ${n} pulses`);
-  const buf = Buffer.from(value, 'base64');
-  if (buf.length % 4 !== 0 || buf.toString('base64') !== value) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
-  const words = new Uint32Array(buf.length / 4);
-  new Uint8Array(words.buffer).set(buf);
+  const buf = canonicalBase64Bytes(value);
+  if (buf === null || buf.length % 4 !== 0) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
+  const words = new Uint32Array(buf.buffer, 0, buf.length / 4);
   const masks: BitArray[] = [];
-  let remaining = allOnes(n);
+  let remaining = where.clone();
   let at = 0;
   for (let j = 0; j < intensities - 1; j++) {
     const length = remaining.popcount();
     const nWords = (length + 31) >>> 5;
     if (at + nWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
-    const nested = new BitArray(length, words.slice(at, at + nWords));
+    const nested = new BitArray(length, words.subarray(at, at + nWords));
     const r = length & 31;
     if (r !== 0 && nested.words[nWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
     at += nWords;
     const mask = expandBits(nested, remaining);
     masks.push(mask);
-    const rest = new BitArray(n);
+    const rest = new BitArray(where.length);
     for (let i = 0; i < rest.words.length; i++) rest.words[i] = remaining.words[i]! & ~mask.words[i]!;
     remaining = rest;
   }
@@ -69,62 +82,8 @@ export function decodeIntensities(value: unknown, n: number, intensities: number
   return masks;
 }
 
-/** PDEP8[(mask << 8) | value]: the low popcount(mask) bits of `value` placed at the one bits of `mask`. */
-const PDEP8 = new Uint8Array(65536);
-const POP8 = new Uint8Array(256);
-for (let m = 0; m < 256; m++) {
-  let c = 0;
-  for (let b = 0; b < 8; b++) if ((m >>> b) & 1) c++;
-  POP8[m] = c;
-  for (let v = 0; v < 1 << c; v++) {
-    let out = 0;
-    let k = 0;
-    for (let b = 0; b < 8; b++) {
-      if ((m >>> b) & 1) {
-        out |= ((v >>> k) & 1) << b;
-        k++;
-      }
-    }
-    PDEP8[(m << 8) | v] = out;
-  }
-}
-
-/**
- * The inverse of compressBits: `nested` bit i goes to the position of the i-th one bit of `where`. Word-level
- * with a byte deposit table; full words of `where` copy 32 bits at once.
- */
-export function expandBits(nested: BitArray, where: BitArray): BitArray {
-  const out = new BitArray(where.length);
-  const w = where.words, o = out.words, src = nested.words;
-  let k = 0; // bits of `nested` used so far
-  /** `count` (1..32) bits of nested from position k. */
-  const take = (count: number): number => {
-    const word = k >>> 5;
-    const shift = k & 31;
-    let v = src[word]! >>> shift;
-    if (shift !== 0 && shift + count > 32) v |= src[word + 1]! << (32 - shift);
-    return count === 32 ? v >>> 0 : v & ((1 << count) - 1);
-  };
-  for (let i = 0; i < w.length; i++) {
-    const m = w[i]!;
-    if (m === 0) continue;
-    if (m === 0xffffffff) {
-      o[i] = take(32);
-      k += 32;
-      continue;
-    }
-    let acc = 0;
-    for (let sh = 0; sh < 32; sh += 8) {
-      const mb = (m >>> sh) & 255;
-      if (mb === 0) continue;
-      const c = POP8[mb]!;
-      acc |= PDEP8[(mb << 8) | take(c)]! << sh;
-      k += c;
-    }
-    o[i] = acc;
-  }
-  return out;
-}
+/** The inverse of compressBits (common/bitSelect.ts). */
+export { expandBits };
 
 function allOnes(n: number): BitArray {
   const out = new BitArray(n);

@@ -63,21 +63,67 @@ function base64Length(bytes: number): number {
   return 4 * Math.ceil(bytes / 3);
 }
 
+/** The 6-bit value of each character of the standard base64 alphabet, -1 for every other UTF-16 code unit. */
+const BASE64_VALUE = new Int8Array(65536).fill(-1);
+for (let i = 0; i < 64; i++) BASE64_VALUE['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+const PAD = 61; // '='
+
+/**
+ * The bytes `value` encodes if it is canonical base64 (exactly what Buffer's toString('base64') writes: the standard
+ * alphabet, '=' padding to a multiple of 4 characters, the unused bits of the last character zero), else null.
+ * Checked while decoding, instead of re-encoding the bytes (a second string as long as the value). The bytes sit
+ * at the start of a buffer of whole 32-bit words.
+ */
+export function canonicalBase64Bytes(value: string): Uint8Array | null {
+  const length = value.length;
+  if (length % 4 !== 0) return null;
+  if (length === 0) return new Uint8Array(0);
+  const pad = value.charCodeAt(length - 1) === PAD ? (value.charCodeAt(length - 2) === PAD ? 2 : 1) : 0;
+  const nBytes = (length / 4) * 3 - pad;
+  const out = new Uint8Array(new ArrayBuffer(4 * Math.ceil(nBytes / 4)), 0, nBytes);
+  const full = pad === 0 ? length : length - 4;
+  let bad = 0; // negative once any character is outside the alphabet
+  let o = 0;
+  for (let i = 0; i < full; i += 4) {
+    const a = BASE64_VALUE[value.charCodeAt(i)]!;
+    const b = BASE64_VALUE[value.charCodeAt(i + 1)]!;
+    const c = BASE64_VALUE[value.charCodeAt(i + 2)]!;
+    const d = BASE64_VALUE[value.charCodeAt(i + 3)]!;
+    bad |= a | b | c | d;
+    const v = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o++] = v >>> 16;
+    out[o++] = v >>> 8;
+    out[o++] = v;
+  }
+  if (pad !== 0) {
+    const a = BASE64_VALUE[value.charCodeAt(full)]!;
+    const b = BASE64_VALUE[value.charCodeAt(full + 1)]!;
+    const c = pad === 1 ? BASE64_VALUE[value.charCodeAt(full + 2)]! : 0;
+    bad |= a | b | c;
+    // The bits past the last byte must be zero (else another text encodes the same bytes).
+    if (pad === 1 ? (c & 3) !== 0 : (b & 15) !== 0) bad = -1;
+    const v = (a << 18) | (b << 12) | (c << 6);
+    out[o++] = v >>> 16;
+    if (pad === 1) out[o++] = v >>> 8;
+  }
+  if (bad < 0) {
+    out.fill(0);
+    return null;
+  }
+  return out;
+}
+
 /** Strict, canonical base64 of exactly `bytes` bytes (or at most `bytes` when `exact` is false). */
 export function bytesFromBase64(value: unknown, bytes: number, step: string, field: string, exact = true): Uint8Array {
   if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
   if (exact ? value.length !== base64Length(bytes) : value.length > base64Length(bytes)) {
     throw protocolError(step, exact ? `${field} must encode exactly ${bytes} bytes` : `${field} must encode at most ${bytes} bytes`);
   }
-  // No character check needed: Buffer.from skips invalid characters, so the re-encoding below would differ.
-  const buf = Buffer.from(value, 'base64');
-  if ((exact && buf.length !== bytes) || buf.toString('base64') !== value) {
-    buf.fill(0);
+  const out = canonicalBase64Bytes(value);
+  if (out === null || (exact && out.length !== bytes)) {
+    out?.fill(0);
     throw protocolError(step, `${field} is not canonical base64 of ${exact ? 'exactly ' : 'at most '}${bytes} bytes`);
   }
-  const out = new Uint8Array(buf.length);
-  out.set(buf);
-  buf.fill(0);
   return out;
 }
 
@@ -90,9 +136,8 @@ export function bitsToBase64(bits: BitArray): string {
 export function bitsFromBase64(value: unknown, nBits: number, step: string, field: string): BitArray {
   const nWords = (nBits + 31) >>> 5;
   const bytes = bytesFromBase64(value, nWords * 4, step, field);
-  const words = new Uint32Array(nWords);
-  new Uint8Array(words.buffer).set(bytes);
-  bytes.fill(0);
+  // The decoded bytes are the words' buffer (a little-endian host, as BitArray.fromWireBytes assumes).
+  const words = new Uint32Array(bytes.buffer, 0, nWords);
   const bits = new BitArray(nBits, words);
   const r = nBits & 31;
   if (r !== 0 && words[nWords - 1]! >>> r !== 0) {

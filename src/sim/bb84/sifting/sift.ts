@@ -9,6 +9,7 @@
  *
  * `sift(...)` runs both messages in one process and returns Alice's sifted key and the kept-pulse mask.
  */
+import { compressBits } from '../common/bitSelect.js';
 import { BitArray } from '../common/bits.js';
 
 export interface SiftRequest {
@@ -90,66 +91,8 @@ function sameLength(a: BitArray, b: BitArray, what: string): void {
 
 // ---- packed bit selection --------------------------------------------------------------------------------------
 
-/** PEXT8[(mask << 8) | value]: the bits of `value` at the one bits of `mask`, packed to the low end. */
-const PEXT8 = new Uint8Array(65536);
-const POP8 = new Uint8Array(256);
-for (let m = 0; m < 256; m++) {
-  let c = 0;
-  for (let b = 0; b < 8; b++) if ((m >>> b) & 1) c++;
-  POP8[m] = c;
-  for (let v = 0; v < 256; v++) {
-    let out = 0;
-    let k = 0;
-    for (let b = 0; b < 8; b++) {
-      if ((m >>> b) & 1) {
-        out |= ((v >>> b) & 1) << k;
-        k++;
-      }
-    }
-    PEXT8[(m << 8) | v] = out;
-  }
-}
-
-/**
- * The bits of `src` at the positions where `mask` is 1, packed in order (a bitwise "parallel extract"). Length of
- * the result = mask.popcount(). Word-level with a byte lookup table; full and empty mask words take a fast path.
- */
-export function compressBits(src: BitArray, mask: BitArray): BitArray {
-  sameLength(src, mask, 'compressBits: src vs mask');
-  const out = new BitArray(mask.popcount());
-  const o = out.words, s = src.words, mw = mask.words;
-  let oi = 0;
-  let acc = 0; // pending output bits (low `fill` bits valid)
-  let fill = 0;
-  for (let i = 0; i < mw.length; i++) {
-    const m = mw[i]!;
-    if (m === 0) continue;
-    const v = s[i]!;
-    if (m === 0xffffffff) {
-      if (fill === 0) o[oi++] = v;
-      else {
-        o[oi++] = acc | (v << fill);
-        acc = v >>> (32 - fill);
-      }
-      continue;
-    }
-    for (let sh = 0; sh < 32; sh += 8) {
-      const mb = (m >>> sh) & 255;
-      if (mb === 0) continue;
-      const bits = PEXT8[(mb << 8) | ((v >>> sh) & 255)]!;
-      const c = POP8[mb]!;
-      acc |= bits << fill;
-      fill += c;
-      if (fill >= 32) {
-        o[oi++] = acc;
-        fill -= 32;
-        acc = bits >>> (c - fill); // bits that did not fit (0 when fill = 0, as bits < 2^c)
-      }
-    }
-  }
-  if (fill > 0) o[oi] = acc;
-  return out;
-}
+/** The bits of `src` at the one bits of `mask`, packed (common/bitSelect.ts). */
+export { compressBits };
 
 /** `mask` with every bit inverted (bits past length stay 0). */
 export function invertBits(mask: BitArray): BitArray {

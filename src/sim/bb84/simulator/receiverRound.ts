@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { RoundProtocolError, type ReceiverRound, type ReceiverStepResult, type RoundParams, type RoundStats } from '../../Simulator.js';
 import { blockIdFor, countDisclosureBits, type EcBlockRecord } from '../accumulation/blockRecord.js';
 import type { AccumulatedBlocks } from '../accumulation/heldBlocks.js';
-import type { BitArray } from '../common/bits.js';
+import { BitArray } from '../common/bits.js';
 import type { Rng } from '../common/rng.js';
 import { measureDetectedPulses } from '../detection/detectedPulses.js';
 import type { DetectionModel } from '../detection/detectionModel.js';
-import { countPerIntensity, errorsPerIntensity, sumOf } from '../estimation/intensityCounts.js';
-import { decodeCounts, decodeIntensities, encodeCounts } from '../protocol/decoyWire.js';
+import { countPerIntensity, errorsPerIntensityAt, sumOf } from '../estimation/intensityCounts.js';
+import { decodeCounts, decodeIntensities, decodeIntensitiesAt, encodeCounts } from '../protocol/decoyWire.js';
 import { ABORT_REASONS, BB84_CASCADE, CHANNEL_HASH_SETTINGS, MAX_QUESTION_BYTES, NONCE_B64, NONCE_BYTES } from '../protocol/messages.js';
 import type { Bb84Settings } from '../protocol/settings.js';
 import { MAX_FRAME_DETECTIONS, maxBlocksPerPa, minKeyBits } from '../protocol/sizing.js';
@@ -32,7 +32,7 @@ import {
   protocolError,
 } from '../protocol/wire.js';
 import { CascadeResponder, MAX_PASSES, SHUFFLE_SEED_BYTES } from '../reconciliation/cascade.js';
-import { compressBits, invertBits } from '../sifting/sift.js';
+import { compressBits } from '../sifting/sift.js';
 import { tagsEqual, VERIFY_SEED_BYTES, VERIFY_TAG_BITS, VERIFY_TAG_BYTES, verifyTagCount, verifyTags } from '../verification/verify.js';
 import type { TranscriptAuthenticator } from './authenticator.js';
 import { wipe } from './keyOutput.js';
@@ -68,7 +68,9 @@ export class Bb84ReceiverRound implements ReceiverRound {
   private eveKnows: BitArray | undefined;
   private bobX: BitArray | undefined;
   private bobZ: BitArray | undefined;
-  private zIntensities: BitArray[] = [];
+  /** After sift: the test-basis detections, and the announced intensity of every sifted detection (one mask each). */
+  private zKept: BitArray | undefined;
+  private intensityMasks: BitArray[] = [];
   private nX: number[] = [];
   private nZ: number[] = [];
   private mZ: number[] = [];
@@ -224,35 +226,42 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const step = 'sift';
     const f = expectFields(payload, step, ['mask', 'intensities']);
     const bobBits = this.bobBits!;
+    const bases = this.bobBases!.words; // matching bases: Bob's basis is Alice's
     const mask = bitsFromBase64(f.mask, bobBits.length, step, 'mask');
-    const sifted = compressBits(bobBits, mask);
-    const zMask = compressBits(this.bobBases!, mask); // matching bases: Bob's basis is Alice's
-    const xMask = invertBits(zMask);
-    const siftedIntensities = decodeIntensities(f.intensities, sifted.length, this.intensities, step, 'intensities');
-    this.nX = countPerIntensity(xMask, siftedIntensities);
-    this.nZ = countPerIntensity(zMask, siftedIntensities);
-    if (this.link.settings.attack.kind !== 'none') {
-      const known = compressBits(this.eveKnows!, mask);
-      this.eveKnownBits = countPerIntensity(xMask, [known])[0]!;
+    // The key-basis (X) and test-basis (Z) detections, and the announced intensities, over the detections: the
+    // sifted bits and the sifted intensity masks are never built.
+    const xKept = new BitArray(mask.length);
+    const zKept = new BitArray(mask.length);
+    for (let i = 0; i < mask.words.length; i++) {
+      xKept.words[i] = mask.words[i]! & ~bases[i]!;
+      zKept.words[i] = mask.words[i]! & bases[i]!;
     }
-    this.bobX = compressBits(sifted, xMask);
-    this.bobZ = compressBits(sifted, zMask);
-    this.zIntensities = siftedIntensities.map((m) => compressBits(m, zMask));
-    wipe(bobBits, sifted, this.eveKnows);
+    const masks = decodeIntensitiesAt(f.intensities, mask, this.intensities, step, 'intensities');
+    this.nX = countPerIntensity(xKept, masks);
+    this.nZ = countPerIntensity(zKept, masks);
+    if (this.link.settings.attack.kind !== 'none') this.eveKnownBits = countPerIntensity(xKept, [this.eveKnows!])[0]!;
+    this.bobX = compressBits(bobBits, xKept);
+    this.bobZ = compressBits(bobBits, zKept);
+    this.zKept = zKept;
+    this.intensityMasks = masks;
+    wipe(bobBits, this.eveKnows);
     this.bobBits = this.eveKnows = undefined;
     const keyBasisBits = sumOf(this.nX);
     const testBasisBits = sumOf(this.nZ);
-    Object.assign(this.stats, { siftedBits: sifted.length, keyBasisBits, testBasisBits }, perIntensity('nX', this.nX), perIntensity('nZ', this.nZ));
+    const siftedBits = keyBasisBits + testBasisBits;
+    Object.assign(this.stats, { siftedBits, keyBasisBits, testBasisBits }, perIntensity('nX', this.nX), perIntensity('nZ', this.nZ));
     if (keyBasisBits < minKeyBits(this.link.settings) || testBasisBits === 0) throw protocolError(step, 'the mask leaves too few key-basis or test-basis bits (Alice should have aborted)');
     this.state = 'phase';
-    return this.reply(step, payload, { siftedBits: sifted.length, nX: encodeCounts(this.nX), nZ: encodeCounts(this.nZ) }, true);
+    return this.reply(step, payload, { siftedBits, nX: encodeCounts(this.nX), nZ: encodeCounts(this.nZ) }, true);
   }
 
   private onPhase(payload: unknown): ReceiverStepResult {
     const step = 'phase';
     const f = expectFields(payload, step, ['bits']);
     const aliceZ = bitsFromBase64(f.bits, this.bobZ!.length, step, 'bits');
-    this.mZ = errorsPerIntensity(aliceZ, this.bobZ!, this.zIntensities);
+    this.mZ = errorsPerIntensityAt(aliceZ, this.bobZ!, this.zKept!, this.intensityMasks);
+    this.zKept = undefined;
+    this.intensityMasks = [];
     Object.assign(this.stats, ecBlockStats({ detections: this.detections, nX: this.nX, nZ: this.nZ, mZ: this.mZ }));
     this.state = 'decision';
     return this.reply(step, payload, { bits: bitsToBase64(this.bobZ!) }, true);

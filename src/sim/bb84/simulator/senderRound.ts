@@ -11,7 +11,7 @@ import { BitArray } from '../common/bits.js';
 import type { Rng } from '../common/rng.js';
 import { emitDetectedPulses } from '../detection/detectedPulses.js';
 import type { DetectionModel } from '../detection/detectionModel.js';
-import { countPerIntensity, errorsPerIntensity, sumOf } from '../estimation/intensityCounts.js';
+import { countPerIntensity, errorsPerIntensityAt, sumOf } from '../estimation/intensityCounts.js';
 import { decodeCounts, encodeCounts, encodeIntensities } from '../protocol/decoyWire.js';
 import { BB84_CASCADE, MAX_QUESTION_BYTES, NONCE_BYTES, type AbortReason, type DropReason } from '../protocol/messages.js';
 import type { Bb84Settings } from '../protocol/settings.js';
@@ -30,7 +30,7 @@ import {
   protocolError,
 } from '../protocol/wire.js';
 import { efficiency, reconcile, SHUFFLE_SEED_BYTES, type CascadeParams, type ParityOracle } from '../reconciliation/cascade.js';
-import { compressBits, invertBits } from '../sifting/sift.js';
+import { compressBits } from '../sifting/sift.js';
 import { VERIFY_SEED_BYTES, VERIFY_TAG_BITS, verifyTagCount, verifyTags } from '../verification/verify.js';
 import type { TranscriptAuthenticator } from './authenticator.js';
 import { wipe } from './keyOutput.js';
@@ -194,33 +194,40 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   transcript.nonces(nonceA, nonceB);
   watch.lap('frame');
 
-  // 2. sift: the detections measured in Alice's basis, and the intensity of each (the decoy announcement).
+  // 2. sift: the detections measured in Alice's basis, and the intensity of each (the decoy announcement). The
+  // key-basis (X) and test-basis (Z) detections are selected straight from the detections: the sifted bits and the
+  // sifted intensity masks are never built (the announcement is encoded from the detections' masks).
   const match = new BitArray(k);
-  for (let i = 0; i < match.words.length; i++) match.words[i] = ~(emitted.bases.words[i]! ^ bobBases.words[i]!);
+  const xKept = new BitArray(k);
+  const zKept = new BitArray(k); // the test basis is Z (1)
+  for (let i = 0; i < match.words.length; i++) {
+    const b = emitted.bases.words[i]!;
+    const m = ~(b ^ bobBases.words[i]!);
+    match.words[i] = m;
+    xKept.words[i] = m & ~b;
+    zKept.words[i] = m & b;
+  }
   match.clearTail();
-  const sifted = compressBits(emitted.bits, match);
-  secrets.push(sifted);
+  xKept.clearTail();
+  zKept.clearTail();
+  const aliceX = compressBits(emitted.bits, xKept);
+  const aliceZ = compressBits(emitted.bits, zKept);
+  secrets.push(aliceX, aliceZ);
   wipe(emitted.bits);
-  const siftedIntensities = emitted.intensityMasks.map((m) => compressBits(m, match));
-  const zMask = compressBits(emitted.bases, match); // 1 = Z (the test basis)
-  const xMask = invertBits(zMask);
-  const nX = countPerIntensity(xMask, siftedIntensities);
-  const nZ = countPerIntensity(zMask, siftedIntensities);
+  const siftedBits = aliceX.length + aliceZ.length;
+  const nX = countPerIntensity(xKept, emitted.intensityMasks);
+  const nZ = countPerIntensity(zKept, emitted.intensityMasks);
   const keyBasisBits = sumOf(nX);
   const testBasisBits = sumOf(nZ);
-  Object.assign(stats, { siftedBits: sifted.length, keyBasisBits, testBasisBits }, perIntensity('nX', nX), perIntensity('nZ', nZ));
+  Object.assign(stats, { siftedBits, keyBasisBits, testBasisBits }, perIntensity('nX', nX), perIntensity('nZ', nZ));
   if (keyBasisBits < minKeyBits(s) || testBasisBits === 0) return await abort('too-few-bits');
-  const siftReply = await round.exchange('sift', { mask: bitsToBase64(match), intensities: encodeIntensities(siftedIntensities) });
+  const siftReply = await round.exchange('sift', { mask: bitsToBase64(match), intensities: encodeIntensities(emitted.intensityMasks, match) });
   const sr = expectFields(siftReply, replyStep('sift'), ['siftedBits', 'nX', 'nZ']);
-  if (sr.siftedBits !== sifted.length) throw protocolError(replyStep('sift'), 'siftedBits differs from the mask');
-  const bobNX = decodeCounts(sr.nX, K, sifted.length, replyStep('sift'), 'nX');
-  const bobNZ = decodeCounts(sr.nZ, K, sifted.length, replyStep('sift'), 'nZ');
+  if (sr.siftedBits !== siftedBits) throw protocolError(replyStep('sift'), 'siftedBits differs from the mask');
+  const bobNX = decodeCounts(sr.nX, K, siftedBits, replyStep('sift'), 'nX');
+  const bobNZ = decodeCounts(sr.nZ, K, siftedBits, replyStep('sift'), 'nZ');
   if (encodeCounts(bobNX) !== encodeCounts(nX) || encodeCounts(bobNZ) !== encodeCounts(nZ)) throw protocolError(replyStep('sift'), 'the per-intensity counts differ from the announcement');
   transcript.message('bob', 'sift', siftReply);
-  const aliceX = compressBits(sifted, xMask);
-  const aliceZ = compressBits(sifted, zMask);
-  secrets.push(aliceX, aliceZ);
-  wipe(sifted);
   watch.lap('sift');
 
   // 3. phase: both disclose their Z bits (never key); each counts the errors per intensity.
@@ -228,8 +235,7 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   const pr = expectFields(phaseReply, replyStep('phase'), ['bits']);
   const bobZ = bitsFromBase64(pr.bits, testBasisBits, replyStep('phase'), 'bits');
   transcript.message('bob', 'phase', phaseReply);
-  const zIntensities = siftedIntensities.map((m) => compressBits(m, zMask));
-  const mZ = errorsPerIntensity(aliceZ, bobZ, zIntensities);
+  const mZ = errorsPerIntensityAt(aliceZ, bobZ, zKept, emitted.intensityMasks);
   const zErrors = sumOf(mZ);
   const qberZ = zErrors / testBasisBits;
   Object.assign(stats, ecBlockStats({ detections: emitted.detectionsPerIntensity, nX, nZ, mZ }), { keyBasisBits, testBasisBits });

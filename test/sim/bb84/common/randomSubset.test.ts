@@ -48,6 +48,38 @@ describe('randomSubset and randomArrangement', () => {
     expect(randomArrangement(rng, [5]).map((m) => m.popcount())).toEqual([5]);
   });
 
+  it('when small subsets are drawn (dense and sparse methods), then every subset of the size is equally likely', () => {
+    const rng = seededRng(6);
+    // n = 6: the Bernoulli-and-correct method for sizes 1 to 5; n = 40, size 2 and 38: distinct draws.
+    for (const [n, size, trials] of [[6, 2, 30_000], [6, 3, 40_000], [6, 5, 12_000], [40, 2, 156_000], [40, 38, 156_000]] as const) {
+      const seen = new Map<string, number>();
+      for (let t = 0; t < trials; t++) {
+        const key = String(randomSubset(rng, n, size).words.join(','));
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+      let subsets = 1;
+      for (let i = 0; i < size; i++) subsets = (subsets * (n - i)) / (i + 1);
+      expect(seen.size, `n=${n} size=${size}`).toBe(subsets);
+      const p = 1 / subsets;
+      for (const c of seen.values()) expect(Math.abs(c - trials * p), `n=${n} size=${size}`).toBeLessThan(Z * Math.sqrt(trials * p * (1 - p)));
+    }
+  });
+
+  it('when a few items of three kinds are arranged, then every arrangement is equally likely', () => {
+    const rng = seededRng(7);
+    const counts = [3, 2, 1]; // 60 arrangements of 6 positions
+    const trials = 60_000;
+    const seen = new Map<string, number>();
+    for (let t = 0; t < trials; t++) {
+      const masks = randomArrangement(rng, counts);
+      const key = Array.from({ length: 6 }, (_, i) => masks.findIndex((m) => m.get(i) === 1)).join('');
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(60);
+    const p = 1 / 60;
+    for (const c of seen.values()) expect(Math.abs(c - trials * p)).toBeLessThan(Z * Math.sqrt(trials * p * (1 - p)));
+  });
+
   it('when bits are deposited into a mask, then they land on its set positions in order', () => {
     const rng = seededRng(3);
     for (const n of [1, 31, 32, 33, 1000, 4099]) {

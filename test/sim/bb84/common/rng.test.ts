@@ -118,29 +118,50 @@ describe('bernoulliBits', () => {
     for (const c of counts) expect(Math.abs(c - rounds * p)).toBeLessThan(5 * sigma);
   });
 
-  it('when the word method draws its random words in batches, then the bits are those of nDigits words per output word', () => {
-    // The definition: for each output word, the next nDigits words of the stream, combined from the least
-    // significant binary digit of p up.
-    const p = 0.3;
-    let digits = Math.round(p * 0x100000000) >>> 0;
-    let nDigits = 32;
-    while ((digits & 1) === 0) {
-      digits >>>= 1;
-      nDigits--;
+  it('when the word method draws its random words in batches, then the bits are those of the lane-wise comparison of U with p', () => {
+    // The definition: for each output word, stream words one per binary digit of p (rounded to 32 digits), most
+    // significant first, until every lane is decided; a lane is 1 where its bits first fall below p's digits.
+    for (const p of [0.3, 0.2, 1 / 3, 0.5, 0.0625, 0.9375, 0.7]) {
+      const digits = Math.round(p * 0x100000000) >>> 0;
+      const n = 32 * 3000 + 7; // more than one batch, and a partial last word
+      const reference = seededRng(21);
+      const expected = new Uint32Array((n + 31) >>> 5);
+      for (let i = 0; i < expected.length; i++) {
+        let acc = 0;
+        for (let k = 0, undecided = 0xffffffff; undecided !== 0 && k < 32; k++) {
+          const r = reference.nextUint32();
+          const d = (digits >>> (31 - k)) & 1;
+          for (let b = 0; b < 32; b++) {
+            if (!((undecided >>> b) & 1)) continue;
+            const u = (r >>> b) & 1;
+            if (u !== d) {
+              if (u < d) acc |= 1 << b;
+              undecided = (undecided & ~(1 << b)) >>> 0;
+            }
+          }
+          if ((digits << (k + 1)) === 0) break; // p has no one digit left: the rest are not below it
+        }
+        expected[i] = acc;
+      }
+      expected[expected.length - 1]! &= (1 << (n & 31)) - 1;
+      expect(Array.from(bernoulliBits(seededRng(21), n, p).words), `p=${p}`).toEqual(Array.from(expected));
     }
-    const n = 32 * 3000 + 7; // more than one batch, and a partial last word
-    const reference = seededRng(21);
-    const expected = new Uint32Array((n + 31) >>> 5);
-    const r = new Uint32Array(nDigits);
-    for (let i = 0; i < expected.length; i++) {
-      reference.fillWords(r);
-      let acc = 0;
-      let d = digits;
-      for (let k = 0; k < nDigits; k++, d >>>= 1) acc = d & 1 ? acc | r[k]! : acc & r[k]!;
-      expected[i] = acc;
+  });
+
+  it('when the word method is used, then bits of one word and of neighbouring words are independent (pairs at rate p²)', () => {
+    const rng = seededRng(22);
+    const n = 32 * 40_000;
+    for (const p of [0.2, 0.5, 0.7]) {
+      const bits = bernoulliBits(rng, n, p);
+      // Lanes 0 and 1 of a word, lane 31 of a word with lane 0 of the next, and lane 5 of two consecutive words.
+      for (const [a, b] of [[0, 1], [31, 32], [5, 37]] as const) {
+        let pairs = 0;
+        const trials = n / 32 - 2;
+        for (let w = 0; w < trials; w++) pairs += bits.get(32 * w + a) & bits.get(32 * w + b);
+        const expected = trials * p * p;
+        expect(Math.abs(pairs - expected), `p=${p} lanes ${a},${b}`).toBeLessThan(5 * Math.sqrt(expected * (1 - p * p)));
+      }
     }
-    expected[expected.length - 1]! &= (1 << (n & 31)) - 1;
-    expect(Array.from(bernoulliBits(seededRng(21), n, p).words)).toEqual(Array.from(expected));
   });
 
   it('when p is not a probability, then it throws', () => {

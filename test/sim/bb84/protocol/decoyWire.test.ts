@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
-import { randomBelow, seededRng } from '../../../../src/sim/bb84/common/rng.js';
-import { decodeBlockIds, decodeCounts, decodeIntensities, encodeBlockIds, encodeCounts, encodeIntensities, expandBits } from '../../../../src/sim/bb84/protocol/decoyWire.js';
+import { bernoulliBits, randomBelow, seededRng } from '../../../../src/sim/bb84/common/rng.js';
+import { decodeBlockIds, decodeCounts, decodeIntensities, decodeIntensitiesAt, encodeBlockIds, encodeCounts, encodeIntensities, expandBits } from '../../../../src/sim/bb84/protocol/decoyWire.js';
 import { compressBits } from '../../../../src/sim/bb84/sifting/sift.js';
 import { RoundProtocolError } from '../../../../src/sim/Simulator.js';
 
@@ -50,6 +50,29 @@ describe('intensity announcements on the wire', () => {
       expect(() => decodeIntensities(v, 100, 3, 'sift', 'intensities')).toThrow(RoundProtocolError);
       expect(() => decodeIntensities(v, 100, 3, 'sift', 'intensities')).toThrow(/bb84 sift: intensities/);
     }
+  });
+
+  it('when the masks of selected pulses are encoded and decoded in place, then the text and the masks are those of the compressed masks', () => {
+    const rng = seededRng(9);
+    for (const n of [0, 1, 31, 32, 33, 95, 1000, 10_000]) {
+      for (const density of [0, 0.05, 0.68, 1]) {
+        const masks = randomMasks(n, [0.6, 0.3, 0.1], n + 7);
+        const select = bernoulliBits(rng, n, density);
+        const selected = masks.map((m) => compressBits(m, select));
+        const text = encodeIntensities(masks, select);
+        expect(text, `n=${n} density=${density}`).toBe(encodeIntensities(selected));
+        const inPlace = decodeIntensitiesAt(text, select, 3, 'sift', 'intensities');
+        const decoded = decodeIntensities(text, select.popcount(), 3, 'sift', 'intensities');
+        expect(inPlace.map(bitsOf)).toEqual(decoded.map((m) => bitsOf(expandBits(m, select))));
+        expect(inPlace.map(bitsOf)).toEqual(masks.map((m) => bitsOf(expandBits(compressBits(m, select), select))));
+      }
+    }
+    // The same refusals as over all pulses: a word too many or too few for the selection.
+    const select = bernoulliBits(rng, 200, 0.5);
+    const text = encodeIntensities(randomMasks(200, [0.6, 0.3, 0.1], 11), select);
+    const bytes = Buffer.from(text, 'base64');
+    expect(() => decodeIntensitiesAt(Buffer.concat([bytes, Buffer.alloc(4)]).toString('base64'), select, 3, 'sift', 'intensities')).toThrow(/bb84 sift: intensities/);
+    expect(() => decodeIntensitiesAt(bytes.subarray(0, bytes.length - 4).toString('base64'), select, 3, 'sift', 'intensities')).toThrow(/bb84 sift: intensities/);
   });
 
   it('when bits are compressed to a mask and expanded again, then they land where they were', () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { RoundProtocolError } from '../../../../src/sim/Simulator.js';
 import type { ParityQuestion } from '../../../../src/sim/bb84/reconciliation/cascade.js';
-import { decodeQuestions, encodeQuestions } from '../../../../src/sim/bb84/protocol/wire.js';
+import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
+import { seededRng } from '../../../../src/sim/bb84/common/rng.js';
+import { bitsFromBase64, bitsToBase64, canonicalBase64Bytes, decodeQuestions, encodeQuestions } from '../../../../src/sim/bb84/protocol/wire.js';
 
 const MAX = 1 << 20;
 
@@ -47,5 +49,48 @@ describe('Cascade questions on the wire', () => {
     expect(() => decodeQuestions(varints(0, 0, 0, 7), 1, MAX, 'parities')).toThrow(/trailing/);
     expect(() => decodeQuestions('AAA', 1, MAX, 'parities')).toThrow(/canonical/);
     expect(() => decodeQuestions(42, 1, MAX, 'parities')).toThrow(/base64/);
+  });
+});
+
+describe('canonical base64', () => {
+  /** The definition: the text decodes to bytes whose base64 is the text itself. */
+  const reference = (value: string): Uint8Array | null => {
+    const b = Buffer.from(value, 'base64');
+    return b.toString('base64') === value ? new Uint8Array(b) : null;
+  };
+
+  it('when texts of any length are decoded, altered or not, then the check and the bytes are those of the re-encoding definition', () => {
+    const rng = seededRng(51);
+    const swaps = ['=', 'A', '/', '+', '-', '_', ' ', '\n', '.', '\u00e9', '\u0141', '\u0100', '\u0130', 'Q', 'g', 'w', 'B'];
+    for (let n = 0; n < 40; n++) {
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) bytes[i] = rng.nextUint32() & 255;
+      const text = Buffer.from(bytes).toString('base64');
+      const variants = [text, `${text}=`, `${text}==`, `${text}A`, `${text}AAAA`, text.slice(0, -1), text.slice(0, -2), text.slice(1), `${text.slice(0, -2)}==`, `${text.slice(0, -1)}=`];
+      for (let i = 0; i < text.length; i++) for (const c of swaps) variants.push(text.slice(0, i) + c + text.slice(i + 1));
+      for (const v of variants) {
+        const want = reference(v);
+        const got = canonicalBase64Bytes(v);
+        expect(got === null ? null : Array.from(got), JSON.stringify(v)).toEqual(want === null ? null : Array.from(want));
+      }
+      const decoded = canonicalBase64Bytes(text)!;
+      expect(decoded.buffer.byteLength % 4).toBe(0);
+    }
+  });
+
+  it('when bit strings are decoded, then non-canonical text and bits past the length are refused with the field named', () => {
+    const rng = seededRng(52);
+    for (const n of [1, 31, 32, 33, 100]) {
+      const bits = new BitArray(n);
+      for (let i = 0; i < n; i++) bits.set(i, rng.nextUint32() & 1);
+      expect(bitsFromBase64(bitsToBase64(bits), n, 'sift', 'mask').equals(bits)).toBe(true);
+      const text = bitsToBase64(bits);
+      expect(() => bitsFromBase64(`${text.slice(0, -1)}-`, n, 'sift', 'mask')).toThrow(/bb84 sift: mask/);
+      if (n % 32 !== 0) {
+        const over = new BitArray(32 * Math.ceil(n / 32));
+        over.set(over.length - 1, 1);
+        expect(() => bitsFromBase64(bitsToBase64(over), n, 'sift', 'mask')).toThrow(/bits set past its length/);
+      }
+    }
   });
 });
