@@ -243,22 +243,13 @@ export function unweight(x: usize, nLen: i32, m: i32, h: i32, w: usize, stride: 
   let worst: f64 = 0;
   let acc: u32 = 0;
   let p = 0;
-  for (let mm = nLen - 1, end = min(m, h); mm < end; mm++, p++) {
-    const i = 2 * mm, ws = i * stride;
-    const v = (load<f64>(x + (<usize>i << 3)) * load<f64>(w + (<usize>ws << 3)) + load<f64>(x + (<usize>(i + 1) << 3)) * load<f64>(w + (<usize>(ws + 1) << 3))) * scale;
-    const r = v + ROUND_MAGIC - ROUND_MAGIC;
-    const e = abs(v - r);
-    worst = e > worst ? e : worst;
-    if (e != e) worst = Infinity;
-    acc |= (<u32>(<i64>r & 1)) << (p & 31);
-    if ((p & 31) == 31) {
-      store<u32>(out + (<usize>(p >>> 5) << 2), acc);
-      acc = 0;
-    }
-  }
-  for (let k = max(nLen - 1, h) - h, end = m - h; k < end; k++, p++) {
+  for (let mm = nLen - 1; mm < m; mm++, p++) {
+    // c[mm] is the real part of z[mm] for mm < h, else the imaginary part of z[mm - h].
+    const k = mm < h ? mm : mm - h;
     const i = 2 * k, ws = i * stride;
-    const v = (load<f64>(x + (<usize>(i + 1) << 3)) * load<f64>(w + (<usize>ws << 3)) - load<f64>(x + (<usize>i << 3)) * load<f64>(w + (<usize>(ws + 1) << 3))) * scale;
+    const xr = load<f64>(x + (<usize>i << 3)), xi = load<f64>(x + (<usize>(i + 1) << 3));
+    const wr = load<f64>(w + (<usize>ws << 3)), wi = load<f64>(w + (<usize>(ws + 1) << 3));
+    const v = (mm < h ? xr * wr + xi * wi : xi * wr - xr * wi) * scale;
     const r = v + ROUND_MAGIC - ROUND_MAGIC;
     const e = abs(v - r);
     worst = e > worst ? e : worst;
