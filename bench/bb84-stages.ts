@@ -6,6 +6,7 @@
  */
 import { BitArray } from '../src/sim/bb84/common/bits.js';
 import { newToeplitzSeed, paHash, type PaHashFamily, type ToeplitzEngine } from '../src/sim/bb84/amplification/amplify.js';
+import { fftKernel, useFftKernel } from '../src/sim/bb84/amplification/fft.js';
 import type { LinkParams } from '../src/sim/bb84/analysis/linkModel.js';
 import { allDetected, channelFormulas, drawDetectionCount, receiveDetections, transmit, transmitDetectionsOnly, type ChannelParams } from '../src/sim/bb84/detection/channel.js';
 import { emitDetectedPulses, measureDetectedPulses } from '../src/sim/bb84/detection/detectedPulses.js';
@@ -98,7 +99,7 @@ function main(): void {
   // A PA block as the pipeline amplifies it at 25 km with the defaults: four EC blocks just over pa_block_bits
   // (4,222,862 key-basis bits, measured) to l = 1,105,920 bits; its transform is 9·2^19 points (one radix-9 top).
   const paBlock = { n: 4_222_862, l: 1_105_920 };
-  const progress = new Progress({ label: 'bb84-stages', total: SINGLE_STAGES + amplifyCases.length + 1, unit: 'stages' });
+  const progress = new Progress({ label: 'bb84-stages', total: SINGLE_STAGES + amplifyCases.length + (fftKernel() === 'wasm' ? 2 : 1), unit: 'stages' });
   const record: typeof recordResult = (rs, stage, ...rest) => {
     recordResult(rs, stage, ...rest);
     progress.update(rs.length, `${stage} done`);
@@ -249,16 +250,21 @@ function main(): void {
     );
   }
 
-  record(
-    results,
-    'amplify-pa-block',
-    paBlock.n,
-    time(
-      () => ({ key: randomBits(sim, paBlock.n), seed: newToeplitzSeed(paBlock.n, paBlock.l, sim, 'modified-toeplitz') }),
-      ({ key, seed }) => paHash('modified-toeplitz', key, seed, paBlock.l).length,
-    ),
-    `modified Toeplitz, FFT engine, a default PA block at 25 km: ${paBlock.n} bits to ${paBlock.l}`,
-  );
+  const kernel = fftKernel();
+  for (const k of kernel === 'wasm' ? (['wasm', 'js'] as const) : (['js'] as const)) {
+    useFftKernel(k);
+    record(
+      results,
+      k === 'wasm' ? 'amplify-pa-block' : 'amplify-pa-block-js',
+      paBlock.n,
+      time(
+        () => ({ key: randomBits(sim, paBlock.n), seed: newToeplitzSeed(paBlock.n, paBlock.l, sim, 'modified-toeplitz') }),
+        ({ key, seed }) => paHash('modified-toeplitz', key, seed, paBlock.l).length,
+      ),
+      `modified Toeplitz, FFT engine (${k === 'wasm' ? 'WebAssembly' : 'JavaScript'} kernel), a default PA block at 25 km: ${paBlock.n} bits to ${paBlock.l}`,
+    );
+  }
+  useFftKernel(kernel);
 
   progress.finish();
   console.log(JSON.stringify({ bench: 'bb84-stages', node: process.version, blockBits: BLOCK_BITS, results }));
