@@ -153,6 +153,10 @@ export function seededRng(seed: number | bigint | Uint8Array): Rng {
   return new Xoshiro128ss(new Uint8Array(digest.buffer, digest.byteOffset, 16));
 }
 
+/** Keystream words sharedSeedRng encrypts per call to the cipher, and the zeros it encrypts (never written). */
+const KEYSTREAM_CHUNK_WORDS = BUFFER_WORDS;
+const KEYSTREAM_ZEROS = Buffer.alloc(4 * KEYSTREAM_CHUNK_WORDS);
+
 /**
  * A deterministic cryptographic stream from a shared seed: AES-256-CTR keystream with key SHA-256("bb84-shared-seed"
  * || seed) and a zero IV. Both ends of a link expand an exchanged seed (picked with a CSPRNG by one end) into the same
@@ -161,14 +165,17 @@ export function seededRng(seed: number | bigint | Uint8Array): Rng {
 export function sharedSeedRng(seed: Uint8Array): Rng {
   const key = createHash('sha256').update('bb84-shared-seed\0').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  let zeros = Buffer.alloc(BUFFER_WORDS * 4);
   return new BufferedRng((out) => {
-    const nBytes = out.length * 4;
-    if (zeros.length < nBytes) zeros = Buffer.alloc(nBytes);
-    const ks = cipher.update(zeros.subarray(0, nBytes));
-    // The words are little-endian by definition; on a little-endian host (and an aligned buffer) a view reads them as such.
-    if (HOST_LITTLE_ENDIAN && ks.byteOffset % 4 === 0) out.set(new Uint32Array(ks.buffer, ks.byteOffset, out.length));
-    else for (let i = 0; i < out.length; i++) out[i] = readUint32Le(ks, 4 * i);
+    // Keystream in chunks of at most KEYSTREAM_CHUNK_WORDS (the same stream as one call): a request of n words
+    // would otherwise allocate two fresh n-word buffers (the zeros and the output), and fresh pages are costly
+    // here (a page fault each; a two-block Cascade pass asks for n/32 words of a 10^6-bit key).
+    for (let at = 0; at < out.length; at += KEYSTREAM_CHUNK_WORDS) {
+      const words = Math.min(KEYSTREAM_CHUNK_WORDS, out.length - at);
+      const ks = cipher.update(KEYSTREAM_ZEROS.subarray(0, 4 * words));
+      // The words are little-endian by definition; on a little-endian host (and an aligned buffer) a view reads them as such.
+      if (HOST_LITTLE_ENDIAN && ks.byteOffset % 4 === 0) out.set(new Uint32Array(ks.buffer, ks.byteOffset, words), at);
+      else for (let i = 0; i < words; i++) out[at + i] = readUint32Le(ks, 4 * i);
+    }
   });
 }
 

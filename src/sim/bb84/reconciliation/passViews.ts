@@ -7,6 +7,7 @@ import { randomBelow, sharedSeedRng } from '../common/rng.js';
 import { CascadeProtocolError } from './oracle.js';
 import { AFFINE_LABEL, labelDigest, labelledRng, MEMBERS_LABEL, passDigest } from './passSeeds.js';
 import { validateSeed } from './variants.js';
+import { MEMBERS_POOL, RANK_POOL } from './workspace.js';
 
 /** True for a pass of exactly two blocks, the first at least as long as the second. */
 export function isTwoBlockPass(n: number, blockSize: number): boolean {
@@ -126,12 +127,12 @@ export function affineView(seed: Uint8Array, pass: number, n: number): AffineVie
  * treats all indices alike, so the result's law is invariant under permutations of the indices; it
  * only puts mass on sets of size k, so it is the uniform law on them.
  */
-export function twoBlockMembers(seed: Uint8Array, pass: number, n: number, k: number): BitArray {
+export function twoBlockMembers(seed: Uint8Array, pass: number, n: number, k: number, words?: Uint32Array): BitArray {
   validateSeed(seed);
   if (!isTwoBlockPass(n, k)) throw new CascadeProtocolError('BAD_PARAMS', `block size ${k} does not make two blocks of ${n} bits`);
   // AES-CTR (native) for the n/32 words: a JavaScript generator made this the largest cost of the n/2 passes.
   const rng = sharedSeedRng(labelDigest(passDigest(seed, pass, n), MEMBERS_LABEL));
-  const members = new BitArray(n);
+  const members = new BitArray(n, words); // every word is overwritten below
   rng.fillWords(members.words);
   members.clearTail();
   let count = members.popcount();
@@ -166,14 +167,18 @@ export function andParity(a: BitArray, b: BitArray): number {
  */
 export class SplitView {
   /** rank[w] = members among indices [0, 32 w). */
-  private readonly rank: Int32Array;
+  readonly rank: Int32Array;
 
+  /** `rank`: room for members.words.length + 1 entries (all are written), e.g. from RANK_POOL. */
   constructor(
     readonly members: BitArray,
     readonly k: number,
+    rank?: Int32Array,
   ) {
     const words = members.words;
-    this.rank = new Int32Array(words.length + 1);
+    if (rank && rank.length !== words.length + 1) throw new RangeError(`SplitView: rank has ${rank.length} entries, needs ${words.length + 1}`);
+    this.rank = rank ?? new Int32Array(words.length + 1);
+    this.rank[0] = 0;
     for (let w = 0; w < words.length; w++) this.rank[w + 1] = this.rank[w]! + popcount32(words[w]!);
   }
 
@@ -235,4 +240,30 @@ export class SplitView {
     }
     return popcount32(acc >>> 0) & 1;
   }
+}
+
+/** The view of two-block pass `pass`, its member set and rank table in pooled arrays (see releaseSplitView). */
+export function pooledSplitView(seed: Uint8Array, pass: number, n: number, k: number): SplitView {
+  return pooledView(pooledMembers(seed, pass, n, k), k);
+}
+
+/** twoBlockMembers in a pooled array (give it back with releaseMembers). */
+export function pooledMembers(seed: Uint8Array, pass: number, n: number, k: number): BitArray {
+  return twoBlockMembers(seed, pass, n, k, MEMBERS_POOL.take((n + 31) >>> 5, false));
+}
+
+/** A SplitView over pooled members, with its rank table pooled too. */
+export function pooledView(members: BitArray, k: number): SplitView {
+  return new SplitView(members, k, RANK_POOL.take(members.words.length + 1, false));
+}
+
+/** Hands a pooledMembers array back; it must not be used afterwards. */
+export function releaseMembers(members: BitArray): void {
+  MEMBERS_POOL.give(members.words);
+}
+
+/** Hands a pooledView's arrays (its members too) back; the view must not be used afterwards. */
+export function releaseSplitView(view: SplitView): void {
+  MEMBERS_POOL.give(view.members.words);
+  RANK_POOL.give(view.rank);
 }

@@ -5,7 +5,7 @@
 import { BitArray } from '../common/bits.js';
 import { blockOfLight, BobPass, KNOWN, PENDING, rootEntry, togglePath, UNKNOWN, type Search } from './bobPass.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
-import { affineView, andParity, isAffinePass, SplitView, twoBlockMembers } from './passViews.js';
+import { affineView, andParity, isAffinePass, pooledMembers, pooledView, releaseMembers, releaseSplitView } from './passViews.js';
 import { drawShuffle } from './shuffles.js';
 import { cascadeBlockSizes, MAX_PASSES, validateSeed, type CascadeParams } from './variants.js';
 import { INT32_POOL, SHARED_SCRATCH, UINT8_POOL } from './workspace.js';
@@ -75,6 +75,11 @@ class BobReconciler {
     for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
     for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
     for (const ps of this.built) {
+      // The member set goes back with its view once materialized, else on its own.
+      if (ps.split) releaseSplitView(ps.split);
+      else if (ps.firstBlock) releaseMembers(ps.firstBlock);
+      ps.split = undefined;
+      ps.firstBlock = undefined;
       ps.key?.words.fill(0);
       ps.key = undefined;
       ps.node = new Uint8Array(0);
@@ -156,7 +161,7 @@ class BobReconciler {
       const total = this.corrected.parityRange(0, n);
       let first = total;
       if (ps.numBlocks === 2) {
-        ps.firstBlock = twoBlockMembers(this.seed, p, n, ps.blockSize);
+        ps.firstBlock = pooledMembers(this.seed, p, n, ps.blockSize);
         first = andParity(this.corrected, ps.firstBlock);
         ps.lightRoots[1] = KNOWN | (top[1]! ^ first ^ total);
       }
@@ -198,7 +203,7 @@ class BobReconciler {
     this.leasedUint8.push(ps.node);
     if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
     if (ps.firstBlock) {
-      ps.split = new SplitView(ps.firstBlock, ps.blockSize);
+      ps.split = pooledView(ps.firstBlock, ps.blockSize);
       return;
     }
     if (isAffinePass(ps.index, n, ps.blockSize)) {

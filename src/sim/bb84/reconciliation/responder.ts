@@ -1,7 +1,7 @@
 /** Alice's side of Cascade: answers Bob's parity questions about her key, within a disclosure budget. */
 import { BitArray } from '../common/bits.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
-import { AffineView, affineView, isAffinePass, isTwoBlockPass, SplitView, twoBlockMembers } from './passViews.js';
+import { AffineView, affineView, isAffinePass, isTwoBlockPass, pooledSplitView, releaseSplitView, SplitView } from './passViews.js';
 import { shuffleKey } from './shuffles.js';
 import { cascadeBlockSizes, validateParams, validateSeed, type CascadeParams } from './variants.js';
 import { SHARED_SCRATCH } from './workspace.js';
@@ -57,6 +57,8 @@ export class CascadeResponder {
     this.aliceKey.words.fill(0);
     for (const key of this.passKeys) key?.words.fill(0);
     this.passKeys.fill(undefined);
+    for (const view of this.splitViews) if (view) releaseSplitView(view);
+    this.splitViews.fill(undefined);
   }
 
   /** Validates every question, then answers all of them (one bit each) or none. */
@@ -120,7 +122,7 @@ export class CascadeResponder {
     if (isTwoBlockPass(this.n, k)) {
       let view = this.splitViews[pass];
       if (!view) {
-        view = new SplitView(twoBlockMembers(this.seed, pass, this.n, k), k);
+        view = pooledSplitView(this.seed, pass, this.n, k);
         this.splitViews[pass] = view;
       }
       return view.parity(this.aliceKey, start, end);

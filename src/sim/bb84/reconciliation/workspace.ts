@@ -26,8 +26,8 @@ export class PermutationScratch {
 
 /** Keys differ in length by a few bits from block to block: work arrays are sized in steps of 2^16 elements. */
 const LENGTH_STEP = 1 << 16;
-function roundUpLength(n: number): number {
-  return Math.ceil(n / LENGTH_STEP) * LENGTH_STEP;
+function roundUpLength(n: number, step = LENGTH_STEP): number {
+  return Math.ceil(n / step) * step;
 }
 
 export const SHARED_SCRATCH = new PermutationScratch();
@@ -40,17 +40,18 @@ export const SHARED_SCRATCH = new PermutationScratch();
  * over buffers sized in steps of LENGTH_STEP elements; a few buffers are kept in all (several streams
  * may reconcile at once; beyond that, arrays are allocated and dropped as before).
  */
-class ArrayPool<T extends Int32Array | Uint8Array> {
+class ArrayPool<T extends Int32Array | Uint32Array | Uint8Array> {
   private readonly free: ArrayBuffer[] = [];
   constructor(
     private readonly view: (buffer: ArrayBuffer, length: number) => T,
     private readonly bytesPerElement: number,
     private readonly maxKept: number,
+    private readonly step = LENGTH_STEP,
   ) {}
 
   /** An array of `length` elements; zeroed when `zero` (else it holds whatever its last user left). */
   take(length: number, zero: boolean): T {
-    const bytes = roundUpLength(length) * this.bytesPerElement;
+    const bytes = roundUpLength(length, this.step) * this.bytesPerElement;
     const i = this.free.findIndex((b) => b.byteLength === bytes);
     if (i < 0) return this.view(new ArrayBuffer(bytes), length);
     const a = this.view(this.free.splice(i, 1)[0]!, length);
@@ -61,7 +62,7 @@ class ArrayPool<T extends Int32Array | Uint8Array> {
   /** Returns an array from take(); the caller must not use it afterwards. */
   give(a: T): void {
     const buffer = a.buffer as ArrayBuffer;
-    if (buffer.byteLength !== roundUpLength(a.length) * this.bytesPerElement || this.free.includes(buffer)) return;
+    if (buffer.byteLength !== roundUpLength(a.length, this.step) * this.bytesPerElement || this.free.includes(buffer)) return;
     if (this.free.length >= this.maxKept) this.free.shift(); // drop the oldest (likely another key length)
     this.free.push(buffer);
   }
@@ -69,3 +70,14 @@ class ArrayPool<T extends Int32Array | Uint8Array> {
 
 export const INT32_POOL = new ArrayPool<Int32Array>((b, n) => new Int32Array(b, 0, n), 4, 8);
 export const UINT8_POOL = new ArrayPool<Uint8Array>((b, n) => new Uint8Array(b, 0, n), 1, 8);
+
+/**
+ * The member sets (BitArray words) and rank tables of the two-block passes: one n-bit array and one n/32-entry
+ * table per pass at each end, 12 passes a block with the default variant. Allocated fresh on every block, they
+ * cost page faults (measured in the BB84 pipeline bench at 1.06 Mbit, just past 2^20 bits where these arrays
+ * reach glibc's 128 KiB mmap threshold: about 150 faults a block in Bob's first Cascade answer, 10-30 us each
+ * on the test VM). Public (derived from the shuffle seed), never key bits. Sized in steps of 4096 elements.
+ */
+const SPLIT_STEP = 4096;
+export const MEMBERS_POOL = new ArrayPool<Uint32Array>((b, n) => new Uint32Array(b, 0, n), 4, 32, SPLIT_STEP);
+export const RANK_POOL = new ArrayPool<Int32Array>((b, n) => new Int32Array(b, 0, n), 4, 32, SPLIT_STEP);

@@ -1,3 +1,4 @@
+import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bernoulliBits, binomialCount, cryptoRng, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
 
@@ -53,6 +54,19 @@ describe('sharedSeedRng and cryptoRng', () => {
     const expected = words(b, 10_001).slice(1);
     expect(Array.from(big)).toEqual(expected);
     expect(words(sharedSeedRng(Uint8Array.from([1])), 8)).not.toEqual(words(sharedSeedRng(Uint8Array.from([2])), 8));
+  });
+
+  it('when a fill spans several keystream chunks, then the words are the AES-256-CTR keystream of the definition, little-endian', () => {
+    const seed = Uint8Array.from({ length: 32 }, (_, i) => 7 * i + 1);
+    const key = createHash('sha256').update('bb84-shared-seed\0').update(seed).digest();
+    const nWords = 3 * 4096 + 5 + 33_000; // a two-block Cascade pass of a 10^6-bit key asks for ~33,000 words at once
+    const ks = createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(4 * (nWords + 1)));
+    const expected = Array.from({ length: nWords + 1 }, (_, i) => ks.readUInt32LE(4 * i));
+    const a = sharedSeedRng(seed);
+    const first = a.nextUint32();
+    const big = new Uint32Array(nWords);
+    a.fillWords(big);
+    expect([first, ...big]).toEqual(expected);
   });
 
   it('when many small fills cross buffer refills, then they continue the same stream as single draws', () => {

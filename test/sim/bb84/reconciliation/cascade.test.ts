@@ -20,6 +20,7 @@ import {
   type ParityOracle,
   type ParityQuestion,
 } from '../../../../src/sim/bb84/reconciliation/cascade.js';
+import { SplitView } from '../../../../src/sim/bb84/reconciliation/passViews.js';
 
 // ---- deterministic test data ----
 
@@ -151,6 +152,42 @@ describe('cascade shuffles', () => {
     }
     expect(() => twoBlockMembers(seedBytes(3), 5, 100, 40)).toThrow(/BAD_PARAMS/); // three blocks
     expect(() => twoBlockMembers(seedBytes(3), 5, 100, 100)).toThrow(/BAD_PARAMS/); // one block
+  });
+
+  it('when a two-block pass reuses pooled arrays holding an earlier pass, then its member set and views equal fresh ones', () => {
+    const n = 70_001, k = 35_001;
+    const words = (n + 31) >>> 5;
+    const fresh = twoBlockMembers(seedBytes(3), 5, n, k);
+    const dirtyWords = new Uint32Array(words).fill(0xdeadbeef);
+    const reused = twoBlockMembers(seedBytes(3), 5, n, k, dirtyWords);
+    expect(reused.words).toBe(dirtyWords);
+    expect(reused.equals(fresh)).toBe(true);
+    const key = new BitArray(n);
+    const rnd = testRng(8);
+    for (let i = 0; i < key.words.length; i++) key.words[i] = rnd();
+    key.clearTail();
+    const freshView = new SplitView(fresh, k);
+    const reusedView = new SplitView(reused, k, new Int32Array(words + 1).fill(-7));
+    for (const [a, b] of [[0, k], [k, n], [3, 30_000], [40_000, 69_999], [34_990, 35_020]] as const) {
+      expect(reusedView.parity(key, a, b), `[${a}, ${b})`).toBe(freshView.parity(key, a, b));
+    }
+    for (const j of [0, 1, k - 1, k, n - 1]) expect(reusedView.originalAt(j)).toBe(freshView.originalAt(j));
+    expect(() => new SplitView(fresh, k, new Int32Array(words))).toThrow(RangeError);
+  });
+
+  it('when blocks are reconciled one after another (pooled member sets handed back and reused), then each result equals that of the same block reconciled again', async () => {
+    const runBlock = async (seed: number) => {
+      const { alice, bob } = keyPair(200_003, 0.02, seed);
+      const params: CascadeParams = { ...OPTIMIZED_CASCADE, estimatedQber: 0.02 };
+      const responder = new CascadeResponder(alice, params, seedBytes(seed));
+      const r = await reconcile(bob, params, seedBytes(seed), new InMemoryOracle(responder));
+      responder.dispose();
+      return { leaked: r.leakedBits, corrected: r.correctedBits, equal: r.corrected.equals(alice) };
+    };
+    const first = [await runBlock(31), await runBlock(32), await runBlock(33)];
+    const again = [await runBlock(33), await runBlock(31), await runBlock(32)];
+    expect([again[1], again[2], again[0]]).toEqual(first);
+    for (const r of first) expect(r.equal).toBe(true);
   });
 
   it('when many seeds split 4 items in a two-block pass, then all 6 splits come out about equally often, each block in index order', () => {
