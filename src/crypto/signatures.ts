@@ -36,6 +36,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { packageRootOf } from '../packageRoot.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schemes and sizes
@@ -233,12 +234,8 @@ export type WorkerReply =
 export function resolveSignWorkerUrl(moduleUrl: string = import.meta.url): URL {
   if (!/\.[cm]?ts$/.test(new URL(moduleUrl).pathname)) return new URL('./signWorker.js', moduleUrl);
   const here = dirname(fileURLToPath(moduleUrl));
-  let root = here;
-  while (!existsSync(join(root, 'package.json'))) {
-    const up = dirname(root);
-    if (up === root) throw new Error(`cannot locate the signature worker: no package.json above ${here}`);
-    root = up;
-  }
+  const root = packageRootOf(moduleUrl);
+  if (root === null) throw new Error(`cannot locate the signature worker: no package.json above ${here}`);
   const compiled = join(root, 'dist', relative(root, here), 'signWorker.js');
   if (!existsSync(compiled)) {
     throw new Error(`the signature worker is not built (${compiled} is missing): run npm run build first`);

@@ -16,11 +16,11 @@
  * In the SQL files, `{{table}}` (optionally followed by a suffix such as `{{table}}_old`) becomes the
  * backquoted table name; statements end with `;` at the end of a line.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { StoreError } from '../errors.js';
+import { packageRootOf } from '../../packageRoot.js';
 
 /** Identifier rule for configurable table names. */
 export const TABLE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -60,13 +60,9 @@ export function tableIdentifiers(table: string): TableIdentifiers {
 
 /** The package root: the nearest directory above this file that holds a package.json. */
 function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new StoreError('corrupt', 'mysql: package root (package.json) not found above migrate module');
-    dir = parent;
-  }
+  const root = packageRootOf(import.meta.url);
+  if (root === null) throw new StoreError('corrupt', 'mysql: package root (package.json) not found above migrate module');
+  return root;
 }
 
 /** The default migrations directory, `<package root>/sql`. */

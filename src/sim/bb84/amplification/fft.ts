@@ -743,22 +743,11 @@ function fftUnweightInto(xc: Float64Array, nLen: number, m: number, h: number, w
   let worst = 0; // a NaN is recorded as Infinity, which fails the guard
   let acc = 0;
   let p = oOff;
-  for (let mm = nLen - 1, end = Math.min(m, h); mm < end; mm++, p++) {
-    const i = 2 * mm, ws = i * stride;
-    const v = (xc[i]! * w[ws]! + xc[i + 1]! * w[ws + 1]!) * scale;
-    const r = v + ROUND_MAGIC - ROUND_MAGIC;
-    const e = Math.abs(v - r);
-    worst = e > worst ? e : worst;
-    if (e !== e) worst = Infinity;
-    acc |= (r & 1) << (p & 31);
-    if ((p & 31) === 31) {
-      ow[p >>> 5]! ^= acc;
-      acc = 0;
-    }
-  }
-  for (let k = Math.max(nLen - 1, h) - h, end = m - h; k < end; k++, p++) {
-    const i = 2 * k, ws = i * stride;
-    const v = (xc[i + 1]! * w[ws]! - xc[i]! * w[ws + 1]!) * scale;
+  for (let mm = nLen - 1; mm < m; mm++, p++) {
+    // c[mm] is the real part of z[mm] for mm < h, else the imaginary part of z[mm - h].
+    const i = 2 * (mm < h ? mm : mm - h), ws = i * stride;
+    const xr = xc[i]!, xi = xc[i + 1]!, wr = w[ws]!, wi = w[ws + 1]!;
+    const v = (mm < h ? xr * wr + xi * wi : xi * wr - xr * wi) * scale;
     const r = v + ROUND_MAGIC - ROUND_MAGIC;
     const e = Math.abs(v - r);
     worst = e > worst ? e : worst;

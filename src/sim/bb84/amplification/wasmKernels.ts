@@ -5,8 +5,8 @@
  * way (fft.ts rounds to integers under an error bound and checks every output).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRootOf } from '../../../packageRoot.js';
 
 /** The part of WebAssembly used here (this project's TypeScript lib has no WebAssembly declarations). */
 export interface WasmMemory {
@@ -38,16 +38,9 @@ export interface FftKernels {
 
 /** Where `npm run build` puts the module: dist/asm/ under the package root (found from this file, compiled or not). */
 export function fftKernelsPath(moduleUrl: string = import.meta.url): string | null {
-  let dir = dirname(fileURLToPath(moduleUrl));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) {
-      const file = join(dir, 'dist', 'asm', 'fftKernels.wasm');
-      return existsSync(file) ? file : null;
-    }
-    const up = dirname(dir);
-    if (up === dir) return null;
-    dir = up;
-  }
+  const root = packageRootOf(moduleUrl);
+  const file = root === null ? null : join(root, 'dist', 'asm', 'fftKernels.wasm');
+  return file !== null && existsSync(file) ? file : null;
 }
 
 let compiled: object | null | undefined;
