@@ -1,12 +1,12 @@
 /**
- * AssemblyScript (compiled to WebAssembly with SIMD by `npm run build`: dist/asm/fftKernels.wasm): the power-of-two
- * convolution kernel of src/sim/bb84/amplification/fft.ts, the same algorithm as its JavaScript fftConvolve
+ * AssemblyScript (compiled to WebAssembly with SIMD by `npm run build`: dist/asm/fftKernels.wasm): the FFT kernel of
+ * privacy amplification (src/sim/bb84/amplification/), the same algorithm as the JavaScript one in fft.ts
  * (radix-4 DIF forward, pointwise product, radix-4 DIT inverse, depth first with cache-sized leaves) on interleaved
- * complex float64 arrays in this module's linear memory, one complex number per v128 lane pair. fft.ts owns the
+ * complex float64 arrays in this module's linear memory, one complex number per v128 lane pair. fftWasm.ts owns the
  * memory layout, the tables and every check; this file only does arithmetic on the arrays it is pointed at.
  *
  * Pointers are byte offsets into linear memory; indices count float64 values, as in fft.ts. The twiddle table is
- * fft.ts's FftTables.tw: for a quarter length q and j < q, tw[4(q + j)..+3] = w1 (re, im), w2 (re, im).
+ * fftTables.ts's FftTables.tw: for a quarter length q and j < q, tw[4(q + j)..+3] = w1 (re, im), w2 (re, im).
  */
 
 /** Sub-transforms up to this many complex points run entirely in cache (as FFT_BLOCK in fft.ts). */
@@ -172,7 +172,7 @@ export function dit3(a: usize, off: i32, t: i32, fine: usize, coarse: usize): vo
 }
 
 // Folding bits in and reading parities out (fft.ts fftFoldDif3 / fftUnweightInto), on the weight table
-// w[2k] + i·w[2k+1] = e^{iπk/2h} (read at a stride) that fft.ts writes into this memory.
+// w[2k] + i·w[2k+1] = e^{iπk/2h} (read at a stride) that fftWasm.ts writes into this memory.
 
 /** Bits [pos, pos + 32) of the window [off, off + len) of the words at src (count words), zero past the window. */
 @inline function windowWord(src: usize, count: i32, off: i32, len: i32, pos: i32): u32 {
@@ -186,7 +186,7 @@ export function dit3(a: usize, off: i32, t: i32, fine: usize, coarse: usize): vo
 
 /**
  * The fold of bits [off, off + len) of src (b[k] + i·b[k + h], weighted by e^{iπk/2h}) fused with the top radix-3
- * DIF level, by the 64-entry tables T_m (fold3, 3 × 64 complex): y_m = ζ^{(1 - 4m)j}·T_m[code] (fft.ts explains).
+ * DIF level, by the 64-entry tables T_m (fold3, 3 × 64 complex): y_m = ζ^{(1 - 4m)j}·T_m[code] (fftTables.ts FOLD3 explains).
  */
 export function foldDif3(dst: usize, src: usize, count: i32, off: i32, len: i32, h: i32, w: usize, stride: i32, fold3: usize): void {
   const t = h / 3;

@@ -5,114 +5,35 @@
  * (forward DIF, pointwise product and inverse DIT per cache-sized block) on interleaved complex arrays.
  * Exactness comes from an error bound, not from hope (toeplitz.ts explains it); as a guard every output is checked
  * to lie within 1/4 of an integer, otherwise the call throws instead of returning a doubtful bit.
+ *
+ * This file holds the JavaScript kernel and fftWindowInto, which runs the WebAssembly kernel (fftWasm.ts) when it is
+ * built and this one otherwise; the lengths and tables both use are in fftTables.ts.
  */
 import type { BitArray } from '../common/bits.js';
-import { fftKernelsAvailable, instantiateFftKernels, type FftKernels } from './wasmKernels.js';
+import {
+  FINE,
+  FINE_BITS,
+  FOLD3,
+  FFT_RETAIN_MAX,
+  fftTables,
+  fftTransformSize,
+  fftWeights,
+  powerOfTwoPart,
+  radix3Twiddles,
+  releaseFftTables,
+  type Radix3Twiddles,
+} from './fftTables.js';
+import { releaseWasmWork, wasmWindowInto, wasmWorkspaceIsClear } from './fftWasm.js';
+import { fftKernelsAvailable } from './wasmKernels.js';
 
-/**
- * Largest FFT length (real points) used before chunking: 9·2^19 = 4,718,592, so that a PA block of 4·10^6 key bits
- * plus the overshoot of its last EC block is one transform (chunking it costs about 1.5 transforms of 2^22).
- */
-export const MAX_FFT_SIZE = 9 * (1 << 19);
-/**
- * Tables and work arrays of transforms up to this length are kept between calls (about 115 MiB at the maximum):
- * building them costs more than the transform (page faults on fresh arrays, millions of cos/sin); they are
- * released after FFT_IDLE_RELEASE_MS without a call.
- */
-const FFT_RETAIN_MAX = MAX_FFT_SIZE;
-const FFT_IDLE_RELEASE_MS = 60_000;
-/** Sub-transforms up to this many points run entirely in cache-sized blocks (complex float64). */
-const FFT_BLOCK = 1 << 11;
+export { fftTransformSize, MAX_FFT_SIZE } from './fftTables.js';
 
 // Complex arrays are interleaved (re at 2k, im at 2k + 1): radix-4 butterflies touch half as many memory streams
 // as with split arrays, and fewer of them collide in the same cache sets at power-of-two strides.
-
-/**
- * Smallest FFT length N ≥ max(m, 4) of the form 2^k, 3·2^k or 9·2^k whose power-of-two part leaves complex
- * sub-transforms (N/2 divided by 3 or 9) of at least 4 points: the radix-3 levels cut the rounding-up waste of a
- * power of two (at most 33 % instead of 100 %).
- */
-export function fftTransformSize(m: number): number {
-  let best = 4;
-  while (best < m) best <<= 1;
-  for (const odd of [3, 9]) {
-    let size = 8 * odd;
-    while (size < m) size <<= 1;
-    if (size < best) best = size;
-  }
-  return best;
-}
-
-/** The power-of-two part of h. */
-function powerOfTwoPart(h: number): number {
-  return h & -h;
-}
-
-interface FftTables {
-  /** Complex transform length these tables cover. */
-  h: number;
-  /**
-   * For each radix-4 quarter length q (a power of two ≤ h/4) and j < q: tw[4(q + j) .. +3] = w1, w2 (re, im),
-   * w1 = e^{-iπj/(2q)}, w2 = e^{-iπj/q}; both read from one stream by the butterfly.
-   */
-  tw: Float64Array;
-}
-
-interface FftWeights {
-  /** Real convolution length. */
-  n: number;
-  /** w[2k] + i·w[2k + 1] = e^{iπk/n} for k < n/2. */
-  w: Float64Array;
-}
-
-let fftTablesCache: FftTables | null = null;
-let fftWeightsCache: FftWeights | null = null;
+const FFT_IDLE_RELEASE_MS = 60_000;
+/** Sub-transforms up to this many points run entirely in cache-sized blocks (complex float64). */
+const FFT_BLOCK = 1 << 11;
 let fftWorkCache: Float64Array | null = null;
-
-function fftTables(h: number): FftTables {
-  if (fftTablesCache && fftTablesCache.h >= h) return fftTablesCache;
-  const tw = new Float64Array(Math.max(8, 2 * h));
-  // Every twiddle is a copy of one e^{-iπk/top} computed directly with Math.cos/sin (no recurrences).
-  const top = Math.max(1, h >> 1);
-  const br = new Float64Array(top);
-  const bi = new Float64Array(top);
-  for (let k = 0; k < top; k++) {
-    const angle = (-Math.PI * k) / top;
-    br[k] = Math.cos(angle);
-    bi[k] = Math.sin(angle);
-  }
-  for (let q = 1; 4 * q <= h; q <<= 1) {
-    const s1 = top / (2 * q), s2 = top / q;
-    for (let j = 0; j < q; j++) {
-      const t = 4 * (q + j);
-      tw[t] = br[j * s1]!;
-      tw[t + 1] = bi[j * s1]!;
-      tw[t + 2] = br[j * s2]!;
-      tw[t + 3] = bi[j * s2]!;
-    }
-  }
-  const t = { h, tw };
-  if (2 * h <= FFT_RETAIN_MAX) fftTablesCache = t;
-  return t;
-}
-
-/** w[2k] + i·w[2k + 1] = e^{iπk/n} for k < n/2, each computed directly with Math.cos/sin. */
-function writeWeights(w: Float64Array, n: number): void {
-  for (let k = 0, h = n >> 1; k < h; k++) {
-    const angle = (Math.PI * k) / n;
-    w[2 * k] = Math.cos(angle);
-    w[2 * k + 1] = Math.sin(angle);
-  }
-}
-
-/** Weights for real length n, returned with the stride to read them at (a table for a multiple k·n serves n). */
-function fftWeights(n: number): { w: Float64Array; stride: number } {
-  if (fftWeightsCache && fftWeightsCache.n % n === 0) return { w: fftWeightsCache.w, stride: fftWeightsCache.n / n };
-  const w = new Float64Array(n);
-  writeWeights(w, n);
-  if (n <= FFT_RETAIN_MAX) fftWeightsCache = { n, w };
-  return { w, stride: 1 };
-}
 
 /**
  * Which kernel runs the power-of-two convolutions: 'wasm' (asm/fftKernels.ts, SIMD; about twice as fast) when its
@@ -131,148 +52,6 @@ export function fftKernel(): FftKernel {
 export function useFftKernel(kind: FftKernel): void {
   if (kind === 'wasm' && !fftKernelsAvailable()) throw new Error('fftKernels.wasm is not built (npm run build)');
   kernelChoice = kind;
-}
-
-/**
- * The WebAssembly kernel's memory for real length n, laid out (in bytes from WASM_RESERVED) as: power-of-two
- * twiddles | x (h complex) | y (h complex) | radix-3 tables | weights (h complex) | fold tables | scratch for the
- * window bits in and the parities out. Kept (with its instance) like the JavaScript work arrays, freed with them.
- */
-interface WasmWork {
-  kernels: FftKernels;
-  /** Real transform length laid out (0: none). */
-  n: number;
-  twPtr: number;
-  xPtr: number;
-  yPtr: number;
-  /** Radix-3 tables by level size 3t: pointers to fine and coarse. */
-  radix3: Map<number, { fine: number; coarse: number }>;
-  wPtr: number;
-  fold3Ptr: number;
-  scratchPtr: number;
-  /** Scratch bytes the last product used (zeroed after it). */
-  scratchBytes: number;
-}
-let wasmWork: WasmWork | null = null;
-/** Bytes below the work area (the module's own static data). */
-const WASM_RESERVED = 1 << 16;
-
-/** Grows the instance's memory to at least `bytes`. */
-function wasmReserve(work: WasmWork, bytes: number): void {
-  const mem = work.kernels.memory;
-  if (mem.buffer.byteLength < bytes) mem.grow(Math.ceil((bytes - mem.buffer.byteLength) / 65536));
-}
-
-/** The layout for real length n, with every table written (once per n). */
-function wasmWorkFor(n: number): WasmWork {
-  if (!wasmWork) wasmWork = { kernels: instantiateFftKernels()!, n: 0, twPtr: 0, xPtr: 0, yPtr: 0, radix3: new Map(), wPtr: 0, fold3Ptr: 0, scratchPtr: 0, scratchBytes: 0 };
-  const work = wasmWork;
-  if (work.n === n) return work;
-  const h = n >> 1, p = powerOfTwoPart(h);
-  const levels: number[] = [];
-  for (let size = h; size % 3 === 0; size /= 3) levels.push(size);
-  const tables = levels.map((size) => radix3Twiddles(size));
-  const twLength = Math.max(8, 2 * p);
-  work.twPtr = WASM_RESERVED;
-  work.xPtr = work.twPtr + 8 * twLength;
-  work.yPtr = work.xPtr + 16 * h;
-  let at = work.yPtr + 16 * h;
-  work.radix3.clear();
-  for (let i = 0; i < levels.length; i++) {
-    const t = tables[i]!;
-    work.radix3.set(levels[i]!, { fine: at, coarse: at + 8 * t.fine.length });
-    at += 8 * (t.fine.length + t.coarse.length);
-  }
-  work.wPtr = at;
-  work.fold3Ptr = work.wPtr + 16 * h;
-  work.scratchPtr = work.fold3Ptr + 8 * FOLD3.length;
-  wasmReserve(work, work.scratchPtr);
-  const buf = work.kernels.memory.buffer;
-  new Float64Array(buf, work.twPtr, twLength).set(fftTables(p).tw.subarray(0, twLength));
-  fftTablesCache = null; // the copy in the instance serves from now on
-  for (let i = 0; i < levels.length; i++) {
-    const t = tables[i]!, r = work.radix3.get(levels[i]!)!;
-    new Float64Array(buf, r.fine, t.fine.length).set(t.fine);
-    new Float64Array(buf, r.coarse, t.coarse.length).set(t.coarse);
-  }
-  writeWeights(new Float64Array(buf, work.wPtr, 2 * h), n);
-  new Float64Array(buf, work.fold3Ptr, FOLD3.length).set(FOLD3);
-  work.n = n;
-  return work;
-}
-
-/** Copies the words holding bits [off, off + len) of src to the scratch at `at`; returns the window's place there. */
-function wasmCopyWindow(work: WasmWork, at: number, src: BitArray, off: number, len: number): { ptr: number; count: number; off: number; end: number } {
-  const first = off >>> 5;
-  const count = Math.max(1, ((off + len + 31) >>> 5) - first);
-  new Uint32Array(work.kernels.memory.buffer, at, count).set(src.words.subarray(first, first + count));
-  return { ptr: at, count, off: off & 31, end: at + 4 * count };
-}
-
-/** XORs `bits` bits from the words src (bit 0 first) into out from bit oOff. */
-function xorBitsAt(out: BitArray, oOff: number, src: Uint32Array, bits: number): void {
-  const ow = out.words;
-  const sh = oOff & 31, base = oOff >>> 5;
-  const words = (bits + 31) >>> 5;
-  for (let i = 0; i < words; i++) {
-    const v = src[i]!; // bits past `bits` are zero
-    if (v === 0) continue;
-    if (sh === 0) ow[base + i]! ^= v;
-    else {
-      ow[base + i]! ^= v << sh;
-      if (base + i + 1 < ow.length) ow[base + i + 1]! ^= v >>> (32 - sh);
-    }
-  }
-}
-
-/** fftWindowInto on the WebAssembly kernel (same contract, same result). */
-function wasmWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, sOff: number, lLen: number, out: BitArray, oOff: number, n: number): number {
-  const work = wasmWorkFor(n);
-  const k = work.kernels;
-  const h = n >> 1, m = nLen + lLen - 1;
-  const outWords = (lLen + 31) >>> 5;
-  wasmReserve(work, work.scratchPtr + 4 * (((nLen + 31) >>> 5) + ((m + 31) >>> 5) + outWords + 4));
-  const xs = wasmCopyWindow(work, work.scratchPtr, x, xOff, nLen);
-  const ss = wasmCopyWindow(work, xs.end, seed, sOff, m);
-  const outPtr = ss.end;
-  const buf = k.memory.buffer;
-  try {
-    if (h % 3 === 0) {
-      const t = h / 3;
-      k.foldDif3(work.xPtr, xs.ptr, xs.count, xs.off, nLen, h, work.wPtr, 1, work.fold3Ptr);
-      k.foldDif3(work.yPtr, ss.ptr, ss.count, ss.off, m, h, work.wPtr, 1, work.fold3Ptr);
-      for (let i = 0; i < 3; i++) wasmConvolveMixed(work, i * t, t);
-      const r = work.radix3.get(h)!;
-      k.dit3(work.xPtr, 0, t, r.fine, r.coarse);
-    } else {
-      k.fold(work.xPtr, xs.ptr, xs.count, xs.off, nLen, h, work.wPtr, 1);
-      k.fold(work.yPtr, ss.ptr, ss.count, ss.off, m, h, work.wPtr, 1);
-      k.convolve(work.xPtr, work.yPtr, 0, h, work.twPtr);
-    }
-    const worst = k.unweight(work.xPtr, nLen, m, h, work.wPtr, 1, outPtr);
-    xorBitsAt(out, oOff, new Uint32Array(buf, outPtr, outWords), lLen);
-    return worst;
-  } finally {
-    // The key's window, the product and its parities (the output): nothing of a block stays in the instance.
-    work.scratchBytes = outPtr + 4 * outWords - work.scratchPtr;
-    new Uint8Array(buf, work.scratchPtr, work.scratchBytes).fill(0);
-    new Float64Array(buf, work.xPtr, 4 * h).fill(0);
-  }
-}
-
-/** fftConvolveMixed on the WebAssembly kernel. */
-function wasmConvolveMixed(work: WasmWork, off: number, size: number): void {
-  const k = work.kernels;
-  if (size % 3 !== 0) {
-    k.convolve(work.xPtr, work.yPtr, off, size, work.twPtr);
-    return;
-  }
-  const t = size / 3;
-  const r = work.radix3.get(size)!;
-  k.dif3(work.xPtr, off, t, r.fine, r.coarse);
-  k.dif3(work.yPtr, off, t, r.fine, r.coarse);
-  for (let i = 0; i < 3; i++) wasmConvolveMixed(work, off + i * t, t);
-  k.dit3(work.xPtr, off, t, r.fine, r.coarse);
 }
 
 /** Two interleaved complex arrays of h points. */
@@ -461,38 +240,6 @@ function fftInverseBlock(a: Float64Array, off: number, size: number, tw: Float64
 }
 
 const SIN_THIRD = Math.sqrt(3) / 2;
-/** Radix-3 twiddles e^{-2πi·j/size} are a coarse × fine product of two small tables (2^10 entries each). */
-const FINE_BITS = 10;
-const FINE = 1 << FINE_BITS;
-
-interface Radix3Twiddles {
-  /** fine[2f] + i·fine[2f+1] = e^{-2πi·f/size}, f < 2^10. */
-  fine: Float64Array;
-  /** coarse[2c] + i·coarse[2c+1] = e^{-2πi·c·2^10/size}, c·2^10 < 2·size/3. */
-  coarse: Float64Array;
-}
-const radix3Cache = new Map<number, Radix3Twiddles>();
-
-function radix3Twiddles(size: number): Radix3Twiddles {
-  const hit = radix3Cache.get(size);
-  if (hit) return hit;
-  const fine = new Float64Array(2 * FINE);
-  for (let f = 0; f < FINE; f++) {
-    const angle = (-2 * Math.PI * f) / size;
-    fine[2 * f] = Math.cos(angle);
-    fine[2 * f + 1] = Math.sin(angle);
-  }
-  const coarseCount = (((2 * size) / 3) >> FINE_BITS) + 1;
-  const coarse = new Float64Array(2 * coarseCount);
-  for (let c = 0; c < coarseCount; c++) {
-    const angle = (-2 * Math.PI * c * FINE) / size;
-    coarse[2 * c] = Math.cos(angle);
-    coarse[2 * c + 1] = Math.sin(angle);
-  }
-  const t = { fine, coarse };
-  radix3Cache.set(size, t);
-  return t;
-}
 
 /**
  * One radix-3 DIF level on the complex group [off, off + 3t): a0, a1, a2 = a[j], a[j + t], a[j + 2t] become
@@ -636,34 +383,6 @@ function fftFold(dst: Float64Array, src: BitArray, off: number, len: number, h: 
 }
 
 /**
- * The top radix-3 level's butterfly applied to folded bits, as a table: with ζ = e^{iπ/2h} (so the fold's weight
- * of point k is ζ^k, and W = e^{-2πi/h} = ζ^-4), the points j, j + t, j + 2t (t = h/3) hold ζ^j·e^{iπr/6}·v_r,
- * v_r = b[j + rt] + i·b[j + rt + h] ∈ {0, 1, i, 1 + i}, and the butterfly's outputs are
- *     y_m = (Σ_r ω^{rm}·ζ^j·e^{iπr/6}·v_r)·W^{mj} = ζ^{(1 - 4m)j} · T_m[v_0, v_1, v_2]   (ω = e^{-2πi/3}),
- * so each is one table constant (64 per m, for the six bits) times one weight from the fold's own table.
- * FOLD3[2(64m + code)], +1: T_m for code = p0 | q0 << 1 | p1 << 2 | q1 << 3 | p2 << 4 | q2 << 5.
- */
-const FOLD3 = (() => {
-  const t = new Float64Array(2 * 3 * 64);
-  for (let m = 0; m < 3; m++) {
-    for (let code = 0; code < 64; code++) {
-      let re = 0, im = 0;
-      for (let r = 0; r < 3; r++) {
-        const p = (code >> (2 * r)) & 1, q = (code >> (2 * r + 1)) & 1;
-        const angle = (Math.PI * r) / 6 - (2 * Math.PI * r * m) / 3;
-        const c = Math.cos(angle), sn = Math.sin(angle);
-        // (p + i·q)·(c + i·sn)
-        re += p * c - q * sn;
-        im += p * sn + q * c;
-      }
-      t[2 * (64 * m + code)] = re;
-      t[2 * (64 * m + code) + 1] = im;
-    }
-  }
-  return t;
-})();
-
-/**
  * fftFold followed by the top radix-3 DIF level (fftDif3 over all h points) in one pass, by the FOLD3 tables: the
  * large array is written once instead of written, read and written again, and every twiddle is a weight read from
  * the fold's table (ζ^j, ζ^-3j, ζ^-7j; ζ^k for k ≥ h is i·ζ^{k-h} or -ζ^{k-2h}). h must be a multiple of 3.
@@ -803,24 +522,16 @@ function jsWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, s
   return worst;
 }
 
-/** True when the kept work array is all zero. */
+/** True when the kept work arrays (both kernels) are all zero. */
 export function fftWorkspaceIsClear(): boolean {
-  const wasmClear = (): boolean => {
-    if (!wasmWork || wasmWork.n === 0) return true;
-    const buf = wasmWork.kernels.memory.buffer;
-    const h = wasmWork.n >> 1;
-    return new Float64Array(buf, wasmWork.xPtr, 4 * h).every((v) => v === 0) && new Uint8Array(buf, wasmWork.scratchPtr, wasmWork.scratchBytes).every((v) => v === 0);
-  };
-  return (fftWorkCache === null || fftWorkCache.every((v) => v === 0)) && wasmClear();
+  return (fftWorkCache === null || fftWorkCache.every((v) => v === 0)) && wasmWorkspaceIsClear();
 }
 
-/** Frees the twiddle tables, weights and work array kept between calls. */
+/** Frees the twiddle tables, weights and work arrays kept between calls (both kernels). */
 export function releaseFftCaches(): void {
-  fftTablesCache = null;
-  fftWeightsCache = null;
+  releaseFftTables();
   fftWorkCache = null;
-  wasmWork = null; // the instance and its memory go with it (WebAssembly memory cannot shrink)
-  radix3Cache.clear();
+  releaseWasmWork();
 }
 
 let idleTimer: NodeJS.Timeout | undefined;
