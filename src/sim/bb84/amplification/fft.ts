@@ -309,27 +309,18 @@ function fftDit3(a: Float64Array, off: number, t: number, tw: Radix3Twiddles): v
  * stages first) and the inverse DIT (its top stages last), so each cache-sized block is transformed, multiplied
  * and transformed back while it is in cache, and the large arrays are swept once per radix-4 level, not thrice.
  */
-/** The passes of one product over the current work arrays x and y, by the JavaScript or the WebAssembly kernel. */
-interface ConvolvePasses {
-  /** Power-of-two convolution on complex points [off, off + size). */
-  pow2(off: number, size: number): void;
-  /** A radix-3 DIF level on [off, off + 3t) of x (which = 0) or y (1). */
-  dif3(which: 0 | 1, off: number, t: number): void;
-  /** Its inverse on x. */
-  dit3(off: number, t: number): void;
-}
-
 /** fftConvolve for a size 3^a·2^k: the radix-3 levels first, then the power-of-two sub-convolutions. */
-function fftConvolveMixed(off: number, size: number, passes: ConvolvePasses): void {
+function fftConvolveMixed(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
   if (size % 3 !== 0) {
-    passes.pow2(off, size);
+    fftConvolve(x, y, off, size, tw);
     return;
   }
   const t = size / 3;
-  passes.dif3(0, off, t);
-  passes.dif3(1, off, t);
-  for (let k = 0; k < 3; k++) fftConvolveMixed(off + k * t, t, passes);
-  passes.dit3(off, t);
+  const tw3 = radix3Twiddles(size);
+  fftDif3(x, off, t, tw3);
+  fftDif3(y, off, t, tw3);
+  for (let k = 0; k < 3; k++) fftConvolveMixed(x, y, off + k * t, t, tw);
+  fftDit3(x, off, t, tw3);
 }
 
 function fftConvolve(x: Float64Array, y: Float64Array, off: number, size: number, tw: Float64Array): void {
@@ -498,22 +489,17 @@ function jsWindowInto(x: BitArray, xOff: number, nLen: number, seed: BitArray, s
   const { tw } = fftTables(p);
   const { w, stride } = fftWeights(n);
   const { x: xc, y: yc } = fftWork(h);
-  const passes: ConvolvePasses = {
-    pow2: (off, size) => fftConvolve(xc, yc, off, size, tw),
-    dif3: (which, off, t) => fftDif3(which === 0 ? xc : yc, off, t, radix3Twiddles(3 * t)),
-    dit3: (off, t) => fftDit3(xc, off, t, radix3Twiddles(3 * t)),
-  };
   if (h % 3 === 0) {
     // The top radix-3 level of fftConvolveMixed, fused with the fold.
     const t = h / 3;
     fftFoldDif3(xc, x, xOff, nLen, h, w, stride);
     fftFoldDif3(yc, seed, sOff, m, h, w, stride);
-    for (let k = 0; k < 3; k++) fftConvolveMixed(k * t, t, passes);
-    passes.dit3(0, t);
+    for (let k = 0; k < 3; k++) fftConvolveMixed(xc, yc, k * t, t, tw);
+    fftDit3(xc, 0, t, radix3Twiddles(h));
   } else {
     fftFold(xc, x, xOff, nLen, h, w, stride);
     fftFold(yc, seed, sOff, m, h, w, stride);
-    passes.pow2(0, h);
+    fftConvolve(xc, yc, 0, h, tw);
   }
   const worst = fftUnweightInto(xc, nLen, m, h, w, stride, out, oOff);
   // xc held the key, then the product whose parities are the output; nothing of a block stays in the kept arrays.
