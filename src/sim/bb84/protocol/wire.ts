@@ -63,16 +63,33 @@ function base64Length(bytes: number): number {
   return 4 * Math.ceil(bytes / 3);
 }
 
-/** The 6-bit value of each character of the standard base64 alphabet, -1 for every other UTF-16 code unit. */
-const BASE64_VALUE = new Int8Array(65536).fill(-1);
+/** The 6-bit value of each ASCII byte of the standard base64 alphabet, -1 for every other byte. */
+const BASE64_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 64; i++) BASE64_VALUE['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
 const PAD = 61; // '='
+const UTF8 = new TextEncoder();
+/** The text being checked, as bytes; zeroed after every use (the text may encode key bits). */
+let base64Text = new Uint8Array(0);
+
+/**
+ * Negative if any of the first `end` bytes is not in the base64 alphabet. A function of its own so that the loop
+ * is optimised with the function rather than on stack replacement (whose code then deoptimises after the loop).
+ */
+function alphabetCheck(text: Uint8Array, end: number): number {
+  let bad = 0;
+  let i = 0;
+  for (; i + 4 <= end; i += 4) bad |= BASE64_VALUE[text[i]!]! | BASE64_VALUE[text[i + 1]!]! | BASE64_VALUE[text[i + 2]!]! | BASE64_VALUE[text[i + 3]!]!;
+  for (; i < end; i++) bad |= BASE64_VALUE[text[i]!]!;
+  return bad;
+}
 
 /**
  * The bytes `value` encodes if it is canonical base64 (exactly what Buffer's toString('base64') writes: the standard
  * alphabet, '=' padding to a multiple of 4 characters, the unused bits of the last character zero), else null.
- * Checked while decoding, instead of re-encoding the bytes (a second string as long as the value). The bytes sit
- * at the start of a buffer of whole 32-bit words.
+ * The characters are checked in JavaScript; only then does Node's native decoder turn them into bytes (it is
+ * lenient, but on a text that passed these checks every decoder gives the same bytes). This avoids re-encoding the
+ * bytes (a second string as long as the value) and is several times faster than decoding in JavaScript. The bytes
+ * sit at the start of a buffer of whole 32-bit words.
  */
 export function canonicalBase64Bytes(value: string): Uint8Array | null {
   const length = value.length;
@@ -80,33 +97,19 @@ export function canonicalBase64Bytes(value: string): Uint8Array | null {
   if (length === 0) return new Uint8Array(0);
   const pad = value.charCodeAt(length - 1) === PAD ? (value.charCodeAt(length - 2) === PAD ? 2 : 1) : 0;
   const nBytes = (length / 4) * 3 - pad;
+  if (base64Text.length < length) base64Text = new Uint8Array(length);
+  const text = base64Text;
+  // UTF-8 fits `length` characters into `length` bytes only if every one of them is ASCII (one byte each).
+  let bad = UTF8.encodeInto(value, text.subarray(0, length)).read === length ? 0 : -1; // negative once anything is wrong
+  bad |= alphabetCheck(text, length - pad);
+  // The bits past the last byte must be zero (else another text encodes the same bytes).
+  if (pad === 1 && (BASE64_VALUE[text[length - 2]!]! & 3) !== 0) bad = -1;
+  if (pad === 2 && (BASE64_VALUE[text[length - 3]!]! & 15) !== 0) bad = -1;
+  text.fill(0, 0, length);
+  if (bad < 0) return null;
   const out = new Uint8Array(new ArrayBuffer(4 * Math.ceil(nBytes / 4)), 0, nBytes);
-  const full = pad === 0 ? length : length - 4;
-  let bad = 0; // negative once any character is outside the alphabet
-  let o = 0;
-  for (let i = 0; i < full; i += 4) {
-    const a = BASE64_VALUE[value.charCodeAt(i)]!;
-    const b = BASE64_VALUE[value.charCodeAt(i + 1)]!;
-    const c = BASE64_VALUE[value.charCodeAt(i + 2)]!;
-    const d = BASE64_VALUE[value.charCodeAt(i + 3)]!;
-    bad |= a | b | c | d;
-    const v = (a << 18) | (b << 12) | (c << 6) | d;
-    out[o++] = v >>> 16;
-    out[o++] = v >>> 8;
-    out[o++] = v;
-  }
-  if (pad !== 0) {
-    const a = BASE64_VALUE[value.charCodeAt(full)]!;
-    const b = BASE64_VALUE[value.charCodeAt(full + 1)]!;
-    const c = pad === 1 ? BASE64_VALUE[value.charCodeAt(full + 2)]! : 0;
-    bad |= a | b | c;
-    // The bits past the last byte must be zero (else another text encodes the same bytes).
-    if (pad === 1 ? (c & 3) !== 0 : (b & 15) !== 0) bad = -1;
-    const v = (a << 18) | (b << 12) | (c << 6);
-    out[o++] = v >>> 16;
-    if (pad === 1) out[o++] = v >>> 8;
-  }
-  if (bad < 0) {
+  // Cannot fall short on a checked text; if it ever did, refuse rather than return a partly decoded value.
+  if (Buffer.from(out.buffer, 0, nBytes).write(value, 0, nBytes, 'base64') !== nBytes) {
     out.fill(0);
     return null;
   }
@@ -149,36 +152,25 @@ export function bitsFromBase64(value: unknown, nBits: number, step: string, fiel
 
 // ---- Cascade parity questions and answers -------------------------------------------------------------------------
 
-/**
- * Questions are sent as base64 of unsigned LEB128 varints, three per question: the pass, the zigzag-encoded
- * difference between its start and the previous question's end (0 for the first), and end - start - 1. Top-level
- * blocks in order cost about 3 bytes a question, BINARY halves 4-6 bytes.
- */
-class VarintWriter {
-  private buf = new Uint8Array(1024);
-  length = 0;
+// Questions are sent as base64 of unsigned LEB128 varints, three per question: the pass, the zigzag-encoded
+// difference between its start and the previous question's end (0 for the first), and end - start - 1. Top-level
+// blocks in order cost about 3 bytes a question, BINARY halves 4-6 bytes.
 
-  write(v: number): void {
-    if (this.length + 5 > this.buf.length) {
-      const next = new Uint8Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    let x = v;
-    while (x >= 0x80) {
-      this.buf[this.length++] = (x % 0x80) | 0x80;
-      x = Math.floor(x / 0x80);
-    }
-    this.buf[this.length++] = x;
-  }
+/** The most bytes one question takes: three varints of values below 2^32, at most 5 bytes each. */
+const MAX_BYTES_PER_QUESTION = 15;
 
-  bytes(): Uint8Array {
-    return this.buf.subarray(0, this.length);
+/** Where encodeQuestions writes, reused across calls (questions are public positions, never key bits). */
+let questionBytes = Buffer.alloc(0);
+
+/** Writes `v` (an integer in [0, 2^32)) as a varint at `at`; returns the position after it. */
+function writeVarint(buf: Buffer, at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
   }
+  buf[at++] = v;
+  return at;
 }
-
-const zigzag = (d: number): number => (d >= 0 ? 2 * d : -2 * d - 1);
-const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
 export interface EncodedQuestions {
   /** Number of questions in `data`. */
@@ -187,27 +179,66 @@ export interface EncodedQuestions {
   data: string;
 }
 
-/** Encodes questions into one or more chunks, each at most `maxBytes` bytes before base64. */
+/**
+ * Encodes questions into one or more chunks, each at most `maxBytes` bytes before base64. Passes and positions
+ * are below 2^31 (key positions are int32), so every varint is written with 32-bit operations.
+ */
 export function encodeQuestions(questions: readonly ParityQuestion[], maxBytes: number): EncodedQuestions[] {
   const chunks: EncodedQuestions[] = [];
-  let w = new VarintWriter();
+  // A chunk is cut before a question could take it past maxBytes, so it never holds more than
+  // max(maxBytes, one question) bytes, nor more than the questions need.
+  const capacity = Math.min(MAX_BYTES_PER_QUESTION * questions.length, Math.max(maxBytes, MAX_BYTES_PER_QUESTION));
+  if (questionBytes.length < capacity) questionBytes = Buffer.alloc(capacity);
+  const buf = questionBytes;
+  let length = 0;
   let count = 0;
   let prevEnd = 0;
-  for (const q of questions) {
-    if (count > 0 && w.length + 15 > maxBytes) {
-      chunks.push({ count, data: bytesToBase64(w.bytes()) });
-      w = new VarintWriter();
+  for (let i = 0; i < questions.length; i++) {
+    const { pass, start, end } = questions[i]!;
+    // Our own Cascade asks only these; anything else is a bug here, not something to put on the wire.
+    if ((pass | 0) !== pass || (start | 0) !== start || (end | 0) !== end || pass < 0 || start < 0 || end <= start) {
+      throw new RangeError(`encodeQuestions: question ${i} is not a pass and a range 0 <= start < end below 2^31`);
+    }
+    if (count > 0 && length + MAX_BYTES_PER_QUESTION > maxBytes) {
+      chunks.push({ count, data: buf.toString('base64', 0, length) });
+      length = 0;
       count = 0;
       prevEnd = 0;
     }
-    w.write(q.pass);
-    w.write(zigzag(q.start - prevEnd));
-    w.write(q.end - q.start - 1);
-    prevEnd = q.end;
+    // start - prevEnd is a difference of two int32s, in (-2^31, 2^31); its zigzag (2d for d >= 0, -2d - 1 below)
+    // as a uint32.
+    const d = start - prevEnd;
+    length = writeVarint(buf, length, pass);
+    length = writeVarint(buf, length, ((d << 1) ^ (d >> 31)) >>> 0);
+    length = writeVarint(buf, length, end - start - 1);
+    prevEnd = end;
     count++;
   }
-  if (count > 0 || chunks.length === 0) chunks.push({ count, data: bytesToBase64(w.bytes()) });
+  if (count > 0 || chunks.length === 0) chunks.push({ count, data: buf.toString('base64', 0, length) });
   return chunks;
+}
+
+/**
+ * One varint at `pos` (the bytes must hold it), exactly as strict as the format: at most 5 bytes (values below
+ * 2^35, so the fifth byte is added in floating point rather than shifted), no overlong form (a last byte of 0
+ * after others). Since the form is the shortest, the varint is varintBytes(value) bytes long.
+ */
+function readVarint(bytes: Uint8Array, pos: number, step: string): number {
+  let v = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (pos >= bytes.length) throw protocolError(step, 'questions end early');
+    const b = bytes[pos++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) {
+      if (shift > 0 && b === 0) throw protocolError(step, 'questions contain an overlong varint');
+      return v;
+    }
+  }
+  throw protocolError(step, 'questions contain a varint longer than 5 bytes');
+}
+
+function varintBytes(value: number): number {
+  return value < 2 ** 7 ? 1 : value < 2 ** 14 ? 2 : value < 2 ** 21 ? 3 : value < 2 ** 28 ? 4 : 5;
 }
 
 /**
@@ -216,30 +247,48 @@ export function encodeQuestions(questions: readonly ParityQuestion[], maxBytes: 
  */
 export function decodeQuestions(value: unknown, count: number, maxBytes: number, step: string): Int32Array {
   if (typeof value !== 'string' || value.length > base64Length(maxBytes)) throw protocolError(step, 'questions must be base64 within the message size limit');
-  const bytes = Buffer.from(value, 'base64');
-  if (bytes.toString('base64') !== value) throw protocolError(step, 'questions are not canonical base64');
+  const bytes = canonicalBase64Bytes(value);
+  if (bytes === null) throw protocolError(step, 'questions are not canonical base64');
+  const length = bytes.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   const out = new Int32Array(3 * count);
   let pos = 0;
-  const read = (): number => {
-    let v = 0;
-    let scale = 1;
-    for (let i = 0; i < 5; i++) {
-      if (pos >= bytes.length) throw protocolError(step, 'questions end early');
-      const b = bytes[pos++]!;
-      v += (b & 0x7f) * scale;
-      if (b < 0x80) {
-        if (i > 0 && b === 0) throw protocolError(step, 'questions contain an overlong varint');
-        return v;
-      }
-      scale *= 0x80;
-    }
-    throw protocolError(step, 'questions contain a varint longer than 5 bytes');
-  };
   let prevEnd = 0;
   for (let i = 0; i < count; i++) {
-    const pass = read();
-    const start = prevEnd + unzigzag(read());
-    const end = start + read() + 1;
+    // The pass and end - start - 1 are almost always one byte (Cascade's blocks are short); anything else, and the
+    // end of the bytes, takes readVarint.
+    let pass = pos < length ? bytes[pos]! : 0x80;
+    if (pass < 0x80) pos++;
+    else {
+      pass = readVarint(bytes, pos, step);
+      pos += varintBytes(pass);
+    }
+    // The zigzagged start - prevEnd is 1 to 3 bytes at random, so it is read without a branch per byte: from the
+    // next 4 bytes (little-endian), whose first byte with its top bit clear ends the varint.
+    let delta: number;
+    const word = pos + 4 <= length ? view.getInt32(pos, true) : -1; // -1: no end within reach, readVarint decides
+    const ends = ~word & 0x80808080;
+    if (ends !== 0) {
+      const endBit = ends & -ends; // bit 8n - 1 for an n-byte varint
+      const n = (32 - Math.clz32(endBit)) >>> 3;
+      const varint = word & ((endBit << 1) - 1); // its n bytes; 7 value bits from each
+      if (n > 1 && varint >>> (8 * n - 8) === 0) throw protocolError(step, 'questions contain an overlong varint');
+      const zigzag = (varint & 0x7f) | ((varint >>> 1) & 0x3f80) | ((varint >>> 2) & 0x1fc000) | ((varint >>> 3) & 0xfe00000);
+      delta = (zigzag >>> 1) ^ -(zigzag & 1); // below 2^28: int32 arithmetic is exact
+      pos += n;
+    } else {
+      const zigzag = readVarint(bytes, pos, step);
+      delta = zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2; // up to 2^35: exact in floating point
+      pos += varintBytes(zigzag);
+    }
+    let span = pos < length ? bytes[pos]! : 0x80;
+    if (span < 0x80) pos++;
+    else {
+      span = readVarint(bytes, pos, step);
+      pos += varintBytes(span);
+    }
+    const start = prevEnd + delta;
+    const end = start + span + 1;
     // Beyond int32 no key position is valid; refuse here rather than let the triple wrap around.
     if (pass > 0x7fffffff || start < 0 || end > 0x7fffffff) throw protocolError(step, `question ${i} is out of range`);
     out[3 * i] = pass;
@@ -247,20 +296,31 @@ export function decodeQuestions(value: unknown, count: number, maxBytes: number,
     out[3 * i + 2] = end;
     prevEnd = end;
   }
-  if (pos !== bytes.length) throw protocolError(step, 'questions have trailing bytes');
+  if (pos !== length) throw protocolError(step, 'questions have trailing bytes');
   return out;
 }
 
-/** Parity answers (one bit each) as packed bits. */
+/** Parity answers (one bit each, any non-zero byte a 1) as packed bits, 32 to a word. */
 export function answersToBase64(answers: Uint8Array): string {
-  const bits = new BitArray(answers.length);
-  for (let i = 0; i < answers.length; i++) if (answers[i]) bits.set(i, 1);
-  return bitsToBase64(bits);
+  const n = answers.length;
+  const words = new Uint32Array((n + 31) >>> 5);
+  for (let w = 0, i = 0; i < n; w++) {
+    const stop = Math.min(i + 32, n);
+    let word = 0;
+    // -a >>> 31 is 1 for a byte 1..255, 0 for 0.
+    for (let j = 0; i < stop; i++, j++) word |= (-answers[i]! >>> 31) << j;
+    words[w] = word;
+  }
+  return bitsToBase64(new BitArray(n, words));
 }
 
 export function answersFromBase64(value: unknown, count: number, step: string): Uint8Array {
-  const bits = bitsFromBase64(value, count, step, 'parities');
+  const words = bitsFromBase64(value, count, step, 'parities').words;
   const out = new Uint8Array(count);
-  for (let i = 0; i < count; i++) out[i] = bits.get(i);
+  for (let w = 0, i = 0; i < count; w++) {
+    const stop = Math.min(i + 32, count);
+    const word = words[w]!;
+    for (let j = 0; i < stop; i++, j++) out[i] = (word >>> j) & 1;
+  }
   return out;
 }

@@ -3,9 +3,21 @@ import { RoundProtocolError } from '../../../../src/sim/Simulator.js';
 import type { ParityQuestion } from '../../../../src/sim/bb84/reconciliation/cascade.js';
 import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
 import { seededRng } from '../../../../src/sim/bb84/common/rng.js';
-import { bitsFromBase64, bitsToBase64, canonicalBase64Bytes, decodeQuestions, encodeQuestions } from '../../../../src/sim/bb84/protocol/wire.js';
+import {
+  answersFromBase64,
+  answersToBase64,
+  bitsFromBase64,
+  bitsToBase64,
+  bytesFromBase64,
+  canonicalBase64Bytes,
+  decodeQuestions,
+  encodeQuestions,
+  type EncodedQuestions,
+} from '../../../../src/sim/bb84/protocol/wire.js';
 
 const MAX = 1 << 20;
+/** MAX_QUESTION_BYTES, the limit the rounds use. */
+const MAX_QUESTION_BYTES = 512 * 1024;
 
 /** Hand-built varints (unsigned LEB128), to write what encodeQuestions never would. */
 function varints(...values: number[]): string {
@@ -90,6 +102,314 @@ describe('canonical base64', () => {
         const over = new BitArray(32 * Math.ceil(n / 32));
         over.set(over.length - 1, 1);
         expect(() => bitsFromBase64(bitsToBase64(over), n, 'sift', 'mask')).toThrow(/bits set past its length/);
+      }
+    }
+  });
+});
+
+// ---- The codec as it was before it was optimised: the reference the optimised one must equal byte for byte ----------
+
+const refZigzag = (d: number): number => (d >= 0 ? 2 * d : -2 * d - 1);
+const refUnzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+
+class RefVarintWriter {
+  private buf = new Uint8Array(1024);
+  length = 0;
+
+  write(v: number): void {
+    if (this.length + 5 > this.buf.length) {
+      const next = new Uint8Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    let x = v;
+    while (x >= 0x80) {
+      this.buf[this.length++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.length++] = x;
+  }
+
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const refBytesToBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+
+function refEncodeQuestions(questions: readonly ParityQuestion[], maxBytes: number): EncodedQuestions[] {
+  const chunks: EncodedQuestions[] = [];
+  let w = new RefVarintWriter();
+  let count = 0;
+  let prevEnd = 0;
+  for (const q of questions) {
+    if (count > 0 && w.length + 15 > maxBytes) {
+      chunks.push({ count, data: refBytesToBase64(w.bytes()) });
+      w = new RefVarintWriter();
+      count = 0;
+      prevEnd = 0;
+    }
+    w.write(q.pass);
+    w.write(refZigzag(q.start - prevEnd));
+    w.write(q.end - q.start - 1);
+    prevEnd = q.end;
+    count++;
+  }
+  if (count > 0 || chunks.length === 0) chunks.push({ count, data: refBytesToBase64(w.bytes()) });
+  return chunks;
+}
+
+const refError = (step: string, problem: string): RoundProtocolError => new RoundProtocolError(`bb84 ${step}: ${problem}`);
+
+function refDecodeQuestions(value: unknown, count: number, maxBytes: number, step: string): Int32Array {
+  if (typeof value !== 'string' || value.length > 4 * Math.ceil(maxBytes / 3)) throw refError(step, 'questions must be base64 within the message size limit');
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.toString('base64') !== value) throw refError(step, 'questions are not canonical base64');
+  const out = new Int32Array(3 * count);
+  let pos = 0;
+  const read = (): number => {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 5; i++) {
+      if (pos >= bytes.length) throw refError(step, 'questions end early');
+      const b = bytes[pos++]!;
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (i > 0 && b === 0) throw refError(step, 'questions contain an overlong varint');
+        return v;
+      }
+      scale *= 0x80;
+    }
+    throw refError(step, 'questions contain a varint longer than 5 bytes');
+  };
+  let prevEnd = 0;
+  for (let i = 0; i < count; i++) {
+    const pass = read();
+    const start = prevEnd + refUnzigzag(read());
+    const end = start + read() + 1;
+    if (pass > 0x7fffffff || start < 0 || end > 0x7fffffff) throw refError(step, `question ${i} is out of range`);
+    out[3 * i] = pass;
+    out[3 * i + 1] = start;
+    out[3 * i + 2] = end;
+    prevEnd = end;
+  }
+  if (pos !== bytes.length) throw refError(step, 'questions have trailing bytes');
+  return out;
+}
+
+function refAnswersToBase64(answers: Uint8Array): string {
+  const bits = new BitArray(answers.length);
+  for (let i = 0; i < answers.length; i++) if (answers[i]) bits.set(i, 1);
+  return bitsToBase64(bits);
+}
+
+/** What a call returns, or the class and message of what it throws. */
+function outcome(f: () => ArrayLike<number>): { value: number[] } | { error: string } {
+  try {
+    return { value: Array.from(f()) };
+  } catch (e) {
+    return { error: `${(e as Error).constructor.name}: ${(e as Error).message}` };
+  }
+}
+
+/** Random questions as Cascade asks them: runs of top-level blocks, BINARY halves anywhere, some far-away and large values. */
+function randomQuestions(rng: ReturnType<typeof seededRng>, n: number, maxPosition: number): ParityQuestion[] {
+  const out: ParityQuestion[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const kind = rng.nextUint32() % 8;
+    const pass = kind === 0 ? rng.nextUint32() % 0x80000000 : rng.nextUint32() % 16;
+    let start: number;
+    let end: number;
+    if (kind <= 3 && at < maxPosition) {
+      // The next block in order.
+      start = at;
+      end = Math.min(maxPosition, start + 1 + (rng.nextUint32() % 300));
+    } else {
+      // Anywhere: back or forward, one bit to very long.
+      start = rng.nextUint32() % maxPosition;
+      const longest = maxPosition - start;
+      const len = kind === 7 ? 1 + (rng.nextUint32() % longest) : 1 + (rng.nextUint32() % Math.min(longest, 1 + (rng.nextUint32() % 20_000)));
+      end = start + len;
+    }
+    out.push({ pass, start, end });
+    at = end;
+  }
+  return out;
+}
+
+describe('Cascade questions: the optimised codec against the one it replaced', () => {
+  it('when random question lists are encoded, then the chunks equal the reference encoder\'s (also at chunk boundaries, tiny and maximal limits)', () => {
+    const rng = seededRng(61);
+    const limits = [1, 14, 15, 16, 29, 30, 31, 44, 45, 46, 100, 1000, 4096, MAX_QUESTION_BYTES];
+    for (let trial = 0; trial < 300; trial++) {
+      const n = trial < 5 ? trial : rng.nextUint32() % 400;
+      const maxPosition = trial % 3 === 0 ? 0x7fffffff : trial % 3 === 1 ? 1_050_000 : 1 + (rng.nextUint32() % 1000);
+      const questions = randomQuestions(rng, n, maxPosition);
+      for (const maxBytes of limits) expect(encodeQuestions(questions, maxBytes), `trial ${trial} maxBytes ${maxBytes}`).toEqual(refEncodeQuestions(questions, maxBytes));
+    }
+  });
+
+  it('when the questions pass MAX_QUESTION_BYTES, then they are cut into the same chunks as before, each decoding to its questions', () => {
+    const rng = seededRng(62);
+    // Starts anywhere in 2^31 positions: mostly 5-byte zigzags, so 250k questions pass 512 kB more than once.
+    const questions = randomQuestions(rng, 250_000, 0x7fffffff);
+    const chunks = encodeQuestions(questions, MAX_QUESTION_BYTES);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks).toEqual(refEncodeQuestions(questions, MAX_QUESTION_BYTES));
+    let at = 0;
+    for (const chunk of chunks) {
+      expect(Buffer.from(chunk.data, 'base64').length).toBeLessThanOrEqual(MAX_QUESTION_BYTES);
+      const triples = decodeQuestions(chunk.data, chunk.count, MAX_QUESTION_BYTES, 'parities');
+      expect(Array.from(triples)).toEqual(questions.slice(at, at + chunk.count).flatMap((q) => [q.pass, q.start, q.end]));
+      at += chunk.count;
+    }
+    expect(at).toBe(questions.length);
+  });
+
+  it('when the extremes are encoded (pass and end 2^31 - 1, the largest step back), then they equal the reference and decode back', () => {
+    const top = 0x7fffffff;
+    const questions: ParityQuestion[] = [
+      { pass: top, start: top - 1, end: top },
+      { pass: 0, start: 0, end: top },
+      { pass: 127, start: 127, end: 128 },
+      { pass: 128, start: 16_383, end: 16_384 },
+      { pass: 16_384, start: 0, end: 1 },
+      { pass: 2 ** 28, start: 2 ** 28, end: 2 ** 28 + 2 ** 21 + 1 },
+    ];
+    const [chunk] = encodeQuestions(questions, MAX);
+    expect([chunk]).toEqual(refEncodeQuestions(questions, MAX));
+    expect(Array.from(decodeQuestions(chunk!.data, chunk!.count, MAX, 'parities'))).toEqual(questions.flatMap((q) => [q.pass, q.start, q.end]));
+  });
+
+  it('when a question is not integers 0 <= start < end < 2^31 with a pass in [0, 2^31), then encoding throws instead of writing it', () => {
+    for (const q of [
+      { pass: -1, start: 0, end: 1 },
+      { pass: 0.5, start: 0, end: 1 },
+      { pass: 2 ** 31, start: 0, end: 1 },
+      { pass: 0, start: -1, end: 1 },
+      { pass: 0, start: 5, end: 5 },
+      { pass: 0, start: 5, end: 4 },
+      { pass: 0, start: 0, end: 2 ** 31 },
+      { pass: 0, start: 0.5, end: 2 },
+      { pass: 0, start: 0, end: Number.NaN },
+    ]) {
+      expect(() => encodeQuestions([{ pass: 0, start: 0, end: 1 }, q], MAX), JSON.stringify(q)).toThrow(RangeError);
+    }
+  });
+
+  it('when valid or malformed question bytes are decoded, then the triples or the error are exactly the reference decoder\'s', () => {
+    const rng = seededRng(63);
+    const texts: { data: string; count: number }[] = [];
+    // Valid encodings, then the same cut, extended, with bytes changed; random bytes leaning to varint edges.
+    for (let trial = 0; trial < 200; trial++) {
+      const questions = randomQuestions(rng, rng.nextUint32() % 60, trial % 2 === 0 ? 0x7fffffff : 100_000);
+      const [chunk] = encodeQuestions(questions, MAX);
+      const bytes = Buffer.from(chunk!.data, 'base64');
+      const counts = [chunk!.count, chunk!.count + 1, Math.max(0, chunk!.count - 1), 0];
+      const variants: Buffer[] = [bytes, bytes.subarray(0, Math.max(0, bytes.length - 1)), Buffer.concat([bytes, Buffer.from([0])]), Buffer.concat([bytes, Buffer.from([0x80])])];
+      for (let k = 0; k < 4 && bytes.length > 0; k++) {
+        const changed = Buffer.from(bytes);
+        changed[rng.nextUint32() % changed.length] = [0x00, 0x80, 0xff, 0x7f, rng.nextUint32() & 0xff][rng.nextUint32() % 5]!;
+        variants.push(changed);
+      }
+      for (const v of variants) for (const count of counts) texts.push({ data: v.toString('base64'), count });
+    }
+    const edgeBytes = [0x00, 0x01, 0x7f, 0x80, 0x81, 0xff, 0x0f, 0x10, 0x08, 0x07];
+    for (let trial = 0; trial < 3000; trial++) {
+      const length = rng.nextUint32() % 24;
+      const bytes = Buffer.alloc(length);
+      for (let i = 0; i < length; i++) bytes[i] = rng.nextUint32() % 3 === 0 ? rng.nextUint32() & 0xff : edgeBytes[rng.nextUint32() % edgeBytes.length]!;
+      texts.push({ data: bytes.toString('base64'), count: rng.nextUint32() % 8 });
+    }
+    // Hand-picked: every error and the 5-byte values at the edges of int32 and uint32.
+    for (const [values, count] of [
+      [[0, 2 ** 32 - 2, 0], 1],
+      [[0, 2 ** 32 - 1, 0], 1],
+      [[2 ** 31 - 1, 2 * (2 ** 31 - 2), 0], 1],
+      [[2 ** 31, 0, 0], 1],
+      [[0, 0, 2 ** 31 - 2], 1],
+      [[0, 0, 2 ** 31 - 1], 1],
+      [[0, 2 ** 35 - 1, 0], 1],
+      [[0, 2 ** 34, 0], 1],
+      [[0, 0, 0, 0, 2 ** 32 - 1, 0], 2],
+    ] as const) {
+      texts.push({ data: varints(...values), count });
+    }
+    // Overlong and long varints where four bytes are in reach and where they are not (the decoder reads both ways).
+    for (const bytes of [[0, 0x81, 0x00, 0, 0, 0, 0], [0, 0x81, 0x80, 0x80, 0x00, 0, 0, 0], [0, 0x81, 0x80, 0x00, 0], [0, 0x81, 0x00], [0, 0x80, 0x80, 0x80, 0x01, 0], [0, 0x80, 0x80, 0x81], [0x80, 0x00, 0, 0], [0, 0x80, 0x80, 0x80, 0x80, 0x00, 0], [0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0], [0, 0xff, 0xff, 0xff, 0xff, 0x7f, 0], [0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]]) {
+      texts.push({ data: Buffer.from(bytes).toString('base64'), count: 1 });
+    }
+    // Not canonical, or not base64 at all.
+    for (const data of ['AAA', 'AA==A', 'AAB=', 'AAAA====', 'AA-A', 'AAA\u0141', 'A\uD83D\uDE00A', '\uD800AAA', ' AAA', 'AAAA\n']) texts.push({ data, count: 1 });
+    const seen = new Set<string>();
+    for (const { data, count } of texts) {
+      const want = outcome(() => refDecodeQuestions(data, count, MAX, 'parities'));
+      expect(outcome(() => decodeQuestions(data, count, MAX, 'parities')), `${JSON.stringify(data)} count ${count}`).toEqual(want);
+      if ('error' in want) seen.add(want.error.replace(/question \d+/, 'question i'));
+    }
+    // Every refusal the decoder has was exercised.
+    expect([...seen].sort()).toEqual([
+      'RoundProtocolError: bb84 parities: question i is out of range',
+      'RoundProtocolError: bb84 parities: questions are not canonical base64',
+      'RoundProtocolError: bb84 parities: questions contain a varint longer than 5 bytes',
+      'RoundProtocolError: bb84 parities: questions contain an overlong varint',
+      'RoundProtocolError: bb84 parities: questions end early',
+      'RoundProtocolError: bb84 parities: questions have trailing bytes',
+    ]);
+  });
+
+  it('when the text is over the size limit or not a string, then both decoders refuse it the same way', () => {
+    const over = 'A'.repeat(4 * Math.ceil(30 / 3) + 4);
+    for (const [value, maxBytes] of [[over, 30], ['A'.repeat(40), 30], [42, MAX], [null, MAX], [undefined, MAX]] as const) {
+      expect(outcome(() => decodeQuestions(value, 1, maxBytes, 'parities'))).toEqual(outcome(() => refDecodeQuestions(value, 1, maxBytes, 'parities')));
+    }
+  });
+});
+
+describe('Cascade answers on the wire', () => {
+  it('when answers of any length are packed, then the text is the reference\'s (any non-zero byte a 1) and unpacks to the bits', () => {
+    const rng = seededRng(64);
+    for (const n of [0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 100, 1000, 4099]) {
+      for (let trial = 0; trial < 3; trial++) {
+        const answers = new Uint8Array(n);
+        for (let i = 0; i < n; i++) answers[i] = trial === 0 ? rng.nextUint32() & 1 : trial === 1 ? rng.nextUint32() & 0xff : 1;
+        const text = answersToBase64(answers);
+        expect(text, `n ${n}`).toBe(refAnswersToBase64(answers));
+        expect(Array.from(answersFromBase64(text, n, 'parities'))).toEqual(Array.from(answers, (a) => (a !== 0 ? 1 : 0)));
+      }
+    }
+  });
+
+  it('when answers are malformed, then unpacking refuses them naming the field', () => {
+    const rng = seededRng(65);
+    for (const n of [1, 31, 32, 33, 100]) {
+      const answers = new Uint8Array(n);
+      for (let i = 0; i < n; i++) answers[i] = rng.nextUint32() & 1;
+      const text = answersToBase64(answers);
+      expect(() => answersFromBase64(`${text.slice(0, -1)}-`, n, 'parities')).toThrow(/bb84 parities: parities is not canonical/);
+      expect(() => answersFromBase64(text, n + 32, 'parities')).toThrow(/bb84 parities: parities must encode exactly/);
+      expect(() => answersFromBase64(7, n, 'parities')).toThrow(/bb84 parities: parities must be a base64 string/);
+      if (n % 32 !== 0) {
+        const over = new Uint8Array(32 * Math.ceil(n / 32)).fill(1);
+        expect(() => answersFromBase64(answersToBase64(over), n, 'parities')).toThrow(/bits set past its length/);
+      }
+    }
+  });
+});
+
+describe('canonical base64 of large fields', () => {
+  it('when a frame-sized field is decoded, then the bytes are exact, and one changed character anywhere is refused', () => {
+    const rng = seededRng(66);
+    const bytes = new Uint8Array(206_251);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = rng.nextUint32() & 0xff;
+    const text = Buffer.from(bytes).toString('base64');
+    expect(Buffer.from(bytesFromBase64(text, bytes.length, 'frame', 'states')).equals(Buffer.from(bytes))).toBe(true);
+    for (const at of [0, 1, 2, 3, 4, 1000, text.length - 5, text.length - 4, text.length - 3, text.length - 2, text.length - 1]) {
+      for (const c of ['-', '_', '=', '\u0141', '\u00c1', '\uD83D']) {
+        const bad = text.slice(0, at) + c + text.slice(at + 1);
+        const want = Buffer.from(bad, 'base64').toString('base64') === bad;
+        expect(canonicalBase64Bytes(bad) !== null, `${c} at ${at}`).toBe(want);
       }
     }
   });
