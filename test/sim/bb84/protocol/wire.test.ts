@@ -413,4 +413,17 @@ describe('canonical base64 of large fields', () => {
       }
     }
   });
+
+  it('when a text is longer than the reused buffer (over 2^20 characters), then it is decoded and checked the same way', () => {
+    const rng = seededRng(67);
+    const bytes = new Uint8Array(800_002);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = rng.nextUint32() & 0xff;
+    const text = Buffer.from(bytes).toString('base64');
+    expect(text.length).toBeGreaterThan(1 << 20);
+    expect(Buffer.from(canonicalBase64Bytes(text)!).equals(Buffer.from(bytes))).toBe(true);
+    expect(canonicalBase64Bytes(`${text.slice(0, 500_000)}\u0141${text.slice(500_001)}`)).toBeNull();
+    expect(canonicalBase64Bytes(`${text.slice(0, -2)}B=`)).toBeNull();
+    // A short text after the long one still uses (and finds zeroed) the reused buffer.
+    expect(Array.from(canonicalBase64Bytes('AAEC')!)).toEqual([0, 1, 2]);
+  });
 });
