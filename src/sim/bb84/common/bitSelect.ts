@@ -113,6 +113,44 @@ export function depositInto(out: Uint32Array, src: BitArray, mask: Uint32Array):
   }
 }
 
+/**
+ * Splits the one bits of `where` (its first `nWords` words) by the bits of `src` taken in order: `ones` gets those
+ * that take a 1 (it must be zero there beforehand: the words with a one bit of `where` are assigned), `zeros` those
+ * that take a 0 (every word assigned; it may be `where` itself). Bits of `src` past its words count as 0. The deposit
+ * of src at where is `ones`; what is left of `where` is `zeros`.
+ */
+export function depositSplit(src: Uint32Array, where: Uint32Array, nWords: number, ones: Uint32Array, zeros: Uint32Array): void {
+  const last = src.length - 1;
+  let j = 0; // bits of src used so far
+  for (let wi = 0; wi < nWords; wi++) {
+    const m = where[wi]!;
+    if (m === 0) {
+      zeros[wi] = 0;
+      continue;
+    }
+    // The next 32 bits of src from bit j; they go to the set bits of this word of `where`, lowest first.
+    const sw = j >>> 5;
+    const sh = j & 31;
+    const bits = sw > last ? 0 : sh === 0 ? src[sw]! : (src[sw]! >>> sh) | (sw < last ? src[sw + 1]! << (32 - sh) : 0);
+    if (m === 0xffffffff) {
+      ones[wi] = bits;
+      zeros[wi] = ~bits;
+      j += 32;
+      continue;
+    }
+    const m0 = m & 255, m1 = (m >>> 8) & 255, m2 = (m >>> 16) & 255, m3 = m >>> 24;
+    const s1 = POP8[m0]!, s2 = s1 + POP8[m1]!, s3 = s2 + POP8[m2]!;
+    const placed =
+      PDEP8[(m0 << 8) | (bits & 255)]! |
+      (PDEP8[(m1 << 8) | ((bits >>> s1) & 255)]! << 8) |
+      (PDEP8[(m2 << 8) | ((bits >>> s2) & 255)]! << 16) |
+      (PDEP8[(m3 << 8) | ((bits >>> s3) & 255)]! << 24);
+    ones[wi] = placed;
+    zeros[wi] = m & ~placed;
+    j += s3 + POP8[m3]!;
+  }
+}
+
 /** The low popcount(mask) bits of `bits` placed at the one bits of the 32-bit `mask`, lowest first. */
 export function depositWord(bits: number, mask: number): number {
   const m0 = mask & 255, m1 = (mask >>> 8) & 255, m2 = (mask >>> 16) & 255, m3 = mask >>> 24;

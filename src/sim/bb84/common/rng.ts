@@ -30,13 +30,19 @@ const TWO_POW_53 = 9007199254740992;
 
 /** An Rng over a bulk word source, buffered so single draws are cheap. */
 class BufferedRng implements Rng {
-  private readonly buf = new Uint32Array(BUFFER_WORDS);
-  private pos = BUFFER_WORDS;
+  private readonly buf: Uint32Array;
+  private pos: number;
 
-  constructor(private readonly source: (out: Uint32Array) => void) {}
+  constructor(
+    private readonly source: (out: Uint32Array) => void,
+    bufferWords = BUFFER_WORDS,
+  ) {
+    this.buf = new Uint32Array(bufferWords);
+    this.pos = bufferWords;
+  }
 
   nextUint32(): number {
-    if (this.pos === BUFFER_WORDS) {
+    if (this.pos === this.buf.length) {
       this.source(this.buf);
       this.pos = 0;
     }
@@ -44,19 +50,20 @@ class BufferedRng implements Rng {
   }
 
   fillWords(w: Uint32Array): void {
+    const size = this.buf.length;
     let i = 0;
     while (i < w.length) {
-      if (this.pos === BUFFER_WORDS) {
+      if (this.pos === size) {
         // A request of a buffer or more comes straight from the source; a small one refills the buffer (one call
-        // to the source per BUFFER_WORDS words, not per request). Either way the words keep the stream's order.
-        if (w.length - i >= BUFFER_WORDS) {
+        // to the source per buffer, not per request). Either way the words keep the stream's order.
+        if (w.length - i >= size) {
           this.source(w.subarray(i));
           return;
         }
         this.source(this.buf);
         this.pos = 0;
       }
-      const take = Math.min(w.length - i, BUFFER_WORDS - this.pos);
+      const take = Math.min(w.length - i, size - this.pos);
       w.set(this.buf.subarray(this.pos, this.pos + take), i);
       this.pos += take;
       i += take;
@@ -70,13 +77,24 @@ class BufferedRng implements Rng {
   }
 }
 
-/** The OS CSPRNG (node:crypto), read in buffered chunks. */
+/**
+ * Words the CSPRNG is read in. A call to randomFillSync costs about 3 us besides its bytes, and the word method of
+ * bernoulliBits asks for BERNOULLI_BATCH_WORDS at a time: with this buffer, one call serves four such batches.
+ */
+const CRYPTO_BUFFER_WORDS = 16384;
+let sharedCryptoRng: Rng | undefined;
+
+/**
+ * The OS CSPRNG (node:crypto), read in buffered chunks. One instance per thread: the OS source has no state of its
+ * own to keep apart, and a buffer per caller would be 64 kB of fresh memory each.
+ */
 export function cryptoRng(): Rng {
-  return new BufferedRng((out) => {
+  sharedCryptoRng ??= new BufferedRng((out) => {
     // randomFillSync caps one call at 2^31-1 bytes.
     const maxWords = 1 << 28;
     for (let i = 0; i < out.length; i += maxWords) randomFillSync(out.subarray(i, Math.min(out.length, i + maxWords)));
-  });
+  }, CRYPTO_BUFFER_WORDS);
+  return sharedCryptoRng;
 }
 
 /** Bytes of a seed given as number, bigint or bytes (numbers and bigints of equal value give the same bytes). */

@@ -10,7 +10,7 @@
  * Every check throws RoundProtocolError naming the step and the field, never a value.
  */
 import { BitArray, popcount32 } from '../common/bits.js';
-import { compressInto, depositWord, expandBits } from '../common/bitSelect.js';
+import { compressInto, depositSplit, expandBits } from '../common/bitSelect.js';
 import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
 
 /**
@@ -87,8 +87,7 @@ export function decodeIntensitiesAt(value: unknown, where: BitArray, intensities
 /**
  * Both decoders: the masks over `length` positions, of the pulses at the one bits of `where` (all positions when
  * null). Nested mask j is deposited at the pulses left after masks 0 .. j-1 (`remaining`), and in the same pass
- * `remaining` loses them and is counted: the next mask's length. What is left after the last nested mask is the last
- * intensity's mask.
+ * `remaining` loses them. What is left after the last nested mask is the last intensity's mask.
  */
 function decodeNested(value: unknown, where: BitArray | null, length: number, intensities: number, step: string, field: string): BitArray[] {
   if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
@@ -121,7 +120,9 @@ function decodeNested(value: unknown, where: BitArray | null, length: number, in
       masks.push(mask);
       // The last nested mask leaves the last intensity's mask: `remaining` goes there instead of the scratch.
       const last = j === intensities - 2 ? new BitArray(length) : null;
-      left = depositLevel(nested, remaining, nWords, mask.words, last ? last.words : remaining);
+      depositSplit(nested, remaining, nWords, mask.words, last ? last.words : remaining);
+      // Every bit of the nested mask found a place (it has exactly `left` bits): the rest stay.
+      for (let i = 0; i < maskWords; i++) left -= popcount32(nested[i]!);
       if (last) masks.push(last);
     }
     if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
@@ -131,34 +132,6 @@ function decodeNested(value: unknown, where: BitArray | null, length: number, in
     remaining.fill(0);
     buf.fill(0);
   }
-}
-
-/**
- * Deposits the bits of `nested` at the one bits of the first `nWords` words of `remaining` (into `out`, zeroed), and
- * writes to `next` (which may be `remaining` itself) the one bits of `remaining` that got a 0; returns their number.
- * `nested` has exactly as many bits as `remaining` has one bits (a shorter tail counts as zeros).
- */
-function depositLevel(nested: Uint32Array, remaining: Uint32Array, nWords: number, out: Uint32Array, next: Uint32Array): number {
-  const last = nested.length - 1;
-  let j = 0; // bits of nested used so far
-  let left = 0;
-  for (let wi = 0; wi < nWords; wi++) {
-    const m = remaining[wi]!;
-    if (m === 0) {
-      next[wi] = 0;
-      continue;
-    }
-    const sw = j >>> 5;
-    const sh = j & 31;
-    const bits = sw > last ? 0 : sh === 0 ? nested[sw]! : (nested[sw]! >>> sh) | (sw < last ? nested[sw + 1]! << (32 - sh) : 0);
-    const placed = m === 0xffffffff ? bits : depositWord(bits, m);
-    out[wi] = placed;
-    const rest = m & ~placed;
-    next[wi] = rest;
-    left += popcount32(rest);
-    j += popcount32(m);
-  }
-  return left;
 }
 
 /** The inverse of compressBits (common/bitSelect.ts). */
