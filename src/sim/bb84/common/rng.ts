@@ -230,16 +230,30 @@ function checkProbability(p: number, what: string): void {
 export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
   checkProbability(p, 'bernoulliBits p');
   const out = new BitArray(n);
-  if (n === 0 || p === 0) return out;
-  const w = out.words;
+  orBernoulliBits(rng, out.words, n, p);
+  return out;
+}
+
+/**
+ * ORs into `out` (n bits, no bit set past n) the bits bernoulliBits(rng, n, p) would return, drawing exactly the
+ * same words from `rng`, kept at the one bits of `lanes` only when given (n bits, none past n): one pass, without
+ * the n-bit array of the draw (fresh 200 kB arrays cost a page fault per 4 KiB).
+ */
+export function orBernoulliBits(rng: Rng, out: Uint32Array, n: number, p: number, lanes?: Uint32Array): void {
+  checkProbability(p, 'bernoulliBits p');
+  const nWords = (n + 31) >>> 5;
+  if (out.length < nWords || (lanes && lanes.length < nWords)) throw new RangeError(`orBernoulliBits: arrays shorter than ${n} bits`);
+  if (n === 0 || p === 0) return;
+  const tail = n % 32 === 0 ? -1 : (2 ** (n % 32) - 1) | 0; // the last word's bits below n
   if (p === 1) {
-    w.fill(0xffffffff);
-    return out.clearTail();
+    for (let i = 0; i < nWords; i++) out[i]! |= lanes ? lanes[i]! : i === nWords - 1 ? tail : -1;
+    return;
   }
   if (p > 1 - GEOMETRIC_MAX_P) {
-    const c = bernoulliBits(rng, n, 1 - p);
-    for (let i = 0; i < w.length; i++) w[i] = ~c.words[i]!;
-    return out.clearTail();
+    const c = bernoulliBits(rng, n, 1 - p).words;
+    for (let i = 0; i < nWords; i++) out[i]! |= ~c[i]! & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
+    c.fill(0);
+    return;
   }
   if (p < GEOMETRIC_MAX_P) {
     const logQ = Math.log1p(-p);
@@ -248,9 +262,10 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
       // 1 - U is in (0, 1], so the logarithm is finite; the gap counts failures before the next success.
       pos += Math.floor(Math.log1p(-rng.nextFloat()) / logQ) + 1;
       if (!(pos < n)) break;
-      w[pos >>> 5]! |= 1 << (pos & 31);
+      const bit = 1 << (pos & 31);
+      if (!lanes || (lanes[pos >>> 5]! & bit) !== 0) out[pos >>> 5]! |= bit;
     }
-    return out;
+    return;
   }
   const digits = Math.round(p * 0x100000000) >>> 0; // p in [1/16, 15/16]: fits in 32 bits
   // Digits past the last one of p never decide a lane (U >= p there), so the comparison stops at that digit.
@@ -260,9 +275,9 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
   // whose random bit is below p's digit is 1 (U < p), above it 0, equal stays undecided. About log2(32) + 2 words
   // per output word instead of nDigits.
   // The stream's words come in batches (words left in the last batch are dropped).
-  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, 8 * w.length + 32));
+  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, 8 * nWords + 32));
   let next = batch.length;
-  for (let i = 0; i < w.length; i++) {
+  for (let i = 0; i < nWords; i++) {
     let undecided = -1;
     let acc = 0;
     for (let k = 0; k < nDigits && undecided !== 0; k++) {
@@ -275,9 +290,8 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
       acc |= undecided & ~r & d;
       undecided &= ~(r ^ d);
     }
-    w[i] = acc;
+    out[i]! |= acc & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
   }
-  return out.clearTail();
 }
 
 /** A uniform random BitArray of n bits. */

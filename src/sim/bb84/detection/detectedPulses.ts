@@ -14,7 +14,7 @@
 import { BitArray } from '../common/bits.js';
 import { binomialSample, multinomialSample } from '../common/binomial.js';
 import { depositInto, randomArrangement } from '../common/randomSubset.js';
-import { bernoulliBits, randomBits, type Rng } from '../common/rng.js';
+import { bernoulliBits, orBernoulliBits, randomBits, type Rng } from '../common/rng.js';
 import type { DetectionModel } from './detectionModel.js';
 
 export interface DetectionCounts {
@@ -185,8 +185,7 @@ function perIntensityBits(rng: Rng, n: number, masks: readonly BitArray[], proba
     if (p >= 1) {
       for (let i = 0; i < o.length; i++) o[i]! |= m[i]!;
     } else if (count > n / DENSE_LANES_DIVISOR) {
-      const b = bernoulliBits(rng, n, p).words;
-      for (let i = 0; i < o.length; i++) o[i]! |= b[i]! & m[i]!;
+      orBernoulliBits(rng, o, n, p, m);
     } else {
       depositInto(o, bernoulliBits(rng, count, p), m);
     }

@@ -1,6 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bernoulliBits, binomialCount, cryptoRng, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
+import { bernoulliBits, binomialCount, cryptoRng, orBernoulliBits, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
 
 function words(rng: Rng, n: number): number[] {
   return Array.from({ length: n }, () => rng.nextUint32());
@@ -176,6 +176,31 @@ describe('bernoulliBits', () => {
         expect(Math.abs(pairs - expected), `p=${p} lanes ${a},${b}`).toBeLessThan(5 * Math.sqrt(expected * (1 - p * p)));
       }
     }
+  });
+
+  it('when Bernoulli bits are ORed into an array at some lanes, then they are the drawn bits there and the stream goes on alike', () => {
+    const rng = seededRng(23);
+    for (const n of [0, 1, 31, 32, 33, 1000, 32 * 3000 + 7]) {
+      for (const p of [0, 1e-4, 0.03, 0.0625, 0.2, 1 / 3, 0.5, 0.7, 0.95, 0.999, 1]) {
+        for (const withLanes of [false, true]) {
+          const seed = randomBelow(rng, 1 << 30);
+          const want = bernoulliBits(seededRng(seed), n, p);
+          const lanes = withLanes ? bernoulliBits(rng, n, 0.6) : null;
+          const before = randomBits(rng, n);
+          const out = before.words.slice();
+          const draws = seededRng(seed);
+          orBernoulliBits(draws, out, n, p, lanes?.words);
+          const reference = seededRng(seed);
+          bernoulliBits(reference, n, p);
+          expect(draws.nextUint32(), `n=${n} p=${p}`).toBe(reference.nextUint32());
+          for (let i = 0; i < out.length; i++) {
+            expect(out[i], `n=${n} p=${p} lanes=${withLanes} word ${i}`).toBe((before.words[i]! | (want.words[i]! & (lanes ? lanes.words[i]! : 0xffffffff))) >>> 0);
+          }
+        }
+      }
+    }
+    expect(() => orBernoulliBits(seededRng(1), new Uint32Array(1), 33, 0.5)).toThrow(RangeError);
+    expect(() => orBernoulliBits(seededRng(1), new Uint32Array(2), 33, 1.5)).toThrow(RangeError);
   });
 
   it('when p is not a probability, then it throws', () => {
