@@ -11,18 +11,11 @@
  */
 import { BitArray, popcount32 } from '../common/bits.js';
 import { compressInto, depositSplit, expandBits } from '../common/bitSelect.js';
+import { ScratchWords } from '../common/scratch.js';
 import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
 
-/**
- * Words reused by the encoder and the decoder for their working masks and the encoder's output (each block's
- * arrays are 200 kB and more: fresh ones cost a page fault per 4 KiB). Zeroed after each use: they hold intensities.
- */
-let scratch = new Uint32Array(0);
-
-function scratchWords(n: number): Uint32Array {
-  if (scratch.length < n) scratch = new Uint32Array(Math.max(n, Math.ceil(scratch.length * 1.25)));
-  return scratch.subarray(0, n);
-}
+/** Words for the encoder's and the decoder's working masks and the encoder's output (common/scratch.ts). */
+const scratch = new ScratchWords();
 
 /** The last word of an n-bit mask with every bit set (0xffffffff when n is a multiple of 32). */
 function lastWordOnes(n: number): number {
@@ -46,25 +39,22 @@ export function encodeIntensities(masks: readonly BitArray[], select?: BitArray)
   if (masks.length < 2) return '';
   const nWords = (n + 31) >>> 5;
   // One scratch block: `remaining` first, then the nested masks (at most one full mask each).
-  const space = scratchWords(masks.length * nWords);
-  const remaining = space.subarray(0, nWords);
-  const out = space.subarray(nWords);
-  if (select) remaining.set(select.words);
-  else if (nWords > 0) {
-    remaining.fill(0xffffffff);
-    remaining[nWords - 1] = lastWordOnes(n);
-  }
-  let at = 0;
-  for (let j = 0; j < masks.length - 1; j++) {
-    const m = masks[j]!.words;
-    at = compressInto(out, at, m, remaining, nWords);
-    if (j < masks.length - 2) for (let i = 0; i < nWords; i++) remaining[i] = remaining[i]! & ~m[i]!;
-  }
-  try {
+  return scratch.with(masks.length * nWords, (space) => {
+    const remaining = space.subarray(0, nWords);
+    const out = space.subarray(nWords);
+    if (select) remaining.set(select.words);
+    else if (nWords > 0) {
+      remaining.fill(0xffffffff);
+      remaining[nWords - 1] = lastWordOnes(n);
+    }
+    let at = 0;
+    for (let j = 0; j < masks.length - 1; j++) {
+      const m = masks[j]!.words;
+      at = compressInto(out, at, m, remaining, nWords);
+      if (j < masks.length - 2) for (let i = 0; i < nWords; i++) remaining[i] = remaining[i]! & ~m[i]!;
+    }
     return bytesToBase64(new Uint8Array(out.buffer, out.byteOffset, 4 * at));
-  } finally {
-    space.subarray(0, nWords + at).fill(0);
-  }
+  });
 }
 
 /**
@@ -99,37 +89,37 @@ function decodeNested(value: unknown, where: BitArray | null, length: number, in
   if (buf === null || buf.length % 4 !== 0) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
   const words = new Uint32Array(buf.buffer, 0, buf.length / 4);
   const nWords = (length + 31) >>> 5;
-  const remaining = scratchWords(nWords);
   try {
-    if (where) remaining.set(where.words);
-    else if (nWords > 0) {
-      remaining.fill(0xffffffff);
-      remaining[nWords - 1] = lastWordOnes(length);
-    }
-    const masks: BitArray[] = [];
-    let left = n; // one bits of `remaining`
-    let at = 0;
-    for (let j = 0; j < intensities - 1; j++) {
-      const maskWords = (left + 31) >>> 5;
-      if (at + maskWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
-      const nested = words.subarray(at, at + maskWords);
-      const r = left & 31;
-      if (r !== 0 && nested[maskWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
-      at += maskWords;
-      const mask = new BitArray(length);
-      masks.push(mask);
-      // The last nested mask leaves the last intensity's mask: `remaining` goes there instead of the scratch.
-      const last = j === intensities - 2 ? new BitArray(length) : null;
-      depositSplit(nested, remaining, nWords, mask.words, last ? last.words : remaining);
-      // Every bit of the nested mask found a place (it has exactly `left` bits): the rest stay.
-      for (let i = 0; i < maskWords; i++) left -= popcount32(nested[i]!);
-      if (last) masks.push(last);
-    }
-    if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
-    if (intensities < 2) masks.push(new BitArray(length, remaining.slice()));
-    return masks;
+    return scratch.with(nWords, (remaining) => {
+      if (where) remaining.set(where.words);
+      else if (nWords > 0) {
+        remaining.fill(0xffffffff);
+        remaining[nWords - 1] = lastWordOnes(length);
+      }
+      const masks: BitArray[] = [];
+      let left = n; // one bits of `remaining`
+      let at = 0;
+      for (let j = 0; j < intensities - 1; j++) {
+        const maskWords = (left + 31) >>> 5;
+        if (at + maskWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
+        const nested = words.subarray(at, at + maskWords);
+        const r = left & 31;
+        if (r !== 0 && nested[maskWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
+        at += maskWords;
+        const mask = new BitArray(length);
+        masks.push(mask);
+        // The last nested mask leaves the last intensity's mask: `remaining` goes there instead of the scratch.
+        const last = j === intensities - 2 ? new BitArray(length) : null;
+        depositSplit(nested, remaining, nWords, mask.words, last ? last.words : remaining);
+        // Every bit of the nested mask found a place (it has exactly `left` bits): the rest stay.
+        for (let i = 0; i < maskWords; i++) left -= popcount32(nested[i]!);
+        if (last) masks.push(last);
+      }
+      if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
+      if (intensities < 2) masks.push(new BitArray(length, remaining.slice()));
+      return masks;
+    });
   } finally {
-    remaining.fill(0);
     buf.fill(0);
   }
 }
