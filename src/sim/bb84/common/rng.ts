@@ -212,6 +212,8 @@ export function randomBelow(rng: Rng, bound: number): number {
 const GEOMETRIC_MAX_P = 1 / 16;
 /** Random words the word method draws at a time. */
 const BERNOULLI_BATCH_WORDS = 4096;
+/** Digits of U the word method compares bit-sliced for every lane when p has more (see bernoulliBits). */
+const SLICED_DIGITS = 8;
 
 function checkProbability(p: number, what: string): void {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`${what} must be a probability in [0, 1], got ${p}`);
@@ -223,9 +225,14 @@ function checkProbability(p: number, what: string): void {
  * - p < 1/16 (or > 15/16, by complement): geometric skipping. The gap to the next one bit is
  *   floor(ln U / ln(1 - p)), so the cost is about n·p float draws, not n.
  * - otherwise the word method: with p rounded to 32 binary digits 0.b1 b2 ... b32, the 32 lanes of a word each
- *   compare a uniform U (one bit per lane of fresh random words, most significant first) with p, bit-sliced,
- *   until every lane is decided; exactly Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33),
- *   independent across lanes and words. Costs about 6 random words per 32 bits (1 when p = 1/2).
+ *   compare a uniform 32-bit U with p, most significant digit first, bit-sliced: one random word holds one digit
+ *   of U for all 32 lanes. A lane whose digit of U is below p's is 1 (U < p), above it 0, equal stays undecided.
+ *   - p with at most 8 digits: one word per digit while some lane is undecided (1 word when p = 1/2);
+ *   - otherwise the first 8 digits of U take 8 words, branch-free; a lane still undecided (its 8 digits are p's,
+ *     probability 2^-8) then takes one word of its own, lowest lane first, whose top 24 bits are U's other digits:
+ *     the lane is 1 when they are below p's last 24. About 8.1 random words per 32 bits.
+ *   Either way exactly Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33), independent across lanes
+ *   and words.
  */
 export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
   checkProbability(p, 'bernoulliBits p');
@@ -271,24 +278,66 @@ export function orBernoulliBits(rng: Rng, out: Uint32Array, n: number, p: number
   // Digits past the last one of p never decide a lane (U >= p there), so the comparison stops at that digit.
   let nDigits = 32;
   while (((digits >>> (32 - nDigits)) & 1) === 0) nDigits--;
-  // One stream word per digit, most significant first, while some lane of the output word is undecided: a lane
-  // whose random bit is below p's digit is 1 (U < p), above it 0, equal stays undecided. About log2(32) + 2 words
-  // per output word instead of nDigits.
   // The stream's words come in batches (words left in the last batch are dropped).
-  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, 8 * nWords + 32));
+  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, (nDigits <= SLICED_DIGITS ? 8 : SLICED_DIGITS + 1) * nWords + 32));
   let next = batch.length;
+  if (nDigits <= SLICED_DIGITS) {
+    for (let i = 0; i < nWords; i++) {
+      let undecided = -1;
+      let acc = 0;
+      for (let k = 0; k < nDigits && undecided !== 0; k++) {
+        if (next === batch.length) {
+          rng.fillWords(batch);
+          next = 0;
+        }
+        const r = batch[next++]!;
+        const d = -((digits >>> (31 - k)) & 1); // all ones where p's digit is 1
+        acc |= undecided & ~r & d;
+        undecided &= ~(r ^ d);
+      }
+      out[i]! |= acc & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
+    }
+    return;
+  }
+  // p's first 8 digits, each all ones or all zeros, and its last 24 as a number.
+  const d0 = -(digits >>> 31), d1 = -((digits >>> 30) & 1), d2 = -((digits >>> 29) & 1), d3 = -((digits >>> 28) & 1);
+  const d4 = -((digits >>> 27) & 1), d5 = -((digits >>> 26) & 1), d6 = -((digits >>> 25) & 1), d7 = -((digits >>> 24) & 1);
+  const rest = digits & 0xffffff;
   for (let i = 0; i < nWords; i++) {
-    let undecided = -1;
-    let acc = 0;
-    for (let k = 0; k < nDigits && undecided !== 0; k++) {
+    if (next + SLICED_DIGITS > batch.length) {
+      // The batch's last words, then fresh ones: the same stream, read on without a check per word.
+      const left = batch.length - next;
+      batch.copyWithin(0, next);
+      rng.fillWords(batch.subarray(left));
+      next = 0;
+    }
+    const r0 = batch[next]!, r1 = batch[next + 1]!, r2 = batch[next + 2]!, r3 = batch[next + 3]!;
+    const r4 = batch[next + 4]!, r5 = batch[next + 5]!, r6 = batch[next + 6]!, r7 = batch[next + 7]!;
+    next += SLICED_DIGITS;
+    let acc = ~r0 & d0;
+    let undecided = ~(r0 ^ d0);
+    acc |= undecided & ~r1 & d1;
+    undecided &= ~(r1 ^ d1);
+    acc |= undecided & ~r2 & d2;
+    undecided &= ~(r2 ^ d2);
+    acc |= undecided & ~r3 & d3;
+    undecided &= ~(r3 ^ d3);
+    acc |= undecided & ~r4 & d4;
+    undecided &= ~(r4 ^ d4);
+    acc |= undecided & ~r5 & d5;
+    undecided &= ~(r5 ^ d5);
+    acc |= undecided & ~r6 & d6;
+    undecided &= ~(r6 ^ d6);
+    acc |= undecided & ~r7 & d7;
+    undecided &= ~(r7 ^ d7);
+    while (undecided !== 0) {
       if (next === batch.length) {
         rng.fillWords(batch);
         next = 0;
       }
-      const r = batch[next++]!;
-      const d = -((digits >>> (31 - k)) & 1); // all ones where p's digit is 1
-      acc |= undecided & ~r & d;
-      undecided &= ~(r ^ d);
+      const lane = undecided & -undecided;
+      undecided ^= lane;
+      if (batch[next++]! >>> 8 < rest) acc |= lane;
     }
     out[i]! |= acc & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
   }
