@@ -244,7 +244,7 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
 /**
  * ORs into `out` (n bits, no bit set past n) the bits bernoulliBits(rng, n, p) would return, drawing exactly the
  * same words from `rng`, kept at the one bits of `lanes` only when given (n bits, none past n): one pass, without
- * the n-bit array of the draw (fresh 200 kB arrays cost a page fault per 4 KiB).
+ * an n-bit array of the draw to allocate and mask afterwards.
  */
 export function orBernoulliBits(rng: Rng, out: Uint32Array, n: number, p: number, lanes?: Uint32Array): void {
   checkProbability(p, 'bernoulliBits p');

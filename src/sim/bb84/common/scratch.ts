@@ -1,8 +1,9 @@
 /**
- * Word arrays reused for the temporaries of one synchronous step. A fresh 200 kB typed array costs a page fault per
- * 4 KiB page on its first write (15-25 us each on the VMs measured), which is more than most passes over it; reused
- * memory costs nothing. The words are lent to one callback at a time, all zero, and zeroed when it returns or throws
- * (they may hold random draws, intensities or bits), so they never outlive the step nor cross an await.
+ * Word arrays reused for the temporaries of one synchronous step. A fresh 200 kB typed array is zeroed by the
+ * allocator and, when its memory is new to the process, costs a page fault per 4 KiB on its first write (15-25 us
+ * each on the VMs measured), more than a pass over it; reused words cost neither. The words are lent to one callback
+ * at a time, all zero, and zeroed when it returns or throws (they may hold random draws, intensities or bits), so
+ * they never outlive the step nor cross an await.
  */
 export class ScratchWords {
   private words = new Uint32Array(0);

@@ -120,7 +120,7 @@ function decodeNested(value: unknown, where: BitArray | null, length: number, in
       return masks;
     });
   } finally {
-    buf.fill(0);
+    buf.fill(0); // the decoded words are intensities too
   }
 }
 
