@@ -1,7 +1,7 @@
 /** Uniformly random subsets and arrangements of positions, at a cost in the smaller part, not in all positions. */
 import { depositInto } from './bitSelect.js';
 import { BitArray } from './bits.js';
-import { bernoulliBits, type Rng } from './rng.js';
+import { orBernoulliBits, type Rng } from './rng.js';
 
 /** Random words drawn per batch. */
 const BATCH_WORDS = 4096;
@@ -21,12 +21,22 @@ const DENSE_SUBSET_DIVISOR = 16;
  *   uniform law on the subsets of that size.
  */
 export function randomSubset(rng: Rng, n: number, size: number): BitArray {
+  checkSubset(n, size);
+  const mask = new BitArray(n);
+  drawSubset(rng, n, size, mask);
+  return mask;
+}
+
+function checkSubset(n: number, size: number): void {
   if (!Number.isSafeInteger(n) || n < 0 || n > TWO_POW_32) throw new RangeError(`randomSubset: n must be an integer in [0, 2^32], got ${n}`);
   if (!Number.isSafeInteger(size) || size < 0 || size > n) throw new RangeError(`randomSubset: size must be an integer in [0, ${n}], got ${size}`);
+}
+
+/** randomSubset drawn into `mask` (n bits, all zero). */
+function drawSubset(rng: Rng, n: number, size: number, mask: BitArray): void {
   const complement = size > n / 2;
   const picks = complement ? n - size : size;
-  if (picks > n / DENSE_SUBSET_DIVISOR) return bernoulliSubset(rng, n, size);
-  const mask = new BitArray(n);
+  if (picks > n / DENSE_SUBSET_DIVISOR) return bernoulliSubset(rng, n, size, mask);
   const w = mask.words;
   const positions = new PositionDraws(rng, n, picks);
   for (let chosen = 0; chosen < picks; ) {
@@ -41,15 +51,14 @@ export function randomSubset(rng: Rng, n: number, size: number): BitArray {
     for (let i = 0; i < w.length; i++) w[i] = ~w[i]!;
     mask.clearTail();
   }
-  return mask;
 }
 
 /** The dense case of randomSubset: Bernoulli(size / n) bits, then the count corrected at uniformly random positions. */
-function bernoulliSubset(rng: Rng, n: number, size: number): BitArray {
-  const mask = bernoulliBits(rng, n, size / n);
+function bernoulliSubset(rng: Rng, n: number, size: number, mask: BitArray): void {
+  orBernoulliBits(rng, mask.words, n, size / n);
   const w = mask.words;
   let ones = mask.popcount();
-  if (ones === size) return mask;
+  if (ones === size) return;
   // Each step flips a uniformly random position among those of the state to change (ones to drop, zeros to add).
   const want = ones > size ? 1 : 0;
   const positions = new PositionDraws(rng, n, Math.abs(ones - size) * 4);
@@ -60,7 +69,6 @@ function bernoulliSubset(rng: Rng, n: number, size: number): BitArray {
     w[pos >>> 5]! ^= bit;
     ones += want ? -1 : 1;
   }
-  return mask;
 }
 
 /** Uniform positions in [0, n), drawn from batches of random words (words at or above the last multiple of n rejected). */
@@ -103,31 +111,30 @@ export function randomArrangement(rng: Rng, counts: readonly number[]): BitArray
   const masks = counts.map(() => new BitArray(total));
   if (counts.length === 0) return masks;
   const largest = largestKind(counts);
-  const others = randomSubset(rng, total, total - counts[largest]!);
+  // The other kinds, arranged over the subset's positions (in increasing order), then put in place; the most
+  // numerous of them (`fill`) takes the subset's positions the rest left (the same bits as depositing it). The
+  // subset is drawn straight into fill's mask, which keeps it until the others are deposited.
+  const rest = counts.filter((_, k) => k !== largest);
+  const innerLargest = rest.length > 0 ? largestKind(rest) : -1;
+  const fill = innerLargest < 0 ? -1 : innerLargest + (innerLargest >= largest ? 1 : 0);
+  const others = fill < 0 ? new BitArray(total) : masks[fill]!;
+  checkSubset(total, total - counts[largest]!);
+  drawSubset(rng, total, total - counts[largest]!, others);
   const lw = masks[largest]!.words;
   const ow = others.words;
   for (let i = 0; i < ow.length; i++) lw[i] = ~ow[i]!;
   masks[largest]!.clearTail();
   if (counts.length === 1) return masks;
-  // The other kinds, arranged over the subset's positions (in increasing order), then put in place; the most
-  // numerous of them takes the subset's positions the rest left (the same bits as depositing it).
-  const rest = counts.filter((_, k) => k !== largest);
   const inner = randomArrangement(rng, rest);
-  const innerLargest = largestKind(rest);
   let j = 0;
-  let fill = -1;
   counts.forEach((_, k) => {
-    if (k === largest) return;
-    if (j === innerLargest) fill = k;
-    else depositInto(masks[k]!.words, inner[j]!, ow);
-    j++;
+    if (k !== largest && j !== innerLargest) depositInto(masks[k]!.words, inner[j]!, ow);
+    if (k !== largest) j++;
   });
-  const fw = masks[fill]!.words;
-  for (let i = 0; i < fw.length; i++) fw[i] = ow[i]!;
   counts.forEach((_, k) => {
     if (k === largest || k === fill) return;
     const mw = masks[k]!.words;
-    for (let i = 0; i < fw.length; i++) fw[i] = fw[i]! & ~mw[i]!;
+    for (let i = 0; i < ow.length; i++) ow[i] = ow[i]! & ~mw[i]!;
   });
   return masks;
 }

@@ -30,13 +30,19 @@ const TWO_POW_53 = 9007199254740992;
 
 /** An Rng over a bulk word source, buffered so single draws are cheap. */
 class BufferedRng implements Rng {
-  private readonly buf = new Uint32Array(BUFFER_WORDS);
-  private pos = BUFFER_WORDS;
+  private readonly buf: Uint32Array;
+  private pos: number;
 
-  constructor(private readonly source: (out: Uint32Array) => void) {}
+  constructor(
+    private readonly source: (out: Uint32Array) => void,
+    bufferWords = BUFFER_WORDS,
+  ) {
+    this.buf = new Uint32Array(bufferWords);
+    this.pos = bufferWords;
+  }
 
   nextUint32(): number {
-    if (this.pos === BUFFER_WORDS) {
+    if (this.pos === this.buf.length) {
       this.source(this.buf);
       this.pos = 0;
     }
@@ -44,19 +50,20 @@ class BufferedRng implements Rng {
   }
 
   fillWords(w: Uint32Array): void {
+    const size = this.buf.length;
     let i = 0;
     while (i < w.length) {
-      if (this.pos === BUFFER_WORDS) {
+      if (this.pos === size) {
         // A request of a buffer or more comes straight from the source; a small one refills the buffer (one call
-        // to the source per BUFFER_WORDS words, not per request). Either way the words keep the stream's order.
-        if (w.length - i >= BUFFER_WORDS) {
+        // to the source per buffer, not per request). Either way the words keep the stream's order.
+        if (w.length - i >= size) {
           this.source(w.subarray(i));
           return;
         }
         this.source(this.buf);
         this.pos = 0;
       }
-      const take = Math.min(w.length - i, BUFFER_WORDS - this.pos);
+      const take = Math.min(w.length - i, size - this.pos);
       w.set(this.buf.subarray(this.pos, this.pos + take), i);
       this.pos += take;
       i += take;
@@ -70,13 +77,24 @@ class BufferedRng implements Rng {
   }
 }
 
-/** The OS CSPRNG (node:crypto), read in buffered chunks. */
+/**
+ * Words the CSPRNG is read in. A call to randomFillSync costs about 3 us besides its bytes, and the word method of
+ * bernoulliBits asks for BERNOULLI_BATCH_WORDS at a time: with this buffer, one call serves four such batches.
+ */
+const CRYPTO_BUFFER_WORDS = 16384;
+let sharedCryptoRng: Rng | undefined;
+
+/**
+ * The OS CSPRNG (node:crypto), read in buffered chunks. One instance per thread: the OS source has no state of its
+ * own to keep apart, and a buffer per caller would be 64 kB of fresh memory each.
+ */
 export function cryptoRng(): Rng {
-  return new BufferedRng((out) => {
+  sharedCryptoRng ??= new BufferedRng((out) => {
     // randomFillSync caps one call at 2^31-1 bytes.
     const maxWords = 1 << 28;
     for (let i = 0; i < out.length; i += maxWords) randomFillSync(out.subarray(i, Math.min(out.length, i + maxWords)));
-  });
+  }, CRYPTO_BUFFER_WORDS);
+  return sharedCryptoRng;
 }
 
 /** Bytes of a seed given as number, bigint or bytes (numbers and bigints of equal value give the same bytes). */
@@ -194,6 +212,8 @@ export function randomBelow(rng: Rng, bound: number): number {
 const GEOMETRIC_MAX_P = 1 / 16;
 /** Random words the word method draws at a time. */
 const BERNOULLI_BATCH_WORDS = 4096;
+/** Digits of U the word method compares bit-sliced for every lane when p has more (see bernoulliBits). */
+const SLICED_DIGITS = 8;
 
 function checkProbability(p: number, what: string): void {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`${what} must be a probability in [0, 1], got ${p}`);
@@ -205,23 +225,42 @@ function checkProbability(p: number, what: string): void {
  * - p < 1/16 (or > 15/16, by complement): geometric skipping. The gap to the next one bit is
  *   floor(ln U / ln(1 - p)), so the cost is about n·p float draws, not n.
  * - otherwise the word method: with p rounded to 32 binary digits 0.b1 b2 ... b32, the 32 lanes of a word each
- *   compare a uniform U (one bit per lane of fresh random words, most significant first) with p, bit-sliced,
- *   until every lane is decided; exactly Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33),
- *   independent across lanes and words. Costs about 6 random words per 32 bits (1 when p = 1/2).
+ *   compare a uniform 32-bit U with p, most significant digit first, bit-sliced: one random word holds one digit
+ *   of U for all 32 lanes. A lane whose digit of U is below p's is 1 (U < p), above it 0, equal stays undecided.
+ *   - p with at most 8 digits: one word per digit while some lane is undecided (1 word when p = 1/2);
+ *   - otherwise the first 8 digits of U take 8 words, branch-free; a lane still undecided (its 8 digits are p's,
+ *     probability 2^-8) then takes one word of its own, lowest lane first, whose top 24 bits are U's other digits:
+ *     the lane is 1 when they are below p's last 24. About 8.1 random words per 32 bits.
+ *   Either way exactly Bernoulli(round(p·2^32)/2^32) in every lane (|error| ≤ 2^-33), independent across lanes
+ *   and words.
  */
 export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
   checkProbability(p, 'bernoulliBits p');
   const out = new BitArray(n);
-  if (n === 0 || p === 0) return out;
-  const w = out.words;
+  orBernoulliBits(rng, out.words, n, p);
+  return out;
+}
+
+/**
+ * ORs into `out` (n bits, no bit set past n) the bits bernoulliBits(rng, n, p) would return, drawing exactly the
+ * same words from `rng`, kept at the one bits of `lanes` only when given (n bits, none past n): one pass, without
+ * an n-bit array of the draw to allocate and mask afterwards.
+ */
+export function orBernoulliBits(rng: Rng, out: Uint32Array, n: number, p: number, lanes?: Uint32Array): void {
+  checkProbability(p, 'bernoulliBits p');
+  const nWords = (n + 31) >>> 5;
+  if (out.length < nWords || (lanes && lanes.length < nWords)) throw new RangeError(`orBernoulliBits: arrays shorter than ${n} bits`);
+  if (n === 0 || p === 0) return;
+  const tail = n % 32 === 0 ? -1 : (2 ** (n % 32) - 1) | 0; // the last word's bits below n
   if (p === 1) {
-    w.fill(0xffffffff);
-    return out.clearTail();
+    for (let i = 0; i < nWords; i++) out[i]! |= lanes ? lanes[i]! : i === nWords - 1 ? tail : -1;
+    return;
   }
   if (p > 1 - GEOMETRIC_MAX_P) {
-    const c = bernoulliBits(rng, n, 1 - p);
-    for (let i = 0; i < w.length; i++) w[i] = ~c.words[i]!;
-    return out.clearTail();
+    const c = bernoulliBits(rng, n, 1 - p).words;
+    for (let i = 0; i < nWords; i++) out[i]! |= ~c[i]! & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
+    c.fill(0);
+    return;
   }
   if (p < GEOMETRIC_MAX_P) {
     const logQ = Math.log1p(-p);
@@ -230,36 +269,78 @@ export function bernoulliBits(rng: Rng, n: number, p: number): BitArray {
       // 1 - U is in (0, 1], so the logarithm is finite; the gap counts failures before the next success.
       pos += Math.floor(Math.log1p(-rng.nextFloat()) / logQ) + 1;
       if (!(pos < n)) break;
-      w[pos >>> 5]! |= 1 << (pos & 31);
+      const bit = 1 << (pos & 31);
+      if (!lanes || (lanes[pos >>> 5]! & bit) !== 0) out[pos >>> 5]! |= bit;
     }
-    return out;
+    return;
   }
   const digits = Math.round(p * 0x100000000) >>> 0; // p in [1/16, 15/16]: fits in 32 bits
   // Digits past the last one of p never decide a lane (U >= p there), so the comparison stops at that digit.
   let nDigits = 32;
   while (((digits >>> (32 - nDigits)) & 1) === 0) nDigits--;
-  // One stream word per digit, most significant first, while some lane of the output word is undecided: a lane
-  // whose random bit is below p's digit is 1 (U < p), above it 0, equal stays undecided. About log2(32) + 2 words
-  // per output word instead of nDigits.
   // The stream's words come in batches (words left in the last batch are dropped).
-  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, 8 * w.length + 32));
+  const batch = new Uint32Array(Math.min(BERNOULLI_BATCH_WORDS, (nDigits <= SLICED_DIGITS ? 8 : SLICED_DIGITS + 1) * nWords + 32));
   let next = batch.length;
-  for (let i = 0; i < w.length; i++) {
-    let undecided = -1;
-    let acc = 0;
-    for (let k = 0; k < nDigits && undecided !== 0; k++) {
+  if (nDigits <= SLICED_DIGITS) {
+    for (let i = 0; i < nWords; i++) {
+      let undecided = -1;
+      let acc = 0;
+      for (let k = 0; k < nDigits && undecided !== 0; k++) {
+        if (next === batch.length) {
+          rng.fillWords(batch);
+          next = 0;
+        }
+        const r = batch[next++]!;
+        const d = -((digits >>> (31 - k)) & 1); // all ones where p's digit is 1
+        acc |= undecided & ~r & d;
+        undecided &= ~(r ^ d);
+      }
+      out[i]! |= acc & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
+    }
+    return;
+  }
+  // p's first 8 digits, each all ones or all zeros, and its last 24 as a number.
+  const d0 = -(digits >>> 31), d1 = -((digits >>> 30) & 1), d2 = -((digits >>> 29) & 1), d3 = -((digits >>> 28) & 1);
+  const d4 = -((digits >>> 27) & 1), d5 = -((digits >>> 26) & 1), d6 = -((digits >>> 25) & 1), d7 = -((digits >>> 24) & 1);
+  const rest = digits & 0xffffff;
+  for (let i = 0; i < nWords; i++) {
+    if (next + SLICED_DIGITS > batch.length) {
+      // The batch's last words, then fresh ones: the same stream, read on without a check per word.
+      const left = batch.length - next;
+      batch.copyWithin(0, next);
+      rng.fillWords(batch.subarray(left));
+      next = 0;
+    }
+    const r0 = batch[next]!, r1 = batch[next + 1]!, r2 = batch[next + 2]!, r3 = batch[next + 3]!;
+    const r4 = batch[next + 4]!, r5 = batch[next + 5]!, r6 = batch[next + 6]!, r7 = batch[next + 7]!;
+    next += SLICED_DIGITS;
+    let acc = ~r0 & d0;
+    let undecided = ~(r0 ^ d0);
+    acc |= undecided & ~r1 & d1;
+    undecided &= ~(r1 ^ d1);
+    acc |= undecided & ~r2 & d2;
+    undecided &= ~(r2 ^ d2);
+    acc |= undecided & ~r3 & d3;
+    undecided &= ~(r3 ^ d3);
+    acc |= undecided & ~r4 & d4;
+    undecided &= ~(r4 ^ d4);
+    acc |= undecided & ~r5 & d5;
+    undecided &= ~(r5 ^ d5);
+    acc |= undecided & ~r6 & d6;
+    undecided &= ~(r6 ^ d6);
+    acc |= undecided & ~r7 & d7;
+    undecided &= ~(r7 ^ d7);
+    while (undecided !== 0) {
       if (next === batch.length) {
         rng.fillWords(batch);
         next = 0;
       }
-      const r = batch[next++]!;
-      const d = -((digits >>> (31 - k)) & 1); // all ones where p's digit is 1
-      acc |= undecided & ~r & d;
-      undecided &= ~(r ^ d);
+      const lane = undecided & -undecided;
+      undecided ^= lane;
+      if (batch[next++]! >>> 8 < rest) acc |= lane;
     }
-    w[i] = acc;
+    out[i]! |= acc & (lanes ? lanes[i]! : i === nWords - 1 ? tail : -1);
   }
-  return out.clearTail();
 }
 
 /** A uniform random BitArray of n bits. */

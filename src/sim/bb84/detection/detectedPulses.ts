@@ -14,7 +14,8 @@
 import { BitArray } from '../common/bits.js';
 import { binomialSample, multinomialSample } from '../common/binomial.js';
 import { depositInto, randomArrangement } from '../common/randomSubset.js';
-import { bernoulliBits, randomBits, type Rng } from '../common/rng.js';
+import { bernoulliBits, orBernoulliBits, randomBits, type Rng } from '../common/rng.js';
+import { ScratchWords } from '../common/scratch.js';
 import type { DetectionModel } from './detectionModel.js';
 
 export interface DetectionCounts {
@@ -85,44 +86,56 @@ export function measureDetectedPulses(aliceBits: BitArray, aliceBases: BitArray,
   if (aliceBases.length !== n) throw new RangeError(`measureDetectedPulses: ${n} bits but ${aliceBases.length} bases`);
   checkIntensityMasks(intensityMasks, n, model.intensities.length);
   const per = model.intensities;
+  const nWords = (n + 31) >>> 5;
   const bobBases = bernoulliBits(rng, n, 1 - model.source.basisXProbability);
-  const afterpulse = perIntensityBits(rng, n, intensityMasks, per.map((d) => d.afterpulseShare));
-  // A dark count given no afterpulse, so that dark clicks are darkShare_k of all clicks.
-  const dark = perIntensityBits(rng, n, intensityMasks, per.map((d) => (d.afterpulseShare >= 1 ? 0 : Math.min(1, d.darkShare / (1 - d.afterpulseShare)))));
-  const flips = bernoulliBits(rng, n, model.photonError);
-  const random = randomBits(rng, n); // the outcome of a random-bit click (never two uses on one detection)
-  const attack = model.attack;
-  const intercepted = attack.kind === 'intercept-resend' ? bernoulliBits(rng, n, attack.fraction) : null;
-  const eveBases = intercepted ? randomBits(rng, n) : null;
-  const eveGuesses = intercepted ? randomBits(rng, n) : null;
-  const knows = attack.kind === 'photon-number-splitting' ? splitPulsesKnown(rng, intensityMasks, model, afterpulse, dark) : null;
+  // The draws that only decide Bob's outcomes live in reused words (zeroed afterwards), not in fresh arrays.
+  return scratch.with(4 * nWords, (space) => {
+    const afterpulse = new BitArray(n, space.subarray(0, nWords));
+    perIntensityBits(rng, n, intensityMasks, per.map((d) => d.afterpulseShare), afterpulse.words);
+    // A dark count given no afterpulse, so that dark clicks are darkShare_k of all clicks.
+    const dark = new BitArray(n, space.subarray(nWords, 2 * nWords));
+    perIntensityBits(rng, n, intensityMasks, per.map((d) => (d.afterpulseShare >= 1 ? 0 : Math.min(1, d.darkShare / (1 - d.afterpulseShare)))), dark.words);
+    const M = space.subarray(2 * nWords, 3 * nWords);
+    orBernoulliBits(rng, M, n, model.photonError); // flips
+    const R = space.subarray(3 * nWords, 4 * nWords); // the outcome of a random-bit click (never two uses on one detection)
+    rng.fillWords(R);
+    if (n % 32 !== 0) R[nWords - 1]! &= (2 ** (n % 32) - 1) >>> 0;
+    const attack = model.attack;
+    const intercepted = attack.kind === 'intercept-resend' ? bernoulliBits(rng, n, attack.fraction) : null;
+    const eveBases = intercepted ? randomBits(rng, n) : null;
+    const eveGuesses = intercepted ? randomBits(rng, n) : null;
+    const knows = attack.kind === 'photon-number-splitting' ? splitPulsesKnown(rng, intensityMasks, model, afterpulse, dark) : null;
 
-  const bobBits = new BitArray(n);
-  const eveKnows = new BitArray(n);
-  const A = aliceBits.words, AB = aliceBases.words, B = bobBases.words, AP = afterpulse.words, DK = dark.words;
-  const M = flips.words, R = random.words, out = bobBits.words, known = eveKnows.words;
-  for (let i = 0; i < out.length; i++) {
-    let basis = AB[i]!;
-    let bit = A[i]!;
-    if (intercepted) {
-      const e = intercepted.words[i]!;
-      const eb = eveBases!.words[i]!;
-      // Eve reads Alice's bit in her own basis, a random bit in the other, and resends it in her basis.
-      const eveBit = bit ^ ((eb ^ basis) & (bit ^ eveGuesses!.words[i]!));
-      known[i] = e & ~(eb ^ basis);
-      basis = (basis & ~e) | (eb & e);
-      bit = (bit & ~e) | (eveBit & e);
+    const bobBits = new BitArray(n);
+    const eveKnows = new BitArray(n);
+    const A = aliceBits.words, AB = aliceBases.words, B = bobBases.words, AP = afterpulse.words, DK = dark.words;
+    const out = bobBits.words, known = eveKnows.words;
+    for (let i = 0; i < out.length; i++) {
+      let basis = AB[i]!;
+      let bit = A[i]!;
+      if (intercepted) {
+        const e = intercepted.words[i]!;
+        const eb = eveBases!.words[i]!;
+        // Eve reads Alice's bit in her own basis, a random bit in the other, and resends it in her basis.
+        const eveBit = bit ^ ((eb ^ basis) & (bit ^ eveGuesses!.words[i]!));
+        known[i] = e & ~(eb ^ basis);
+        basis = (basis & ~e) | (eb & e);
+        bit = (bit & ~e) | (eveBit & e);
+      }
+      const photon = ~(AP[i]! | DK[i]!);
+      const same = ~(B[i]! ^ basis);
+      const photonOutcome = (same & (bit ^ M[i]!)) | (~same & R[i]!);
+      out[i] = (photon & photonOutcome) | (~photon & R[i]!);
+      if (knows) known[i] = knows.words[i]!;
     }
-    const photon = ~(AP[i]! | DK[i]!);
-    const same = ~(B[i]! ^ basis);
-    const photonOutcome = (same & (bit ^ M[i]!)) | (~same & R[i]!);
-    out[i] = (photon & photonOutcome) | (~photon & R[i]!);
-    if (knows) known[i] = knows.words[i]!;
-  }
-  bobBits.clearTail();
-  eveKnows.clearTail();
-  return { bobBits, bobBases, eveKnows };
+    bobBits.clearTail();
+    eveKnows.clearTail();
+    return { bobBits, bobBases, eveKnows };
+  });
 }
+
+/** Reused words for measureDetectedPulses's draws (common/scratch.ts). */
+const scratch = new ScratchWords();
 
 /** Under photon-number splitting: whether Eve knows each bit, drawn with the probability for the click's cause. */
 function splitPulsesKnown(rng: Rng, masks: readonly BitArray[], model: DetectionModel, afterpulse: BitArray, dark: BitArray): BitArray {
@@ -135,9 +148,12 @@ function splitPulsesKnown(rng: Rng, masks: readonly BitArray[], model: Detection
     photons.words[i] = ~(dark.words[i]! | afterpulse.words[i]!);
   }
   photons.clearTail();
-  const known = perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenPhoton), photons);
-  const ofDark = perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenDark), darks);
-  const ofAfterpulse = perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenAfterpulse), afterpulse);
+  const known = new BitArray(n);
+  const ofDark = new BitArray(n);
+  const ofAfterpulse = new BitArray(n);
+  perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenPhoton), known.words, photons);
+  perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenDark), ofDark.words, darks);
+  perIntensityBits(rng, n, masks, per.map((d) => d.eveKnowsGivenAfterpulse), ofAfterpulse.words, afterpulse);
   for (let i = 0; i < known.words.length; i++) known.words[i]! |= ofDark.words[i]! | ofAfterpulse.words[i]!;
   return known;
 }
@@ -163,14 +179,12 @@ export function intensityIndices(intensityMasks: readonly BitArray[]): Uint8Arra
 
 /**
  * Bernoulli bits whose probability depends on the intensity of each detection, needed only on the lanes of
- * `within` (all lanes when absent; elsewhere the result is 0). An intensity whose lanes are most of the block draws
+ * `within` (all lanes when absent; elsewhere the result is 0), ORed into `o` (zero beforehand). An intensity whose lanes are most of the block draws
  * over all of them; a sparse one draws only as many bits as it has lanes and deposits them there, so rare decoys and
  * rare click causes cost what they count.
  */
-function perIntensityBits(rng: Rng, n: number, masks: readonly BitArray[], probabilities: readonly number[], within?: BitArray): BitArray {
-  if (!within && probabilities.every((p) => p === probabilities[0])) return bernoulliBits(rng, n, probabilities[0]!);
-  const out = new BitArray(n);
-  const o = out.words;
+function perIntensityBits(rng: Rng, n: number, masks: readonly BitArray[], probabilities: readonly number[], o: Uint32Array, within?: BitArray): void {
+  if (!within && probabilities.every((p) => p === probabilities[0])) return orBernoulliBits(rng, o, n, probabilities[0]!);
   probabilities.forEach((p, k) => {
     if (p <= 0) return;
     let lanes = masks[k]!;
@@ -183,15 +197,13 @@ function perIntensityBits(rng: Rng, n: number, masks: readonly BitArray[], proba
     const count = lanes.popcount();
     if (count === 0) return;
     if (p >= 1) {
-      for (let i = 0; i < o.length; i++) o[i]! |= m[i]!;
+      for (let i = 0; i < m.length; i++) o[i]! |= m[i]!;
     } else if (count > n / DENSE_LANES_DIVISOR) {
-      const b = bernoulliBits(rng, n, p).words;
-      for (let i = 0; i < o.length; i++) o[i]! |= b[i]! & m[i]!;
+      orBernoulliBits(rng, o, n, p, m);
     } else {
       depositInto(o, bernoulliBits(rng, count, p), m);
     }
   });
-  return out;
 }
 
 /** Lanes of one intensity above n / this are drawn over the whole block (masking is then cheaper than depositing). */

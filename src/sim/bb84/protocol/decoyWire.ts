@@ -9,34 +9,52 @@
  *
  * Every check throws RoundProtocolError naming the step and the field, never a value.
  */
-import { BitArray } from '../common/bits.js';
-import { compressBits, expandBits } from '../common/bitSelect.js';
+import { BitArray, popcount32 } from '../common/bits.js';
+import { compressInto, depositSplit, expandBits } from '../common/bitSelect.js';
+import { ScratchWords } from '../common/scratch.js';
 import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
+
+/** Words for the encoder's and the decoder's working masks and the encoder's output (common/scratch.ts). */
+const scratch = new ScratchWords();
+
+/** The last word of an n-bit mask with every bit set (0xffffffff when n is a multiple of 32). */
+function lastWordOnes(n: number): number {
+  return n % 32 === 0 ? 0xffffffff : (2 ** (n % 32) - 1) >>> 0;
+}
 
 /**
  * The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse), or, given `select`, of
  * the pulses at its one bits only: the same text as encodeIntensities(masks.map((m) => compressBits(m, select)))
  * without building those masks.
+ *
+ * Nested mask j is masks[j] extracted at the pulses left after masks 0 .. j-1 (`remaining`, all pulses or `select`
+ * at first); the masks go one after the other into one word array, each padded to whole words.
  */
 export function encodeIntensities(masks: readonly BitArray[], select?: BitArray): string {
   const n = masks[0]?.length ?? 0;
   if (select && select.length !== n) throw new RangeError(`encodeIntensities: select has ${select.length} bits for ${n} pulses`);
-  const remaining = select ? select.clone() : allOnes(n);
-  const parts: Uint32Array[] = [];
   for (let j = 0; j < masks.length - 1; j++) {
-    const nested = compressBits(masks[j]!, remaining);
-    parts.push(nested.words);
-    const r = remaining.words, m = masks[j]!.words;
-    for (let i = 0; i < r.length; i++) r[i] = r[i]! & ~m[i]!;
+    if (masks[j]!.length !== n) throw new RangeError(`encodeIntensities: intensity mask ${j} has ${masks[j]!.length} bits for ${n} pulses`);
   }
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const words = new Uint32Array(total);
-  let at = 0;
-  for (const p of parts) {
-    words.set(p, at);
-    at += p.length;
-  }
-  return bytesToBase64(new Uint8Array(words.buffer));
+  if (masks.length < 2) return '';
+  const nWords = (n + 31) >>> 5;
+  // One scratch block: `remaining` first, then the nested masks (at most one full mask each).
+  return scratch.with(masks.length * nWords, (space) => {
+    const remaining = space.subarray(0, nWords);
+    const out = space.subarray(nWords);
+    if (select) remaining.set(select.words);
+    else if (nWords > 0) {
+      remaining.fill(0xffffffff);
+      remaining[nWords - 1] = lastWordOnes(n);
+    }
+    let at = 0;
+    for (let j = 0; j < masks.length - 1; j++) {
+      const m = masks[j]!.words;
+      at = compressInto(out, at, m, remaining, nWords);
+      if (j < masks.length - 2) for (let i = 0; i < nWords; i++) remaining[i] = remaining[i]! & ~m[i]!;
+    }
+    return bytesToBase64(new Uint8Array(out.buffer, out.byteOffset, 4 * at));
+  });
 }
 
 /**
@@ -44,7 +62,8 @@ export function encodeIntensities(masks: readonly BitArray[], select?: BitArray)
  * need, canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
  */
 export function decodeIntensities(value: unknown, n: number, intensities: number, step: string, field: string): BitArray[] {
-  return decodeIntensitiesAt(value, allOnes(n), intensities, step, field);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`BitArray length must be a non-negative integer, got ${n}`);
+  return decodeNested(value, null, n, intensities, step, field);
 }
 
 /**
@@ -52,44 +71,61 @@ export function decodeIntensities(value: unknown, n: number, intensities: number
  * deposited there: the same masks as expandBits(decodeIntensities(value, n, ...)[k], where), built in one step.
  */
 export function decodeIntensitiesAt(value: unknown, where: BitArray, intensities: number, step: string, field: string): BitArray[] {
+  return decodeNested(value, where, where.length, intensities, step, field);
+}
+
+/**
+ * Both decoders: the masks over `length` positions, of the pulses at the one bits of `where` (all positions when
+ * null). Nested mask j is deposited at the pulses left after masks 0 .. j-1 (`remaining`), and in the same pass
+ * `remaining` loses them. What is left after the last nested mask is the last intensity's mask.
+ */
+function decodeNested(value: unknown, where: BitArray | null, length: number, intensities: number, step: string, field: string): BitArray[] {
   if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
-  const n = where.popcount();
+  const n = where ? where.popcount() : length;
   // Every mask is at most n bits: bound the text before decoding it.
   const maxWords = (intensities - 1) * ((n + 31) >>> 5);
   if (value.length > 4 * Math.ceil((4 * maxWords) / 3)) throw protocolError(step, `${field} is longer than ${intensities - 1} masks of ${n} pulses`);
   const buf = canonicalBase64Bytes(value);
   if (buf === null || buf.length % 4 !== 0) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
   const words = new Uint32Array(buf.buffer, 0, buf.length / 4);
-  const masks: BitArray[] = [];
-  let remaining = where.clone();
-  let at = 0;
-  for (let j = 0; j < intensities - 1; j++) {
-    const length = remaining.popcount();
-    const nWords = (length + 31) >>> 5;
-    if (at + nWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
-    const nested = new BitArray(length, words.subarray(at, at + nWords));
-    const r = length & 31;
-    if (r !== 0 && nested.words[nWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
-    at += nWords;
-    const mask = expandBits(nested, remaining);
-    masks.push(mask);
-    const rest = new BitArray(where.length);
-    for (let i = 0; i < rest.words.length; i++) rest.words[i] = remaining.words[i]! & ~mask.words[i]!;
-    remaining = rest;
+  const nWords = (length + 31) >>> 5;
+  try {
+    return scratch.with(nWords, (remaining) => {
+      if (where) remaining.set(where.words);
+      else if (nWords > 0) {
+        remaining.fill(0xffffffff);
+        remaining[nWords - 1] = lastWordOnes(length);
+      }
+      const masks: BitArray[] = [];
+      let left = n; // one bits of `remaining`
+      let at = 0;
+      for (let j = 0; j < intensities - 1; j++) {
+        const maskWords = (left + 31) >>> 5;
+        if (at + maskWords > words.length) throw protocolError(step, `${field} ends before mask ${j}`);
+        const nested = words.subarray(at, at + maskWords);
+        const r = left & 31;
+        if (r !== 0 && nested[maskWords - 1]! >>> r !== 0) throw protocolError(step, `${field} mask ${j} has bits set past its length`);
+        at += maskWords;
+        const mask = new BitArray(length);
+        masks.push(mask);
+        // The last nested mask leaves the last intensity's mask: `remaining` goes there instead of the scratch.
+        const last = j === intensities - 2 ? new BitArray(length) : null;
+        depositSplit(nested, remaining, nWords, mask.words, last ? last.words : remaining);
+        // Every bit of the nested mask found a place (it has exactly `left` bits): the rest stay.
+        for (let i = 0; i < maskWords; i++) left -= popcount32(nested[i]!);
+        if (last) masks.push(last);
+      }
+      if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
+      if (intensities < 2) masks.push(new BitArray(length, remaining.slice()));
+      return masks;
+    });
+  } finally {
+    buf.fill(0); // the decoded words are intensities too
   }
-  if (at !== words.length) throw protocolError(step, `${field} has trailing words`);
-  masks.push(remaining);
-  return masks;
 }
 
 /** The inverse of compressBits (common/bitSelect.ts). */
 export { expandBits };
-
-function allOnes(n: number): BitArray {
-  const out = new BitArray(n);
-  out.words.fill(0xffffffff);
-  return out.clearTail();
-}
 
 // ---- per-intensity counts and block lists -------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compressBits, depositInto, expandBits } from '../../../../src/sim/bb84/common/bitSelect.js';
+import { compressBits, compressInto, depositInto, depositSplit, expandBits } from '../../../../src/sim/bb84/common/bitSelect.js';
 import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
 import { bernoulliBits, randomBits, seededRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
 
@@ -56,6 +56,48 @@ describe('compressBits, expandBits and depositInto', () => {
       depositInto(out, short, where.words);
       const want = naiveDeposit(short, where);
       for (let i = 0; i < want.words.length; i++) expect(out[i]).toBe((before.words[i]! | want.words[i]!) >>> 0);
+    }
+  });
+
+  it('when bits are split at a mask, then the ones are their deposit and the zeros the rest of the mask, also in place', () => {
+    const rng = seededRng(33);
+    for (const n of LENGTHS) {
+      for (const p of DENSITIES) {
+        const where = mask(rng, n, p);
+        for (const srcBits of [where.popcount(), Math.floor(where.popcount() / 2)]) {
+          const src = bernoulliBits(rng, srcBits, 0.5);
+          const want = naiveDeposit(src, where);
+          const ones = new Uint32Array(where.words.length);
+          const zeros = new Uint32Array(where.words.length).fill(0xdeadbeef);
+          depositSplit(src.words, where.words, where.words.length, ones, zeros);
+          const inPlace = where.words.slice();
+          const ones2 = new Uint32Array(where.words.length);
+          depositSplit(src.words, inPlace, inPlace.length, ones2, inPlace);
+          for (let i = 0; i < where.words.length; i++) {
+            expect(ones[i], `n=${n} p=${p} word ${i}`).toBe(want.words[i]);
+            expect(zeros[i]).toBe((where.words[i]! & ~want.words[i]!) >>> 0);
+            expect(ones2[i]).toBe(want.words[i]);
+            expect(inPlace[i]).toBe(zeros[i]);
+          }
+        }
+      }
+    }
+  });
+
+  it('when bits are compressed into a word array at an offset, then every word there is assigned and the rest untouched', () => {
+    const rng = seededRng(34);
+    for (const n of LENGTHS) {
+      for (const p of DENSITIES) {
+        const where = mask(rng, n, p);
+        const src = randomBits(rng, n);
+        const want = compressBits(src, where);
+        const out = new Uint32Array(want.words.length + 5).fill(0xffffffff);
+        const end = compressInto(out, 3, src.words, where.words, where.words.length);
+        expect(end).toBe(3 + want.words.length);
+        expect(Array.from(out.subarray(3, end))).toEqual(Array.from(want.words));
+        expect(Array.from(out.subarray(0, 3))).toEqual([0xffffffff, 0xffffffff, 0xffffffff]);
+        expect(Array.from(out.subarray(end))).toEqual([0xffffffff, 0xffffffff]);
+      }
     }
   });
 });

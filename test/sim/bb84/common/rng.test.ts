@@ -1,6 +1,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bernoulliBits, binomialCount, cryptoRng, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
+import { BitArray } from '../../../../src/sim/bb84/common/bits.js';
+import { bernoulliBits, binomialCount, cryptoRng, orBernoulliBits, randomBelow, randomBits, seededRng, sharedSeedRng, type Rng } from '../../../../src/sim/bb84/common/rng.js';
 
 function words(rng: Rng, n: number): number[] {
   return Array.from({ length: n }, () => rng.nextUint32());
@@ -96,6 +97,56 @@ describe('sharedSeedRng and cryptoRng', () => {
   });
 });
 
+/**
+ * bernoulliBits before it became orBernoulliBits over a fresh array and before the word method compared 8 digits
+ * branch-free (kept verbatim as the reference for the draws that did not change).
+ */
+function referenceBernoulliBits(rng: Rng, n: number, p: number): BitArray {
+  const out = new BitArray(n);
+  if (n === 0 || p === 0) return out;
+  const w = out.words;
+  if (p === 1) {
+    w.fill(0xffffffff);
+    return out.clearTail();
+  }
+  if (p > 1 - 1 / 16) {
+    const c = referenceBernoulliBits(rng, n, 1 - p);
+    for (let i = 0; i < w.length; i++) w[i] = ~c.words[i]!;
+    return out.clearTail();
+  }
+  if (p < 1 / 16) {
+    const logQ = Math.log1p(-p);
+    let pos = -1;
+    for (;;) {
+      pos += Math.floor(Math.log1p(-rng.nextFloat()) / logQ) + 1;
+      if (!(pos < n)) break;
+      w[pos >>> 5]! |= 1 << (pos & 31);
+    }
+    return out;
+  }
+  const digits = Math.round(p * 0x100000000) >>> 0;
+  let nDigits = 32;
+  while (((digits >>> (32 - nDigits)) & 1) === 0) nDigits--;
+  const batch = new Uint32Array(Math.min(4096, 8 * w.length + 32));
+  let next = batch.length;
+  for (let i = 0; i < w.length; i++) {
+    let undecided = -1;
+    let acc = 0;
+    for (let k = 0; k < nDigits && undecided !== 0; k++) {
+      if (next === batch.length) {
+        rng.fillWords(batch);
+        next = 0;
+      }
+      const r = batch[next++]!;
+      const d = -((digits >>> (31 - k)) & 1);
+      acc |= undecided & ~r & d;
+      undecided &= ~(r ^ d);
+    }
+    w[i] = acc;
+  }
+  return out.clearTail();
+}
+
 describe('bernoulliBits', () => {
   it('when p ranges over small, middle and large values, then the count of ones is within 5 sigma of n·p and the tail stays clear', () => {
     const rng = seededRng(9);
@@ -133,27 +184,42 @@ describe('bernoulliBits', () => {
   });
 
   it('when the word method draws its random words in batches, then the bits are those of the lane-wise comparison of U with p', () => {
-    // The definition: for each output word, stream words one per binary digit of p (rounded to 32 digits), most
-    // significant first, until every lane is decided; a lane is 1 where its bits first fall below p's digits.
-    for (const p of [0.3, 0.2, 1 / 3, 0.5, 0.0625, 0.9375, 0.7]) {
+    // The definition, lane by lane: U is a lane's 32-bit uniform, p rounded to 32 binary digits; the lane is 1 when
+    // U < p. With p of at most 8 digits, stream words one per digit of U (bit b of a word is lane b's digit), most
+    // significant first, until every lane is decided. Otherwise 8 words give every lane U's first 8 digits; a lane
+    // whose 8 digits equal p's then takes the next word (lowest lane first) and compares its top 24 bits with p's
+    // last 24 digits.
+    for (const p of [0.3, 0.2, 1 / 3, 0.5, 0.0625, 0.9375, 0.7, 0.296875, 0.2988281, 0.25 + 2 ** -9, 0.75 - 2 ** -32]) {
       const digits = Math.round(p * 0x100000000) >>> 0;
+      const nDigits = 32 - (31 - Math.clz32(digits & -digits)); // position of p's last one digit
       const n = 32 * 3000 + 7; // more than one batch, and a partial last word
       const reference = seededRng(21);
       const expected = new Uint32Array((n + 31) >>> 5);
       for (let i = 0; i < expected.length; i++) {
         let acc = 0;
-        for (let k = 0, undecided = 0xffffffff; undecided !== 0 && k < 32; k++) {
-          const r = reference.nextUint32();
-          const d = (digits >>> (31 - k)) & 1;
-          for (let b = 0; b < 32; b++) {
-            if (!((undecided >>> b) & 1)) continue;
-            const u = (r >>> b) & 1;
-            if (u !== d) {
-              if (u < d) acc |= 1 << b;
-              undecided = (undecided & ~(1 << b)) >>> 0;
+        if (nDigits <= 8) {
+          for (let k = 0, undecided = 0xffffffff; undecided !== 0 && k < nDigits; k++) {
+            const r = reference.nextUint32();
+            const d = (digits >>> (31 - k)) & 1;
+            for (let b = 0; b < 32; b++) {
+              if (!((undecided >>> b) & 1)) continue;
+              const u = (r >>> b) & 1;
+              if (u !== d) {
+                if (u < d) acc |= 1 << b;
+                undecided = (undecided & ~(1 << b)) >>> 0;
+              }
             }
           }
-          if ((digits << (k + 1)) === 0) break; // p has no one digit left: the rest are not below it
+        } else {
+          const slices = Array.from({ length: 8 }, () => reference.nextUint32());
+          const tied: number[] = [];
+          for (let b = 0; b < 32; b++) {
+            let top = 0;
+            for (let k = 0; k < 8; k++) top = (top << 1) | ((slices[k]! >>> b) & 1);
+            if (top < digits >>> 24) acc |= 1 << b;
+            else if (top === digits >>> 24) tied.push(b);
+          }
+          for (const b of tied) if (reference.nextUint32() >>> 8 < (digits & 0xffffff)) acc |= 1 << b;
         }
         expected[i] = acc;
       }
@@ -176,6 +242,34 @@ describe('bernoulliBits', () => {
         expect(Math.abs(pairs - expected), `p=${p} lanes ${a},${b}`).toBeLessThan(5 * Math.sqrt(expected * (1 - p * p)));
       }
     }
+  });
+
+  const UNCHANGED = [0, 1e-4, 0.03, 0.0625, 0.5, 0.95, 0.999, 1];
+  it('when Bernoulli bits are ORed into an array at some lanes, then they are the drawn bits there and the stream goes on alike', () => {
+    const rng = seededRng(23);
+    for (const n of [0, 1, 31, 32, 33, 1000, 32 * 3000 + 7]) {
+      for (const p of [0, 1e-4, 0.03, 0.0625, 0.2, 1 / 3, 0.5, 0.7, 0.95, 0.999, 1]) {
+        for (const withLanes of [false, true]) {
+          const seed = randomBelow(rng, 1 << 30);
+          const want = bernoulliBits(seededRng(seed), n, p);
+          // Unchanged draws (geometric, complement, p of at most 8 binary digits) are those of the replaced code.
+          if (UNCHANGED.includes(p)) expect(want.equals(referenceBernoulliBits(seededRng(seed), n, p)), `n=${n} p=${p}`).toBe(true);
+          const lanes = withLanes ? bernoulliBits(rng, n, 0.6) : null;
+          const before = randomBits(rng, n);
+          const out = before.words.slice();
+          const draws = seededRng(seed);
+          orBernoulliBits(draws, out, n, p, lanes?.words);
+          const reference = seededRng(seed);
+          bernoulliBits(reference, n, p);
+          expect(draws.nextUint32(), `n=${n} p=${p}`).toBe(reference.nextUint32());
+          for (let i = 0; i < out.length; i++) {
+            expect(out[i], `n=${n} p=${p} lanes=${withLanes} word ${i}`).toBe((before.words[i]! | (want.words[i]! & (lanes ? lanes.words[i]! : 0xffffffff))) >>> 0);
+          }
+        }
+      }
+    }
+    expect(() => orBernoulliBits(seededRng(1), new Uint32Array(1), 33, 0.5)).toThrow(RangeError);
+    expect(() => orBernoulliBits(seededRng(1), new Uint32Array(2), 33, 1.5)).toThrow(RangeError);
   });
 
   it('when p is not a probability, then it throws', () => {
