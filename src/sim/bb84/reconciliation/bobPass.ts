@@ -6,12 +6,15 @@ import { nextPow2 } from './variants.js';
 export const UNKNOWN = 0;
 export const PENDING = 1;
 export const KNOWN = 2;
+/** Added to a known odd node while the cascade effect collects the searches of a level: it is queued already. */
+export const QUEUED = 4;
 
 /**
  * Bob's state for one pass. Nodes of the BINARY tree of top-level block b are numbered heap-style
  * (root 1, children 2h and 2h + 1) at offset b * span of `node`, which holds 0 (parity unknown),
  * 1 (asked in the current round) or 2 | e (known; e = error parity = Alice's parity xor Bob's current
- * parity). Error parities of known nodes are kept current as Bob flips bits.
+ * parity), plus QUEUED for a moment (see runSearches). Error parities of known nodes are kept current as Bob
+ * flips bits.
  *
  * A pass of at most two blocks (the n/2 passes of the optimized variants) starts "light": it keeps
  * only which block each bit is in and the two error parities, and builds its permutation, inverse

@@ -2,16 +2,19 @@
  * Bob's side of Cascade: the passes, and BINARY run in lockstep over every odd block with the cascade effect, one
  * round trip per level.
  */
-import { BitArray } from '../common/bits.js';
-import { blockOfLight, BobPass, KNOWN, PENDING, rootEntry, togglePath, UNKNOWN, type Search } from './bobPass.js';
+import type { BitArray } from '../common/bits.js';
+import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, togglePath, UNKNOWN, type Search } from './bobPass.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
 import { affineView, andParity, isAffinePass, pooledMembers, pooledView, releaseMembers, releaseSplitView } from './passViews.js';
 import { drawShuffle } from './shuffles.js';
-import { cascadeBlockSizes, MAX_PASSES, validateSeed, type CascadeParams } from './variants.js';
-import { INT32_POOL, SHARED_SCRATCH, UINT8_POOL } from './workspace.js';
+import { cascadeBlockSizes, validateSeed, type CascadeParams } from './variants.js';
+import { INT32_POOL, pooledKeyBits, pooledKeyCopy, releaseKeyBits, SHARED_SCRATCH, UINT8_POOL } from './workspace.js';
 
 export interface CascadeResult {
-  /** Bob's key after correction (equal to Alice's unless Cascade left residual errors). */
+  /**
+   * Bob's key after correction (equal to Alice's unless Cascade left residual errors), over pooled words: the
+   * caller owns it, and once done hands it back with releaseKeyBits (which zeroes it) or wipes it itself.
+   */
   corrected: BitArray;
   /** Parities disclosed by Alice: what privacy amplification must subtract. */
   leakedBits: number;
@@ -42,7 +45,10 @@ class BobReconciler {
   private readonly aliceTop: (Uint8Array | undefined)[];
   private aliceWholeParity = 0;
   private readonly built: BobPass[] = [];
+  /** Bits flipped so far (where the two keys differed: secret, in pooled words like the key). */
   private readonly flippedEver: BitArray;
+  /** The original positions of the errors found in one BINARY level (grown as needed; see runSearches). */
+  private found = new Int32Array(0);
   private readonly scratch = SHARED_SCRATCH;
   /** Pooled arrays this reconciliation holds (see ArrayPool); handed back by release(). */
   private readonly leasedInt32: Int32Array[] = [];
@@ -62,16 +68,19 @@ class BobReconciler {
     this.sizes = cascadeBlockSizes(params, this.n);
     this.numBlocksOf = this.sizes.map((k) => Math.ceil(this.n / k));
     this.aliceTop = new Array<Uint8Array | undefined>(params.passes).fill(undefined);
-    this.corrected = bobKey.clone();
-    this.flippedEver = new BitArray(this.n);
+    this.corrected = pooledKeyCopy(bobKey);
+    this.flippedEver = pooledKeyBits(this.n);
     this.reuse = params.reuseKnownParities ?? true;
   }
 
   /**
-   * Hands the pooled arrays back and zeroes the shuffled copies of Bob's key; the reconciler must not be used
-   * afterwards (the corrected key itself goes to the caller, who wipes it).
+   * Hands the pooled arrays back, the shuffled copies of Bob's key and the flipped bits zeroed; the reconciler must
+   * not be used afterwards. The corrected key goes too when the reconciliation failed (`withCorrected`), else to the
+   * caller.
    */
-  release(): void {
+  release(withCorrected: boolean): void {
+    releaseKeyBits(this.flippedEver);
+    if (withCorrected) releaseKeyBits(this.corrected);
     for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
     for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
     for (const ps of this.built) {
@@ -80,7 +89,7 @@ class BobReconciler {
       else if (ps.firstBlock) releaseMembers(ps.firstBlock);
       ps.split = undefined;
       ps.firstBlock = undefined;
-      ps.key?.words.fill(0);
+      releaseKeyBits(ps.key);
       ps.key = undefined;
       ps.node = new Uint8Array(0);
       ps.perm = undefined;
@@ -126,13 +135,18 @@ class BobReconciler {
    */
   private async fetchTop(passes: number[]): Promise<void> {
     const { n } = this;
-    const questions: ParityQuestion[] = [];
+    // Sized up front: grown push by push, the 44,000 questions of a 1-Mbit block took several arrays of 128 KiB
+    // and more (fresh memory for the garbage collector's large objects, page-faulted every block).
+    let total = 0;
+    for (const p of passes) total += p === 0 ? this.numBlocksOf[p]! : this.numBlocksOf[p]! - 1;
+    const questions = new Array<ParityQuestion>(total);
     const offsets: number[] = [];
+    let q = 0;
     for (const p of passes) {
-      offsets.push(questions.length);
+      offsets.push(q);
       const k = this.sizes[p]!;
       const asked = p === 0 ? this.numBlocksOf[p]! : this.numBlocksOf[p]! - 1;
-      for (let b = 0; b < asked; b++) questions.push({ pass: p, start: b * k, end: Math.min(n, b * k + k) });
+      for (let b = 0; b < asked; b++) questions[q++] = { pass: p, start: b * k, end: Math.min(n, b * k + k) };
     }
     const answers = questions.length > 0 ? await this.ask(questions) : new Uint8Array(0);
     passes.forEach((p, i) => {
@@ -231,7 +245,10 @@ class BobReconciler {
     while (searches.length > 0) {
       const questions: ParityQuestion[] = [];
       const waiting: Search[] = [];
-      const found: number[] = [];
+      // Each search finds at most one error per level.
+      if (this.found.length < searches.length) this.found = new Int32Array(Math.max(searches.length, 2 * this.found.length));
+      const found = this.found;
+      let foundCount = 0;
 
       // 1. Free descent; collect the questions of this level.
       for (const sr of searches) {
@@ -241,7 +258,7 @@ class BobReconciler {
         for (;;) {
           if ((node[base + h]! & 1) === 0) break; // even now (a flip elsewhere fixed it): drop
           if (e - s === 1) {
-            found.push(ps.originalAt(s));
+            found[foundCount++] = ps.originalAt(s);
             break;
           }
           const mid = s + ((e - s + 1) >>> 1);
@@ -289,12 +306,15 @@ class BobReconciler {
 
       // 3. Flip the errors found; keep every known block's error parity current in every pass. In
       // increasing index order, pass by pass: the lookups of positions then walk each array forward.
-      const sorted = Int32Array.from(found).sort();
-      const flips = new Int32Array(sorted.length);
+      // The distinct errors are compacted in place to the front of `found` (flips[i] is written at or before
+      // the i-th sorted entry, which has been read by then).
+      const flips = found.subarray(0, foundCount).sort();
       let flipCount = 0;
-      for (let i = 0; i < sorted.length; i++) {
-        const x = sorted[i]!;
-        if (i > 0 && x === sorted[i - 1]) continue; // two searches (in different passes) found the same error
+      let previous = -1;
+      for (let i = 0; i < foundCount; i++) {
+        const x = flips[i]!;
+        if (x === previous) continue; // two searches (in different passes) found the same error
+        previous = x;
         if (this.flippedEver.get(x)) throw new CascadeProtocolError('INCONSISTENT_ANSWERS', `bit ${x} would be corrected twice`);
         this.flippedEver.set(x, 1);
         this.corrected.flip(x);
@@ -303,9 +323,14 @@ class BobReconciler {
       for (const ps of this.built) for (let i = 0; i < flipCount; i++) togglePath(ps, flips[i]!);
       this.stats.correctedBits += flipCount;
 
-      // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched.
-      const seen = new Set<number>();
-      for (const ps of this.built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting, seen);
+      // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched (once: a
+      // block queued here is marked QUEUED in its tree until the level's searches are all collected).
+      const before = waiting.length;
+      for (const ps of this.built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting);
+      for (let i = before; i < waiting.length; i++) {
+        const { ps, base, h } = waiting[i]!;
+        ps.node[base + h] &= ~QUEUED;
+      }
       searches = waiting;
     }
   }
@@ -314,17 +339,14 @@ class BobReconciler {
    * Adds a search for every known block containing original bit x whose error parity is odd
    * (without reuse: only the top-level block, if odd).
    */
-  private collectOdd(ps: BobPass, x: number, into: Search[], seen: Set<number>): void {
-    // (No closure for "add if not seen": this runs for every flip in every pass, some 250,000 times a block.)
+  private collectOdd(ps: BobPass, x: number, into: Search[]): void {
+    // (No closure for "add if not queued": this runs for every flip in every pass, some 250,000 times a block.)
     if (ps.light) {
       const b = blockOfLight(ps, x);
       if (ps.lightRoots[b]! & 1) {
-        const root = this.rootSearch(ps, b); // materializes the pass
-        const id = (root.base + 1) * MAX_PASSES + ps.index;
-        if (!seen.has(id)) {
-          seen.add(id);
-          into.push(root);
-        }
+        const root = this.rootSearch(ps, b); // materializes the pass: the root is in ps.node from now on
+        ps.node[root.base + 1] |= QUEUED;
+        into.push(root);
       }
       return;
     }
@@ -338,12 +360,9 @@ class BobReconciler {
     for (;;) {
       const v = node[base + h]!;
       if (v < KNOWN) return;
-      if (v & 1) {
-        const id = (base + h) * MAX_PASSES + ps.index;
-        if (!seen.has(id)) {
-          seen.add(id);
-          into.push({ ps, base, h, s, e });
-        }
+      if ((v & (QUEUED | 1)) === 1) {
+        node[base + h] = v | QUEUED;
+        into.push({ ps, base, h, s, e });
       }
       if (e - s === 1 || !this.reuse) return;
       const mid = s + ((e - s + 1) >>> 1);
@@ -365,10 +384,12 @@ class BobReconciler {
 export async function reconcile(bobKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, oracle: ParityOracle): Promise<CascadeResult> {
   validateSeed(shuffleSeed);
   const r = new BobReconciler(bobKey, params, shuffleSeed, oracle);
+  let handedOver = false;
   try {
     await r.run();
+    handedOver = true;
     return { corrected: r.corrected, ...r.stats, passes: params.passes, passStats: r.passStats };
   } finally {
-    r.release();
+    r.release(!handedOver); // a failed reconciliation's corrected key is zeroed here: no caller ever sees it
   }
 }
