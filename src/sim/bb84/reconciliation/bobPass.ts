@@ -8,6 +8,8 @@ export const PENDING = 1;
 export const KNOWN = 2;
 /** Added to a known odd node while the cascade effect collects the searches of a level: it is queued already. */
 export const QUEUED = 4;
+/** log2 of the page size (4 KiB) by which trees are marked written and zeroed (see BobPass.dirtyPages). */
+export const TREE_PAGE_SHIFT = 12;
 
 /**
  * Bob's state for one pass. Nodes of the BINARY tree of top-level block b are numbered heap-style
@@ -25,6 +27,11 @@ export class BobPass {
   readonly span: number;
   /** The BINARY trees (allocated when the pass is materialized; light passes keep only lightRoots). */
   node: Uint8Array;
+  /**
+   * One flag per 4 KiB page of `node`, set where an entry may be nonzero: trees go back to TREE_POOL zeroed, page by
+   * page, and a two-block pass's 4 MB of trees is mostly never written (a search touches one node per level).
+   */
+  dirtyPages: Uint8Array;
   /** Light passes: error parity entries (0, or KNOWN | e) of the one or two top-level blocks. */
   readonly lightRoots = new Uint8Array(2);
   /** Passes of one or three or more blocks, once materialized: the permutation and its inverse. */
@@ -47,6 +54,29 @@ export class BobPass {
   ) {
     this.span = 2 * nextPow2(blockSize);
     this.node = new Uint8Array(0);
+    this.dirtyPages = new Uint8Array(0);
+  }
+
+  /** Sets tree entry i (a first write there, else see the other writers: they only change entries already set). */
+  setNode(i: number, v: number): void {
+    this.node[i] = v;
+    this.dirtyPages[i >>> TREE_PAGE_SHIFT] = 1;
+  }
+
+  /** Zeroes the pages of the trees that were written (all of `node` is zero afterwards). */
+  clearTrees(): void {
+    const { node, dirtyPages } = this;
+    for (let p = 0; p < dirtyPages.length; ) {
+      if (!dirtyPages[p]) {
+        p++;
+        continue;
+      }
+      let q = p + 1;
+      while (q < dirtyPages.length && dirtyPages[q]) q++;
+      node.fill(0, p << TREE_PAGE_SHIFT, Math.min(node.length, q << TREE_PAGE_SHIFT));
+      dirtyPages.fill(0, p, q);
+      p = q;
+    }
   }
 
   /** Light passes (at most two blocks) start without trees, permutation or shuffled key. */

@@ -3,12 +3,12 @@
  * round trip per level.
  */
 import type { BitArray } from '../common/bits.js';
-import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, togglePath, UNKNOWN, type Search } from './bobPass.js';
+import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, togglePath, TREE_PAGE_SHIFT, UNKNOWN, type Search } from './bobPass.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
 import { affineView, andParity, isAffinePass, pooledMembers, pooledView, releaseMembers, releaseSplitView } from './passViews.js';
 import { drawShuffle } from './shuffles.js';
 import { cascadeBlockSizes, validateSeed, type CascadeParams } from './variants.js';
-import { INT32_POOL, pooledKeyBits, pooledKeyCopy, releaseKeyBits, SHARED_SCRATCH, UINT8_POOL } from './workspace.js';
+import { INT32_POOL, pooledKeyBits, pooledKeyCopy, releaseKeyBits, SHARED_SCRATCH, TREE_POOL } from './workspace.js';
 
 export interface CascadeResult {
   /**
@@ -52,7 +52,6 @@ class BobReconciler {
   private readonly scratch = SHARED_SCRATCH;
   /** Pooled arrays this reconciliation holds (see ArrayPool); handed back by release(). */
   private readonly leasedInt32: Int32Array[] = [];
-  private readonly leasedUint8: Uint8Array[] = [];
   private readonly reuse: boolean;
   readonly corrected: BitArray;
   readonly stats = { leakedBits: 0, roundTrips: 0, parityQuestions: 0, correctedBits: 0 };
@@ -82,8 +81,11 @@ class BobReconciler {
     releaseKeyBits(this.flippedEver);
     if (withCorrected) releaseKeyBits(this.corrected);
     for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
-    for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
     for (const ps of this.built) {
+      if (ps.node.length > 0) {
+        ps.clearTrees(); // TREE_POOL holds zeroed trees only
+        TREE_POOL.give(ps.node);
+      }
       // The member set goes back with its view once materialized, else on its own.
       if (ps.split) releaseSplitView(ps.split);
       else if (ps.firstBlock) releaseMembers(ps.firstBlock);
@@ -184,12 +186,12 @@ class BobReconciler {
       this.materialize(ps);
       if (ps.affine) {
         const own = ps.affine.blockParities(this.corrected, ps.blockSize);
-        for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ own[b]!);
+        for (let b = 0; b < ps.numBlocks; b++) ps.setNode(b * ps.span + 1, KNOWN | (top[b]! ^ own[b]!));
       } else {
         const key = ps.key!;
         for (let b = 0; b < ps.numBlocks; b++) {
           const s = b * ps.blockSize;
-          ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize)));
+          ps.setNode(b * ps.span + 1, KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize))));
         }
       }
     }
@@ -213,9 +215,9 @@ class BobReconciler {
   private materialize(ps: BobPass): void {
     const { n } = this;
     const wasLight = ps.light;
-    ps.node = UINT8_POOL.take(ps.numBlocks * ps.span, true);
-    this.leasedUint8.push(ps.node);
-    if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
+    ps.node = TREE_POOL.take(ps.numBlocks * ps.span, false); // zeroed already (see TREE_POOL)
+    ps.dirtyPages = new Uint8Array((ps.node.length >>> TREE_PAGE_SHIFT) + 1);
+    if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.setNode(b * ps.span + 1, ps.lightRoots[b]!);
     if (ps.firstBlock) {
       ps.split = pooledView(ps.firstBlock, ps.blockSize);
       return;
@@ -264,7 +266,7 @@ class BobReconciler {
           const mid = s + ((e - s + 1) >>> 1);
           const left = node[base + 2 * h]!;
           if (left === UNKNOWN || (!reuse && left >= KNOWN)) {
-            node[base + 2 * h] = PENDING;
+            ps.setNode(base + 2 * h, PENDING); // step 2 writes both children: the same page (base + 2h is even)
             questions.push({ pass: ps.index, start: s, end: mid });
             sr.h = h;
             sr.s = s;

@@ -114,7 +114,13 @@ class ArrayPool<T extends Int32Array | Uint32Array | Uint8Array> {
 const MAX_FIT = 1.5;
 
 export const INT32_POOL = new ArrayPool<Int32Array>((b, n) => new Int32Array(b, 0, n), 4, 8);
-export const UINT8_POOL = new ArrayPool<Uint8Array>((b, n) => new Uint8Array(b, 0, n), 1, 8);
+/**
+ * Bob's BINARY trees. Every buffer in here is all zero: fresh ones are, and BobReconciler zeroes the pages it wrote
+ * before giving a tree back (BobPass.clearTrees), so a tree is taken without a fill. A fill of the whole view on every
+ * take cost a 4 MB memset per two-block pass and, on a buffer's first reuse, faulted in the pages its first, sparse
+ * use had never touched (about 1,000 faults for a two-block pass's trees).
+ */
+export const TREE_POOL = new ArrayPool<Uint8Array>((b, n) => new Uint8Array(b, 0, n), 1, 8);
 
 /**
  * The member sets (BitArray words) and rank tables of the two-block passes: one n-bit array and one n/32-entry
