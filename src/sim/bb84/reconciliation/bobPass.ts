@@ -103,13 +103,43 @@ export class BobPass {
   }
 }
 
-/** A BINARY search in progress: its current node (known, believed odd). */
-export interface Search {
-  ps: BobPass;
-  base: number; // b * span
-  h: number;
-  s: number;
-  e: number;
+/**
+ * BINARY searches in progress, entry i for search i: its pass, and its current node (known, believed odd): the offset
+ * b * span of its tree, its heap index h, and the shuffled positions [s, e) it covers. Columns of integers rather than
+ * an object per search (reused level after level): the search objects and the arrays holding them were 6 of the 19 MB
+ * a 1-Mbit block allocated on the JavaScript heap, and they outlive round trips, so the garbage collector copied them
+ * into fresh, page-faulting memory.
+ */
+export class SearchList {
+  count = 0;
+  pass: Int32Array = new Int32Array(256);
+  base: Int32Array = new Int32Array(256);
+  h: Int32Array = new Int32Array(256);
+  s: Int32Array = new Int32Array(256);
+  e: Int32Array = new Int32Array(256);
+
+  push(pass: number, base: number, h: number, s: number, e: number): void {
+    if (this.count === this.pass.length) this.grow();
+    const i = this.count++;
+    this.pass[i] = pass;
+    this.base[i] = base;
+    this.h[i] = h;
+    this.s[i] = s;
+    this.e[i] = e;
+  }
+
+  private grow(): void {
+    const wider = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(2 * a.length);
+      b.set(a);
+      return b;
+    };
+    this.pass = wider(this.pass);
+    this.base = wider(this.base);
+    this.h = wider(this.h);
+    this.s = wider(this.s);
+    this.e = wider(this.e);
+  }
 }
 
 /** Entry (0, or KNOWN | error parity) of the top-level block b of pass ps. */

@@ -3,7 +3,7 @@
  * round trip per level.
  */
 import type { BitArray } from '../common/bits.js';
-import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, togglePath, TREE_PAGE_SHIFT, UNKNOWN, type Search } from './bobPass.js';
+import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, SearchList, togglePath, TREE_PAGE_SHIFT, UNKNOWN } from './bobPass.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
 import { affineView, andParity, isAffinePass, pooledMembers, pooledView, releaseMembers, releaseSplitView } from './passViews.js';
 import { drawShuffle } from './shuffles.js';
@@ -44,7 +44,11 @@ class BobReconciler {
   private readonly numBlocksOf: number[];
   private readonly aliceTop: (Uint8Array | undefined)[];
   private aliceWholeParity = 0;
+  /** The passes started so far: built[p] is pass p. */
   private readonly built: BobPass[] = [];
+  /** The searches of the current BINARY level, and those of the next (swapped level by level). */
+  private searches = new SearchList();
+  private waiting = new SearchList();
   /** Bits flipped so far (where the two keys differed: secret, in pooled words like the key). */
   private readonly flippedEver: BitArray;
   /** The original positions of the errors found in one BINARY level (grown as needed; see runSearches). */
@@ -107,7 +111,8 @@ class BobReconciler {
     for (let p = 0; p < passCount; p++) {
       if (!prefetch) await this.fetchTop([p]);
       const before = { ...this.stats };
-      await this.runSearches(this.startPass(p));
+      this.startPass(p);
+      await this.runSearches();
       this.passStats.push({
         blockSize: this.sizes[p]!,
         roundTrips: this.stats.roundTrips - before.roundTrips,
@@ -166,8 +171,8 @@ class BobReconciler {
     });
   }
 
-  /** Builds pass p from Bob's current key; returns a search for each odd top-level block. */
-  private startPass(p: number): Search[] {
+  /** Builds pass p from Bob's current key, and a search for each odd top-level block. */
+  private startPass(p: number): void {
     const { n } = this;
     const ps = new BobPass(p, n, this.sizes[p]!, this.numBlocksOf[p]!);
     this.built.push(ps);
@@ -195,17 +200,16 @@ class BobReconciler {
         }
       }
     }
-    const searches: Search[] = [];
     for (let b = 0; b < ps.numBlocks; b++) {
-      if (rootEntry(ps, b) & 1) searches.push(this.rootSearch(ps, b));
+      if (rootEntry(ps, b) & 1) this.pushRoot(this.searches, ps, b);
     }
-    return searches;
   }
 
-  private rootSearch(ps: BobPass, b: number): Search {
+  /** Adds a search from the root of top-level block b of pass ps (materializing a light pass). */
+  private pushRoot(into: SearchList, ps: BobPass, b: number): void {
     if (ps.light) this.materialize(ps);
     const s = b * ps.blockSize;
-    return { ps, base: b * ps.span, h: 1, s, e: Math.min(this.n, s + ps.blockSize) };
+    into.push(ps.index, b * ps.span, 1, s, Math.min(this.n, s + ps.blockSize));
   }
 
   /**
@@ -241,22 +245,27 @@ class BobReconciler {
    * round trip, then flips the errors found and re-opens every known block (in every pass built so
    * far) that the flips made odd. Ends when no odd known block remains.
    */
-  private async runSearches(initial: Search[]): Promise<void> {
+  private async runSearches(): Promise<void> {
     const reuse = this.reuse;
-    let searches = initial;
-    while (searches.length > 0) {
+    const built = this.built;
+    while (this.searches.count > 0) {
+      const searches = this.searches;
+      const waiting = this.waiting;
+      waiting.count = 0;
       const questions: ParityQuestion[] = [];
-      const waiting: Search[] = [];
       // Each search finds at most one error per level.
-      if (this.found.length < searches.length) this.found = new Int32Array(Math.max(searches.length, 2 * this.found.length));
+      if (this.found.length < searches.count) this.found = new Int32Array(Math.max(searches.count, 2 * this.found.length));
       const found = this.found;
       let foundCount = 0;
 
       // 1. Free descent; collect the questions of this level.
-      for (const sr of searches) {
-        const { ps, base } = sr;
+      for (let i = 0; i < searches.count; i++) {
+        const ps = built[searches.pass[i]!]!;
+        const base = searches.base[i]!;
         const node = ps.node;
-        let { h, s, e } = sr;
+        let h = searches.h[i]!;
+        let s = searches.s[i]!;
+        let e = searches.e[i]!;
         for (;;) {
           if ((node[base + h]! & 1) === 0) break; // even now (a flip elsewhere fixed it): drop
           if (e - s === 1) {
@@ -268,10 +277,7 @@ class BobReconciler {
           if (left === UNKNOWN || (!reuse && left >= KNOWN)) {
             ps.setNode(base + 2 * h, PENDING); // step 2 writes both children: the same page (base + 2h is even)
             questions.push({ pass: ps.index, start: s, end: mid });
-            sr.h = h;
-            sr.s = s;
-            sr.e = e;
-            waiting.push(sr);
+            waiting.push(ps.index, base, h, s, e);
             break;
           }
           if (left === PENDING) break; // another search already waits on this very node
@@ -288,20 +294,23 @@ class BobReconciler {
       // 2. One round trip for the whole level; record both halves' error parities, step into the odd one.
       if (questions.length > 0) {
         const answers = await this.ask(questions);
-        for (let i = 0; i < waiting.length; i++) {
-          const sr = waiting[i]!;
-          const { ps, base, h, s, e } = sr;
+        for (let i = 0; i < waiting.count; i++) {
+          const ps = built[waiting.pass[i]!]!;
+          const base = waiting.base[i]!;
+          const h = waiting.h[i]!;
+          const s = waiting.s[i]!;
+          const e = waiting.e[i]!;
           const mid = s + ((e - s + 1) >>> 1);
           const leftErr = answers[i]! ^ ps.parity(this.corrected, s, mid);
           const parentErr = ps.node[base + h]! & 1;
           ps.node[base + 2 * h] = KNOWN | leftErr;
           ps.node[base + 2 * h + 1] = KNOWN | (parentErr ^ leftErr);
           if (leftErr) {
-            sr.h = 2 * h;
-            sr.e = mid;
+            waiting.h[i] = 2 * h;
+            waiting.e[i] = mid;
           } else {
-            sr.h = 2 * h + 1;
-            sr.s = mid;
+            waiting.h[i] = 2 * h + 1;
+            waiting.s[i] = mid;
           }
         }
       }
@@ -327,13 +336,11 @@ class BobReconciler {
 
       // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched (once: a
       // block queued here is marked QUEUED in its tree until the level's searches are all collected).
-      const before = waiting.length;
-      for (const ps of this.built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting);
-      for (let i = before; i < waiting.length; i++) {
-        const { ps, base, h } = waiting[i]!;
-        ps.node[base + h] &= ~QUEUED;
-      }
-      searches = waiting;
+      const before = waiting.count;
+      for (const ps of built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting);
+      for (let i = before; i < waiting.count; i++) built[waiting.pass[i]!]!.node[waiting.base[i]! + waiting.h[i]!] &= ~QUEUED;
+      this.searches = waiting;
+      this.waiting = searches;
     }
   }
 
@@ -341,14 +348,13 @@ class BobReconciler {
    * Adds a search for every known block containing original bit x whose error parity is odd
    * (without reuse: only the top-level block, if odd).
    */
-  private collectOdd(ps: BobPass, x: number, into: Search[]): void {
+  private collectOdd(ps: BobPass, x: number, into: SearchList): void {
     // (No closure for "add if not queued": this runs for every flip in every pass, some 250,000 times a block.)
     if (ps.light) {
       const b = blockOfLight(ps, x);
       if (ps.lightRoots[b]! & 1) {
-        const root = this.rootSearch(ps, b); // materializes the pass: the root is in ps.node from now on
-        ps.node[root.base + 1] |= QUEUED;
-        into.push(root);
+        this.pushRoot(into, ps, b); // materializes the pass: the root is in ps.node from now on
+        ps.node[b * ps.span + 1] |= QUEUED;
       }
       return;
     }
@@ -364,7 +370,7 @@ class BobReconciler {
       if (v < KNOWN) return;
       if ((v & (QUEUED | 1)) === 1) {
         node[base + h] = v | QUEUED;
-        into.push({ ps, base, h, s, e });
+        into.push(ps.index, base, h, s, e);
       }
       if (e - s === 1 || !this.reuse) return;
       const mid = s + ((e - s + 1) >>> 1);
