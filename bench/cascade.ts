@@ -17,6 +17,7 @@ import {
   ORIGINAL_CASCADE,
   efficiency,
   reconcile,
+  releaseKeyBits,
   type CascadeVariant,
 } from '../src/sim/bb84/reconciliation/cascade.js';
 import { Progress } from '../scripts/lib/progress.js';
@@ -91,7 +92,8 @@ async function runCase(variantName: string, variant: CascadeVariant, n: number, 
     const params = { ...variant, estimatedQber: qber };
     const seed = randomBytes(32);
     const t0 = process.hrtime.bigint();
-    const oracle = new InMemoryOracle(new CascadeResponder(alice, params, seed));
+    const responder = new CascadeResponder(alice, params, seed);
+    const oracle = new InMemoryOracle(responder);
     const r = await reconcile(bob, params, seed, oracle);
     totalMs += Number(process.hrtime.bigint() - t0) / 1e6;
     const eff = efficiency(r.leakedBits, n, qber);
@@ -103,6 +105,9 @@ async function runCase(variantName: string, variant: CascadeVariant, n: number, 
     const residual = r.corrected.hammingDistance(alice);
     if (residual > 0) residualBlocks++;
     residualBits += residual;
+    // As a BB84 round does when its block is over: the next trial reuses the key arrays' memory.
+    responder.dispose();
+    releaseKeyBits(r.corrected);
   }
   const round = (x: number, d: number): number => Number(x.toFixed(d));
   return {

@@ -6,12 +6,17 @@ import { nextPow2 } from './variants.js';
 export const UNKNOWN = 0;
 export const PENDING = 1;
 export const KNOWN = 2;
+/** Added to a known odd node while the cascade effect collects the searches of a level: it is queued already. */
+export const QUEUED = 4;
+/** log2 of the page size (4 KiB) by which trees are marked written and zeroed (see BobPass.dirtyPages). */
+export const TREE_PAGE_SHIFT = 12;
 
 /**
  * Bob's state for one pass. Nodes of the BINARY tree of top-level block b are numbered heap-style
  * (root 1, children 2h and 2h + 1) at offset b * span of `node`, which holds 0 (parity unknown),
  * 1 (asked in the current round) or 2 | e (known; e = error parity = Alice's parity xor Bob's current
- * parity). Error parities of known nodes are kept current as Bob flips bits.
+ * parity), plus QUEUED for a moment (see runSearches). Error parities of known nodes are kept current as Bob
+ * flips bits.
  *
  * A pass of at most two blocks (the n/2 passes of the optimized variants) starts "light": it keeps
  * only which block each bit is in and the two error parities, and builds its permutation, inverse
@@ -22,6 +27,11 @@ export class BobPass {
   readonly span: number;
   /** The BINARY trees (allocated when the pass is materialized; light passes keep only lightRoots). */
   node: Uint8Array;
+  /**
+   * One flag per 4 KiB page of `node`, set where an entry may be nonzero: trees go back to TREE_POOL zeroed, page by
+   * page, and a two-block pass's 4 MB of trees is mostly never written (a search touches one node per level).
+   */
+  dirtyPages: Uint8Array;
   /** Light passes: error parity entries (0, or KNOWN | e) of the one or two top-level blocks. */
   readonly lightRoots = new Uint8Array(2);
   /** Passes of one or three or more blocks, once materialized: the permutation and its inverse. */
@@ -44,6 +54,29 @@ export class BobPass {
   ) {
     this.span = 2 * nextPow2(blockSize);
     this.node = new Uint8Array(0);
+    this.dirtyPages = new Uint8Array(0);
+  }
+
+  /** Sets tree entry i (a first write there, else see the other writers: they only change entries already set). */
+  setNode(i: number, v: number): void {
+    this.node[i] = v;
+    this.dirtyPages[i >>> TREE_PAGE_SHIFT] = 1;
+  }
+
+  /** Zeroes the pages of the trees that were written (all of `node` is zero afterwards). */
+  clearTrees(): void {
+    const { node, dirtyPages } = this;
+    for (let p = 0; p < dirtyPages.length; ) {
+      if (!dirtyPages[p]) {
+        p++;
+        continue;
+      }
+      let q = p + 1;
+      while (q < dirtyPages.length && dirtyPages[q]) q++;
+      node.fill(0, p << TREE_PAGE_SHIFT, Math.min(node.length, q << TREE_PAGE_SHIFT));
+      dirtyPages.fill(0, p, q);
+      p = q;
+    }
   }
 
   /** Light passes (at most two blocks) start without trees, permutation or shuffled key. */
@@ -70,13 +103,43 @@ export class BobPass {
   }
 }
 
-/** A BINARY search in progress: its current node (known, believed odd). */
-export interface Search {
-  ps: BobPass;
-  base: number; // b * span
-  h: number;
-  s: number;
-  e: number;
+/**
+ * BINARY searches in progress, entry i for search i: its pass, and its current node (known, believed odd): the offset
+ * b * span of its tree, its heap index h, and the shuffled positions [s, e) it covers. Columns of integers rather than
+ * an object per search (reused level after level): the search objects and the arrays holding them were 6 of the 19 MB
+ * a 1-Mbit block allocated on the JavaScript heap, and they outlive round trips, so the garbage collector copied them
+ * into fresh, page-faulting memory.
+ */
+export class SearchList {
+  count = 0;
+  pass: Int32Array = new Int32Array(256);
+  base: Int32Array = new Int32Array(256);
+  h: Int32Array = new Int32Array(256);
+  s: Int32Array = new Int32Array(256);
+  e: Int32Array = new Int32Array(256);
+
+  push(pass: number, base: number, h: number, s: number, e: number): void {
+    if (this.count === this.pass.length) this.grow();
+    const i = this.count++;
+    this.pass[i] = pass;
+    this.base[i] = base;
+    this.h[i] = h;
+    this.s[i] = s;
+    this.e[i] = e;
+  }
+
+  private grow(): void {
+    const wider = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(2 * a.length);
+      b.set(a);
+      return b;
+    };
+    this.pass = wider(this.pass);
+    this.base = wider(this.base);
+    this.h = wider(this.h);
+    this.s = wider(this.s);
+    this.e = wider(this.e);
+  }
 }
 
 /** Entry (0, or KNOWN | error parity) of the top-level block b of pass ps. */

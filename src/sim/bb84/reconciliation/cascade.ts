@@ -59,3 +59,4 @@ export {
   type CascadeParams,
   type CascadeVariant,
 } from './variants.js';
+export { releaseKeyBits } from './workspace.js';

@@ -2,16 +2,19 @@
  * Bob's side of Cascade: the passes, and BINARY run in lockstep over every odd block with the cascade effect, one
  * round trip per level.
  */
-import { BitArray } from '../common/bits.js';
-import { blockOfLight, BobPass, KNOWN, PENDING, rootEntry, togglePath, UNKNOWN, type Search } from './bobPass.js';
+import type { BitArray } from '../common/bits.js';
+import { blockOfLight, BobPass, KNOWN, PENDING, QUEUED, rootEntry, SearchList, togglePath, TREE_PAGE_SHIFT, UNKNOWN } from './bobPass.js';
 import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './oracle.js';
 import { affineView, andParity, isAffinePass, pooledMembers, pooledView, releaseMembers, releaseSplitView } from './passViews.js';
 import { drawShuffle } from './shuffles.js';
-import { cascadeBlockSizes, MAX_PASSES, validateSeed, type CascadeParams } from './variants.js';
-import { INT32_POOL, SHARED_SCRATCH, UINT8_POOL } from './workspace.js';
+import { cascadeBlockSizes, validateSeed, type CascadeParams } from './variants.js';
+import { INT32_POOL, pooledKeyBits, pooledKeyCopy, releaseKeyBits, SHARED_SCRATCH, TREE_POOL } from './workspace.js';
 
 export interface CascadeResult {
-  /** Bob's key after correction (equal to Alice's unless Cascade left residual errors). */
+  /**
+   * Bob's key after correction (equal to Alice's unless Cascade left residual errors), over pooled words: the
+   * caller owns it, and once done hands it back with releaseKeyBits (which zeroes it) or wipes it itself.
+   */
   corrected: BitArray;
   /** Parities disclosed by Alice: what privacy amplification must subtract. */
   leakedBits: number;
@@ -41,12 +44,18 @@ class BobReconciler {
   private readonly numBlocksOf: number[];
   private readonly aliceTop: (Uint8Array | undefined)[];
   private aliceWholeParity = 0;
+  /** The passes started so far: built[p] is pass p. */
   private readonly built: BobPass[] = [];
+  /** The searches of the current BINARY level, and those of the next (swapped level by level). */
+  private searches = new SearchList();
+  private waiting = new SearchList();
+  /** Bits flipped so far (where the two keys differed: secret, in pooled words like the key). */
   private readonly flippedEver: BitArray;
+  /** The original positions of the errors found in one BINARY level (grown as needed; see runSearches). */
+  private found = new Int32Array(0);
   private readonly scratch = SHARED_SCRATCH;
   /** Pooled arrays this reconciliation holds (see ArrayPool); handed back by release(). */
   private readonly leasedInt32: Int32Array[] = [];
-  private readonly leasedUint8: Uint8Array[] = [];
   private readonly reuse: boolean;
   readonly corrected: BitArray;
   readonly stats = { leakedBits: 0, roundTrips: 0, parityQuestions: 0, correctedBits: 0 };
@@ -62,25 +71,31 @@ class BobReconciler {
     this.sizes = cascadeBlockSizes(params, this.n);
     this.numBlocksOf = this.sizes.map((k) => Math.ceil(this.n / k));
     this.aliceTop = new Array<Uint8Array | undefined>(params.passes).fill(undefined);
-    this.corrected = bobKey.clone();
-    this.flippedEver = new BitArray(this.n);
+    this.corrected = pooledKeyCopy(bobKey);
+    this.flippedEver = pooledKeyBits(this.n);
     this.reuse = params.reuseKnownParities ?? true;
   }
 
   /**
-   * Hands the pooled arrays back and zeroes the shuffled copies of Bob's key; the reconciler must not be used
-   * afterwards (the corrected key itself goes to the caller, who wipes it).
+   * Hands the pooled arrays back, the shuffled copies of Bob's key and the flipped bits zeroed; the reconciler must
+   * not be used afterwards. The corrected key goes too when the reconciliation failed (`withCorrected`), else to the
+   * caller.
    */
-  release(): void {
+  release(withCorrected: boolean): void {
+    releaseKeyBits(this.flippedEver);
+    if (withCorrected) releaseKeyBits(this.corrected);
     for (const a of this.leasedInt32.splice(0)) INT32_POOL.give(a);
-    for (const a of this.leasedUint8.splice(0)) UINT8_POOL.give(a);
     for (const ps of this.built) {
+      if (ps.node.length > 0) {
+        ps.clearTrees(); // TREE_POOL holds zeroed trees only
+        TREE_POOL.give(ps.node);
+      }
       // The member set goes back with its view once materialized, else on its own.
       if (ps.split) releaseSplitView(ps.split);
       else if (ps.firstBlock) releaseMembers(ps.firstBlock);
       ps.split = undefined;
       ps.firstBlock = undefined;
-      ps.key?.words.fill(0);
+      releaseKeyBits(ps.key);
       ps.key = undefined;
       ps.node = new Uint8Array(0);
       ps.perm = undefined;
@@ -96,7 +111,8 @@ class BobReconciler {
     for (let p = 0; p < passCount; p++) {
       if (!prefetch) await this.fetchTop([p]);
       const before = { ...this.stats };
-      await this.runSearches(this.startPass(p));
+      this.startPass(p);
+      await this.runSearches();
       this.passStats.push({
         blockSize: this.sizes[p]!,
         roundTrips: this.stats.roundTrips - before.roundTrips,
@@ -126,13 +142,18 @@ class BobReconciler {
    */
   private async fetchTop(passes: number[]): Promise<void> {
     const { n } = this;
-    const questions: ParityQuestion[] = [];
+    // Sized up front: grown push by push, the 44,000 questions of a 1-Mbit block took several arrays of 128 KiB
+    // and more (fresh memory for the garbage collector's large objects, page-faulted every block).
+    let total = 0;
+    for (const p of passes) total += p === 0 ? this.numBlocksOf[p]! : this.numBlocksOf[p]! - 1;
+    const questions = new Array<ParityQuestion>(total);
     const offsets: number[] = [];
+    let q = 0;
     for (const p of passes) {
-      offsets.push(questions.length);
+      offsets.push(q);
       const k = this.sizes[p]!;
       const asked = p === 0 ? this.numBlocksOf[p]! : this.numBlocksOf[p]! - 1;
-      for (let b = 0; b < asked; b++) questions.push({ pass: p, start: b * k, end: Math.min(n, b * k + k) });
+      for (let b = 0; b < asked; b++) questions[q++] = { pass: p, start: b * k, end: Math.min(n, b * k + k) };
     }
     const answers = questions.length > 0 ? await this.ask(questions) : new Uint8Array(0);
     passes.forEach((p, i) => {
@@ -150,8 +171,8 @@ class BobReconciler {
     });
   }
 
-  /** Builds pass p from Bob's current key; returns a search for each odd top-level block. */
-  private startPass(p: number): Search[] {
+  /** Builds pass p from Bob's current key, and a search for each odd top-level block. */
+  private startPass(p: number): void {
     const { n } = this;
     const ps = new BobPass(p, n, this.sizes[p]!, this.numBlocksOf[p]!);
     this.built.push(ps);
@@ -170,26 +191,25 @@ class BobReconciler {
       this.materialize(ps);
       if (ps.affine) {
         const own = ps.affine.blockParities(this.corrected, ps.blockSize);
-        for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ own[b]!);
+        for (let b = 0; b < ps.numBlocks; b++) ps.setNode(b * ps.span + 1, KNOWN | (top[b]! ^ own[b]!));
       } else {
         const key = ps.key!;
         for (let b = 0; b < ps.numBlocks; b++) {
           const s = b * ps.blockSize;
-          ps.node[b * ps.span + 1] = KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize)));
+          ps.setNode(b * ps.span + 1, KNOWN | (top[b]! ^ key.parityRange(s, Math.min(n, s + ps.blockSize))));
         }
       }
     }
-    const searches: Search[] = [];
     for (let b = 0; b < ps.numBlocks; b++) {
-      if (rootEntry(ps, b) & 1) searches.push(this.rootSearch(ps, b));
+      if (rootEntry(ps, b) & 1) this.pushRoot(this.searches, ps, b);
     }
-    return searches;
   }
 
-  private rootSearch(ps: BobPass, b: number): Search {
+  /** Adds a search from the root of top-level block b of pass ps (materializing a light pass). */
+  private pushRoot(into: SearchList, ps: BobPass, b: number): void {
     if (ps.light) this.materialize(ps);
     const s = b * ps.blockSize;
-    return { ps, base: b * ps.span, h: 1, s, e: Math.min(this.n, s + ps.blockSize) };
+    into.push(ps.index, b * ps.span, 1, s, Math.min(this.n, s + ps.blockSize));
   }
 
   /**
@@ -199,9 +219,9 @@ class BobReconciler {
   private materialize(ps: BobPass): void {
     const { n } = this;
     const wasLight = ps.light;
-    ps.node = UINT8_POOL.take(ps.numBlocks * ps.span, true);
-    this.leasedUint8.push(ps.node);
-    if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.node[b * ps.span + 1] = ps.lightRoots[b]!;
+    ps.node = TREE_POOL.take(ps.numBlocks * ps.span, false); // zeroed already (see TREE_POOL)
+    ps.dirtyPages = new Uint8Array((ps.node.length >>> TREE_PAGE_SHIFT) + 1);
+    if (wasLight) for (let b = 0; b < ps.numBlocks; b++) ps.setNode(b * ps.span + 1, ps.lightRoots[b]!);
     if (ps.firstBlock) {
       ps.split = pooledView(ps.firstBlock, ps.blockSize);
       return;
@@ -225,34 +245,39 @@ class BobReconciler {
    * round trip, then flips the errors found and re-opens every known block (in every pass built so
    * far) that the flips made odd. Ends when no odd known block remains.
    */
-  private async runSearches(initial: Search[]): Promise<void> {
+  private async runSearches(): Promise<void> {
     const reuse = this.reuse;
-    let searches = initial;
-    while (searches.length > 0) {
+    const built = this.built;
+    while (this.searches.count > 0) {
+      const searches = this.searches;
+      const waiting = this.waiting;
+      waiting.count = 0;
       const questions: ParityQuestion[] = [];
-      const waiting: Search[] = [];
-      const found: number[] = [];
+      // Each search finds at most one error per level.
+      if (this.found.length < searches.count) this.found = new Int32Array(Math.max(searches.count, 2 * this.found.length));
+      const found = this.found;
+      let foundCount = 0;
 
       // 1. Free descent; collect the questions of this level.
-      for (const sr of searches) {
-        const { ps, base } = sr;
+      for (let i = 0; i < searches.count; i++) {
+        const ps = built[searches.pass[i]!]!;
+        const base = searches.base[i]!;
         const node = ps.node;
-        let { h, s, e } = sr;
+        let h = searches.h[i]!;
+        let s = searches.s[i]!;
+        let e = searches.e[i]!;
         for (;;) {
           if ((node[base + h]! & 1) === 0) break; // even now (a flip elsewhere fixed it): drop
           if (e - s === 1) {
-            found.push(ps.originalAt(s));
+            found[foundCount++] = ps.originalAt(s);
             break;
           }
           const mid = s + ((e - s + 1) >>> 1);
           const left = node[base + 2 * h]!;
           if (left === UNKNOWN || (!reuse && left >= KNOWN)) {
-            node[base + 2 * h] = PENDING;
+            ps.setNode(base + 2 * h, PENDING); // step 2 writes both children: the same page (base + 2h is even)
             questions.push({ pass: ps.index, start: s, end: mid });
-            sr.h = h;
-            sr.s = s;
-            sr.e = e;
-            waiting.push(sr);
+            waiting.push(ps.index, base, h, s, e);
             break;
           }
           if (left === PENDING) break; // another search already waits on this very node
@@ -269,32 +294,38 @@ class BobReconciler {
       // 2. One round trip for the whole level; record both halves' error parities, step into the odd one.
       if (questions.length > 0) {
         const answers = await this.ask(questions);
-        for (let i = 0; i < waiting.length; i++) {
-          const sr = waiting[i]!;
-          const { ps, base, h, s, e } = sr;
+        for (let i = 0; i < waiting.count; i++) {
+          const ps = built[waiting.pass[i]!]!;
+          const base = waiting.base[i]!;
+          const h = waiting.h[i]!;
+          const s = waiting.s[i]!;
+          const e = waiting.e[i]!;
           const mid = s + ((e - s + 1) >>> 1);
           const leftErr = answers[i]! ^ ps.parity(this.corrected, s, mid);
           const parentErr = ps.node[base + h]! & 1;
           ps.node[base + 2 * h] = KNOWN | leftErr;
           ps.node[base + 2 * h + 1] = KNOWN | (parentErr ^ leftErr);
           if (leftErr) {
-            sr.h = 2 * h;
-            sr.e = mid;
+            waiting.h[i] = 2 * h;
+            waiting.e[i] = mid;
           } else {
-            sr.h = 2 * h + 1;
-            sr.s = mid;
+            waiting.h[i] = 2 * h + 1;
+            waiting.s[i] = mid;
           }
         }
       }
 
       // 3. Flip the errors found; keep every known block's error parity current in every pass. In
       // increasing index order, pass by pass: the lookups of positions then walk each array forward.
-      const sorted = Int32Array.from(found).sort();
-      const flips = new Int32Array(sorted.length);
+      // The distinct errors are compacted in place to the front of `found` (flips[i] is written at or before
+      // the i-th sorted entry, which has been read by then).
+      const flips = found.subarray(0, foundCount).sort();
       let flipCount = 0;
-      for (let i = 0; i < sorted.length; i++) {
-        const x = sorted[i]!;
-        if (i > 0 && x === sorted[i - 1]) continue; // two searches (in different passes) found the same error
+      let previous = -1;
+      for (let i = 0; i < foundCount; i++) {
+        const x = flips[i]!;
+        if (x === previous) continue; // two searches (in different passes) found the same error
+        previous = x;
         if (this.flippedEver.get(x)) throw new CascadeProtocolError('INCONSISTENT_ANSWERS', `bit ${x} would be corrected twice`);
         this.flippedEver.set(x, 1);
         this.corrected.flip(x);
@@ -303,10 +334,13 @@ class BobReconciler {
       for (const ps of this.built) for (let i = 0; i < flipCount; i++) togglePath(ps, flips[i]!);
       this.stats.correctedBits += flipCount;
 
-      // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched.
-      const seen = new Set<number>();
-      for (const ps of this.built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting, seen);
-      searches = waiting;
+      // 4. Cascade effect: every known block on a flipped bit's path that is now odd gets searched (once: a
+      // block queued here is marked QUEUED in its tree until the level's searches are all collected).
+      const before = waiting.count;
+      for (const ps of built) for (let i = 0; i < flipCount; i++) this.collectOdd(ps, flips[i]!, waiting);
+      for (let i = before; i < waiting.count; i++) built[waiting.pass[i]!]!.node[waiting.base[i]! + waiting.h[i]!] &= ~QUEUED;
+      this.searches = waiting;
+      this.waiting = searches;
     }
   }
 
@@ -314,17 +348,13 @@ class BobReconciler {
    * Adds a search for every known block containing original bit x whose error parity is odd
    * (without reuse: only the top-level block, if odd).
    */
-  private collectOdd(ps: BobPass, x: number, into: Search[], seen: Set<number>): void {
-    // (No closure for "add if not seen": this runs for every flip in every pass, some 250,000 times a block.)
+  private collectOdd(ps: BobPass, x: number, into: SearchList): void {
+    // (No closure for "add if not queued": this runs for every flip in every pass, some 250,000 times a block.)
     if (ps.light) {
       const b = blockOfLight(ps, x);
       if (ps.lightRoots[b]! & 1) {
-        const root = this.rootSearch(ps, b); // materializes the pass
-        const id = (root.base + 1) * MAX_PASSES + ps.index;
-        if (!seen.has(id)) {
-          seen.add(id);
-          into.push(root);
-        }
+        this.pushRoot(into, ps, b); // materializes the pass: the root is in ps.node from now on
+        ps.node[b * ps.span + 1] |= QUEUED;
       }
       return;
     }
@@ -338,12 +368,9 @@ class BobReconciler {
     for (;;) {
       const v = node[base + h]!;
       if (v < KNOWN) return;
-      if (v & 1) {
-        const id = (base + h) * MAX_PASSES + ps.index;
-        if (!seen.has(id)) {
-          seen.add(id);
-          into.push({ ps, base, h, s, e });
-        }
+      if ((v & (QUEUED | 1)) === 1) {
+        node[base + h] = v | QUEUED;
+        into.push(ps.index, base, h, s, e);
       }
       if (e - s === 1 || !this.reuse) return;
       const mid = s + ((e - s + 1) >>> 1);
@@ -365,10 +392,12 @@ class BobReconciler {
 export async function reconcile(bobKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, oracle: ParityOracle): Promise<CascadeResult> {
   validateSeed(shuffleSeed);
   const r = new BobReconciler(bobKey, params, shuffleSeed, oracle);
+  let handedOver = false;
   try {
     await r.run();
+    handedOver = true;
     return { corrected: r.corrected, ...r.stats, passes: params.passes, passStats: r.passStats };
   } finally {
-    r.release();
+    r.release(!handedOver); // a failed reconciliation's corrected key is zeroed here: no caller ever sees it
   }
 }

@@ -4,7 +4,7 @@ import { CascadeProtocolError, type ParityOracle, type ParityQuestion } from './
 import { AffineView, affineView, isAffinePass, isTwoBlockPass, pooledSplitView, releaseSplitView, SplitView } from './passViews.js';
 import { shuffleKey } from './shuffles.js';
 import { cascadeBlockSizes, validateParams, validateSeed, type CascadeParams } from './variants.js';
-import { SHARED_SCRATCH } from './workspace.js';
+import { pooledKeyCopy, releaseKeyBits, SHARED_SCRATCH } from './workspace.js';
 
 export interface CascadeResponderOptions {
   /**
@@ -14,6 +14,15 @@ export interface CascadeResponderOptions {
   maxDisclosedBits?: number;
 }
 
+/**
+ * answer()'s packed copy of the questions, kept for the next call: the first batch of a 1-Mbit block is 44,000
+ * questions, a 0.5 MB array that would be fresh memory every block. Safe to share: answer() is synchronous and the
+ * positions are public.
+ */
+let questionScratch = new Int32Array(0);
+/** Larger batches get an array of their own (4 MB kept at most). */
+const MAX_KEPT_TRIPLES = 1 << 20;
+
 /** Alice's side: answers Bob's parity questions about her key under the shared shuffles. */
 export class CascadeResponder {
   readonly n: number;
@@ -21,14 +30,14 @@ export class CascadeResponder {
   /** Parities disclosed so far (Alice's own count of the leak; privacy amplification uses it). */
   disclosedBits = 0;
   private readonly maxDisclosedBits: number;
-  /** Alice's key in the shuffled order of each pass of three or more blocks (one block: the key itself), once asked. */
+  /** Alice's key in the shuffled order of each pass of three or more blocks (one block: the key itself), once asked (pooled words). */
   private readonly passKeys: (BitArray | undefined)[];
   /** The member sets of the two-block passes, once asked. */
   private readonly splitViews: (SplitView | undefined)[];
   /** The first pass's order, once asked (when it is affine). */
   private affine: AffineView | undefined;
   private readonly sizes: number[];
-  private readonly aliceKey: BitArray;
+  private aliceKey: BitArray;
   private readonly wholeParity: number;
   private readonly seed: Uint8Array;
   private readonly scratch = SHARED_SCRATCH;
@@ -37,7 +46,7 @@ export class CascadeResponder {
   constructor(aliceKey: BitArray, params: CascadeParams, shuffleSeed: Uint8Array, options: CascadeResponderOptions = {}) {
     validateParams(params);
     validateSeed(shuffleSeed);
-    this.aliceKey = aliceKey.clone();
+    this.aliceKey = pooledKeyCopy(aliceKey);
     this.wholeParity = this.aliceKey.popcount() & 1;
     this.seed = shuffleSeed.slice();
     this.n = aliceKey.length;
@@ -49,13 +58,14 @@ export class CascadeResponder {
   }
 
   /**
-   * Zeroes this end's copies of the key (the key and its shuffled orders) once the block is over; the responder
-   * answers nothing afterwards.
+   * Zeroes this end's copies of the key (the key and its shuffled orders) once the block is over, and hands their
+   * memory back for the next block; the responder answers nothing afterwards.
    */
   dispose(): void {
+    if (this.disposed) return; // the key's words may already serve another block
     this.disposed = true;
-    this.aliceKey.words.fill(0);
-    for (const key of this.passKeys) key?.words.fill(0);
+    releaseKeyBits(this.aliceKey, ...this.passKeys);
+    this.aliceKey = new BitArray(0); // its words may serve another block now
     this.passKeys.fill(undefined);
     for (const view of this.splitViews) if (view) releaseSplitView(view);
     this.splitViews.fill(undefined);
@@ -67,7 +77,8 @@ export class CascadeResponder {
     const count = questions.length;
     this.checkBudget(count);
     // Copy each field once as checked (a getter could answer differently on a second read).
-    const triples = new Int32Array(3 * count);
+    if (questionScratch.length < 3 * count && 3 * count <= MAX_KEPT_TRIPLES) questionScratch = new Int32Array(3 * count);
+    const triples = 3 * count <= questionScratch.length ? questionScratch.subarray(0, 3 * count) : new Int32Array(3 * count);
     for (let i = 0; i < count; i++) {
       const q = questions[i] as unknown;
       if (typeof q !== 'object' || q === null) throw new CascadeProtocolError('BAD_QUESTION', `question ${i} is not an object`);

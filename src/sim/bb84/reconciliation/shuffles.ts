@@ -7,7 +7,7 @@ import { CascadeProtocolError } from './oracle.js';
 import { passDigest } from './passSeeds.js';
 import { affineView, isAffinePass, isTwoBlockPass, twoBlockMembers } from './passViews.js';
 import { validateSeed } from './variants.js';
-import { PermutationScratch } from './workspace.js';
+import { PermutationScratch, pooledKeyBits, releaseKeyBits } from './workspace.js';
 import { Xoshiro128 } from './xoshiro128.js';
 
 /** Keys at least this long are first split into RS_BUCKETS random buckets (cache-friendly shuffling). */
@@ -140,7 +140,8 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
     return;
   }
   if (!isTwoBlockPass(n, blockSize)) {
-    drawShuffle(undefined, seed, pass, n, scratch, perm);
+    const { key } = drawShuffle(new BitArray(n), seed, pass, n, scratch, perm); // only the order is wanted
+    releaseKeyBits(key);
     return;
   }
   const members = twoBlockMembers(seed, pass, n, blockSize);
@@ -154,25 +155,25 @@ function fillPassPermutation(perm: Int32Array, seed: Uint8Array, pass: number, b
 
 /**
  * The bucket layout of a pass's order (see cascadePermutation): the generator, positioned after the
- * bucket draws, the bucket offsets (prefix sums) and, for long keys, the bucket of every index (in
- * scratch). Short keys are one bucket holding every index.
+ * bucket draws, and for long keys the bucket of every index and each bucket's first position (both in
+ * scratch: `next` is meant to be advanced as indices are placed). Short keys are one bucket holding every index.
  */
-function shuffleLayout(seed: Uint8Array, pass: number, n: number, scratch: PermutationScratch): { rng: Xoshiro128; offsets: Int32Array; bucketOf: Uint8Array | undefined } {
+function shuffleLayout(seed: Uint8Array, pass: number, n: number, scratch: PermutationScratch): { rng: Xoshiro128; next: Int32Array; bucketOf: Uint8Array | undefined } {
   const rng = new Xoshiro128(passDigest(seed, pass, n));
-  if (n < RS_MIN_LENGTH) return { rng, offsets: Int32Array.of(0, n), bucketOf: undefined };
+  if (n < RS_MIN_LENGTH) return { rng, next: Int32Array.of(0), bucketOf: undefined };
   const bucketOf = scratch.buckets(n);
-  const offsets = new Int32Array(RS_BUCKETS + 1);
+  const offsets = scratch.bucketOffsets(RS_BUCKETS + 1);
   assignBuckets(bucketOf, offsets, rng);
-  return { rng, offsets, bucketOf };
+  return { rng, next: offsets, bucketOf };
 }
 
 /**
- * Bob's view of a pass's order: the permutation, its inverse and `key` shuffled (an all-zero key when
- * undefined). Long keys: one sweep in index order, each index appended to its bucket's run (see
- * cascadePermutation). Short keys: a uniform permutation by Fisher-Yates.
+ * Bob's view of a pass's order: the permutation, its inverse and `key` shuffled, over pooled words (the caller
+ * hands it back with releaseKeyBits). Long keys: one sweep in index order, each index appended to its bucket's
+ * run (see cascadePermutation). Short keys: a uniform permutation by Fisher-Yates.
  */
 export function drawShuffle(
-  key: BitArray | undefined,
+  key: BitArray,
   seed: Uint8Array,
   pass: number,
   n: number,
@@ -180,12 +181,11 @@ export function drawShuffle(
   perm: Int32Array = new Int32Array(n),
   inv: Int32Array = new Int32Array(n),
 ): { perm: Int32Array; inv: Int32Array; key: BitArray } {
-  const shuffled = new BitArray(n);
+  const shuffled = pooledKeyBits(n); // zeroed: the sweep ORs bits in
   const dst = shuffled.words;
-  const src = key ? key.words : new Uint32Array(dst.length);
-  const { rng, offsets, bucketOf } = shuffleLayout(seed, pass, n, scratch);
+  const src = key.words;
+  const { rng, next, bucketOf } = shuffleLayout(seed, pass, n, scratch);
   if (bucketOf) {
-    const next = offsets.slice(0, offsets.length - 1);
     for (let x = 0; x < n; x++) {
       const j = next[bucketOf[x]!]!++;
       perm[j] = x;
@@ -205,15 +205,17 @@ export function drawShuffle(
   return { perm, inv, key: shuffled };
 }
 
-/** Alice's view of a pass's order: only `key` shuffled (as drawShuffle, without the permutation arrays). */
+/**
+ * Alice's view of a pass's order: only `key` shuffled (as drawShuffle, without the permutation arrays), over pooled
+ * words (the caller hands it back with releaseKeyBits).
+ */
 export function shuffleKey(key: BitArray, seed: Uint8Array, pass: number, scratch: PermutationScratch): BitArray {
   const n = key.length;
-  const out = new BitArray(n);
+  const out = pooledKeyBits(n); // zeroed: the sweep ORs bits in
   const dst = out.words;
   const src = key.words;
-  const { rng, offsets, bucketOf } = shuffleLayout(seed, pass, n, scratch);
+  const { rng, next, bucketOf } = shuffleLayout(seed, pass, n, scratch);
   if (bucketOf) {
-    const next = offsets.slice(0, offsets.length - 1);
     for (let x = 0; x < n; x++) {
       const j = next[bucketOf[x]!]!++;
       dst[j >>> 5]! |= ((src[x >>> 5]! >>> (x & 31)) & 1) << (j & 31); // branch-free: the bit is a coin flip
