@@ -29,7 +29,7 @@ import {
   expectString,
   protocolError,
 } from '../protocol/wire.js';
-import { efficiency, reconcile, SHUFFLE_SEED_BYTES, type CascadeParams, type ParityOracle } from '../reconciliation/cascade.js';
+import { efficiency, reconcile, releaseKeyBits, SHUFFLE_SEED_BYTES, type CascadeParams, type ParityOracle } from '../reconciliation/cascade.js';
 import { compressBits } from '../sifting/sift.js';
 import { VERIFY_SEED_BYTES, VERIFY_TAG_BITS, verifyTagCount, verifyTags } from '../verification/verify.js';
 import type { TranscriptAuthenticator } from './authenticator.js';
@@ -154,6 +154,7 @@ export async function runSenderRound(link: SenderLink, params: RoundParams, chan
     return await runEcBlock(round, pulses);
   } finally {
     wipe(...round.secrets);
+    releaseKeyBits(...round.secrets); // the pooled corrected key goes back to its pool (zeroed again); other arrays are ignored
     link.scheduleNextBlock(params.keyStreamId, scheduledStart, linkSeconds * 1000, outcome);
   }
 }
