@@ -36,7 +36,7 @@ describe('Why 5: forged BB84 blocks make Bob post-process and sign before checki
     const blocksBefore = (await getJson(pair.bob.url, `/streams/${id}/stats`)).body.rounds.length as number;
 
     // The frame of a forged block: 400,000 detections' worth of states and bases (what made Bob work).
-    const bits = randomBytes(50_000).toString('base64');
+    const bits = [randomBytes(50_000).toString('base64')]; // a chunked field (one chunk)
     const frame = (n: number) => ({
       keyStreamId: id,
       roundId: randomUUID(),

@@ -3,7 +3,8 @@
  * the intensity of every detected or sifted pulse, per-intensity counts, and lists of block IDs.
  *
  * Intensities travel as nested masks: for j = 0 .. K-2, one mask over the pulses whose intensity is j or later,
- * 1 where it is j; each mask as its packed 32-bit words (little-endian), the masks concatenated, base64. Most
+ * 1 where it is j; each mask as its packed 32-bit words (little-endian), the masks concatenated, as a chunked field
+ * (wire.ts: a list of base64 chunks). Most
  * detections come from the signal intensity (index 0), so the first mask costs one bit per pulse and the others
  * only the decoys: about 1.3 bits per pulse instead of two.
  *
@@ -12,7 +13,7 @@
 import { BitArray, popcount32 } from '../common/bits.js';
 import { compressInto, depositSplit, expandBits } from '../common/bitSelect.js';
 import { ScratchWords } from '../common/scratch.js';
-import { bytesToBase64, canonicalBase64Bytes, protocolError } from './wire.js';
+import { bytesFromChunks, bytesToChunks, protocolError } from './wire.js';
 
 /** Words for the encoder's and the decoder's working masks and the encoder's output (common/scratch.ts). */
 const scratch = new ScratchWords();
@@ -24,19 +25,19 @@ function lastWordOnes(n: number): number {
 
 /**
  * The nested-mask encoding of `masks` (disjoint, one per intensity, covering every pulse), or, given `select`, of
- * the pulses at its one bits only: the same text as encodeIntensities(masks.map((m) => compressBits(m, select)))
+ * the pulses at its one bits only: the same chunks as encodeIntensities(masks.map((m) => compressBits(m, select)))
  * without building those masks.
  *
  * Nested mask j is masks[j] extracted at the pulses left after masks 0 .. j-1 (`remaining`, all pulses or `select`
  * at first); the masks go one after the other into one word array, each padded to whole words.
  */
-export function encodeIntensities(masks: readonly BitArray[], select?: BitArray): string {
+export function encodeIntensities(masks: readonly BitArray[], select?: BitArray): string[] {
   const n = masks[0]?.length ?? 0;
   if (select && select.length !== n) throw new RangeError(`encodeIntensities: select has ${select.length} bits for ${n} pulses`);
   for (let j = 0; j < masks.length - 1; j++) {
     if (masks[j]!.length !== n) throw new RangeError(`encodeIntensities: intensity mask ${j} has ${masks[j]!.length} bits for ${n} pulses`);
   }
-  if (masks.length < 2) return '';
+  if (masks.length < 2) return [];
   const nWords = (n + 31) >>> 5;
   // One scratch block: `remaining` first, then the nested masks (at most one full mask each).
   return scratch.with(masks.length * nWords, (space) => {
@@ -53,13 +54,13 @@ export function encodeIntensities(masks: readonly BitArray[], select?: BitArray)
       at = compressInto(out, at, m, remaining, nWords);
       if (j < masks.length - 2) for (let i = 0; i < nWords; i++) remaining[i] = remaining[i]! & ~m[i]!;
     }
-    return bytesToBase64(new Uint8Array(out.buffer, out.byteOffset, 4 * at));
+    return bytesToChunks(new Uint8Array(out.buffer, out.byteOffset, 4 * at));
   });
 }
 
 /**
  * Decodes the intensity masks of `n` pulses for `intensities` intensities: exactly the words the nested masks
- * need, canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
+ * need, as strict chunks of canonical base64, no bit set past a mask's length. Returns one mask per intensity over the n pulses.
  */
 export function decodeIntensities(value: unknown, n: number, intensities: number, step: string, field: string): BitArray[] {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`BitArray length must be a non-negative integer, got ${n}`);
@@ -80,13 +81,14 @@ export function decodeIntensitiesAt(value: unknown, where: BitArray, intensities
  * `remaining` loses them. What is left after the last nested mask is the last intensity's mask.
  */
 function decodeNested(value: unknown, where: BitArray | null, length: number, intensities: number, step: string, field: string): BitArray[] {
-  if (typeof value !== 'string') throw protocolError(step, `${field} must be a base64 string`);
   const n = where ? where.popcount() : length;
-  // Every mask is at most n bits: bound the text before decoding it.
+  // Every mask is at most n bits: the chunks are bounded before anything is decoded.
   const maxWords = (intensities - 1) * ((n + 31) >>> 5);
-  if (value.length > 4 * Math.ceil((4 * maxWords) / 3)) throw protocolError(step, `${field} is longer than ${intensities - 1} masks of ${n} pulses`);
-  const buf = canonicalBase64Bytes(value);
-  if (buf === null || buf.length % 4 !== 0) throw protocolError(step, `${field} is not canonical base64 of whole 32-bit words`);
+  const buf = bytesFromChunks(value, 4 * maxWords, step, field, false);
+  if (buf.length % 4 !== 0) {
+    buf.fill(0);
+    throw protocolError(step, `${field} is not whole 32-bit words`);
+  }
   const words = new Uint32Array(buf.buffer, 0, buf.length / 4);
   const nWords = (length + 31) >>> 5;
   try {

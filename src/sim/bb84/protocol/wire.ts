@@ -1,7 +1,8 @@
 /**
  * Wire encodings and strict validation of the BB84 simulator's peer messages (docs/peer-protocol.md, "BB84
- * simulator messages"). Payloads are flat JSON objects of strings, numbers and booleans; bit strings travel as
- * base64 of the packed little-endian 32-bit words (BitArray.toWireBytes), Cascade questions as base64 of varints.
+ * simulator messages"). Payloads are flat JSON objects of strings, numbers, booleans and lists of strings; bit
+ * strings travel as base64 of the packed little-endian 32-bit words (BitArray.toWireBytes), the long ones (a frame's,
+ * the sifting's, the seed's) as lists of base64 chunks (`bitsToChunks`), Cascade questions as base64 of varints.
  *
  * Every check throws RoundProtocolError with a message naming the step and the field, never a value (payloads
  * carry key bits).
@@ -14,7 +15,13 @@ export function protocolError(step: string, problem: string): RoundProtocolError
   return new RoundProtocolError(`bb84 ${step}: ${problem}`);
 }
 
-/** The payload as a plain object with exactly the `required` fields (plus any of `optional`); nothing else. */
+/** The most strings a list-valued field may hold before its own decoder bounds it (a chunked field has at most 11). */
+const MAX_LIST = 64;
+
+/**
+ * The payload as a plain object with exactly the `required` fields (plus any of `optional`); nothing else. Each field
+ * is a string, number, boolean or a list of at most MAX_LIST strings (a chunked field; its decoder checks the rest).
+ */
 export function expectFields(payload: unknown, step: string, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw protocolError(step, 'payload must be an object');
   const obj = payload as Record<string, unknown>;
@@ -23,8 +30,11 @@ export function expectFields(payload: unknown, step: string, required: readonly 
   const allowed = new Set([...required, ...optional]);
   if (keys.some((k) => !allowed.has(k))) throw protocolError(step, `payload has fields other than ${[...allowed].join(', ')}`);
   for (const k of keys) {
-    const t = typeof obj[k];
-    if (t !== 'string' && t !== 'number' && t !== 'boolean') throw protocolError(step, `field ${k} must be a string, number or boolean`);
+    const v = obj[k];
+    const t = typeof v;
+    if (t === 'string' || t === 'number' || t === 'boolean') continue;
+    if (Array.isArray(v) && v.length <= MAX_LIST && v.every((item) => typeof item === 'string')) continue;
+    throw protocolError(step, `field ${k} must be a string, number, boolean or a list of at most ${MAX_LIST} strings`);
   }
   return obj;
 }
@@ -85,20 +95,28 @@ function alphabetCheck(text: Uint8Array, end: number): number {
   return bad;
 }
 
+/** The bytes a base64 text of `length` characters ending in `pad` '=' would encode; -1 if `length` is not a multiple of 4. */
+function decodedLength(value: string): number {
+  const length = value.length;
+  if (length % 4 !== 0) return -1;
+  if (length === 0) return 0;
+  const pad = value.charCodeAt(length - 1) === PAD ? (value.charCodeAt(length - 2) === PAD ? 2 : 1) : 0;
+  return (length / 4) * 3 - pad;
+}
+
 /**
- * The bytes `value` encodes if it is canonical base64 (exactly what Buffer's toString('base64') writes: the standard
- * alphabet, '=' padding to a multiple of 4 characters, the unused bits of the last character zero), else null.
+ * Writes the bytes `value` encodes into `out` from `at` if it is canonical base64 (exactly what Buffer's
+ * toString('base64') writes: the standard alphabet, '=' padding to a multiple of 4 characters, the unused bits of
+ * the last character zero) and they fit; returns their count, or -1 (nothing written) if not.
  * The characters are checked in JavaScript; only then does Node's native decoder turn them into bytes (it is
  * lenient, but on a text that passed these checks every decoder gives the same bytes). This avoids re-encoding the
- * bytes (a second string as long as the value) and takes about half the time of decoding in JavaScript. The bytes
- * sit at the start of a buffer of whole 32-bit words.
+ * bytes (a second string as long as the value) and takes about half the time of decoding in JavaScript.
  */
-export function canonicalBase64Bytes(value: string): Uint8Array | null {
+function canonicalBase64Into(value: string, out: Uint8Array, at: number): number {
+  const nBytes = decodedLength(value);
+  if (nBytes <= 0 || at + nBytes > out.length) return nBytes === 0 ? 0 : -1;
   const length = value.length;
-  if (length % 4 !== 0) return null;
-  if (length === 0) return new Uint8Array(0);
-  const pad = value.charCodeAt(length - 1) === PAD ? (value.charCodeAt(length - 2) === PAD ? 2 : 1) : 0;
-  const nBytes = (length / 4) * 3 - pad;
+  const pad = (length / 4) * 3 - nBytes;
   if (base64Text.length < length && length <= MAX_REUSED_TEXT) base64Text = new Uint8Array(length);
   const text = length <= MAX_REUSED_TEXT ? base64Text : new Uint8Array(length);
   // UTF-8 fits `length` characters into `length` bytes only if every one of them is ASCII (one byte each).
@@ -108,14 +126,25 @@ export function canonicalBase64Bytes(value: string): Uint8Array | null {
   if (pad === 1 && (BASE64_VALUE[text[length - 2]!]! & 3) !== 0) bad = -1;
   if (pad === 2 && (BASE64_VALUE[text[length - 3]!]! & 15) !== 0) bad = -1;
   text.fill(0, 0, length);
-  if (bad < 0) return null;
-  const out = new Uint8Array(new ArrayBuffer(4 * Math.ceil(nBytes / 4)), 0, nBytes);
-  // Cannot fall short on a checked text; if it ever did, refuse rather than return a partly decoded value.
-  if (Buffer.from(out.buffer, 0, nBytes).write(value, 0, nBytes, 'base64') !== nBytes) {
-    out.fill(0);
-    return null;
+  if (bad < 0) return -1;
+  const target = Buffer.from(out.buffer, out.byteOffset + at, nBytes);
+  // Cannot fall short on a checked text; if it ever did, refuse rather than leave a partly decoded value.
+  if (target.write(value, 0, nBytes, 'base64') !== nBytes) {
+    target.fill(0);
+    return -1;
   }
-  return out;
+  return nBytes;
+}
+
+/**
+ * The bytes `value` encodes if it is canonical base64 (see canonicalBase64Into), else null. The bytes sit at the
+ * start of a buffer of whole 32-bit words.
+ */
+export function canonicalBase64Bytes(value: string): Uint8Array | null {
+  const nBytes = decodedLength(value);
+  if (nBytes < 0) return null;
+  const out = new Uint8Array(new ArrayBuffer(4 * Math.ceil(nBytes / 4)), 0, nBytes);
+  return canonicalBase64Into(value, out, 0) === nBytes ? out : null;
 }
 
 /** Strict, canonical base64 of exactly `bytes` bytes (or at most `bytes` when `exact` is false). */
@@ -139,8 +168,12 @@ export function bitsToBase64(bits: BitArray): string {
 
 /** Decodes exactly `nBits` bits; bits past nBits in the last word must be zero. */
 export function bitsFromBase64(value: unknown, nBits: number, step: string, field: string): BitArray {
+  return bitsFromBytes(bytesFromBase64(value, 4 * ((nBits + 31) >>> 5), step, field), nBits, step, field);
+}
+
+/** The bit string in decoded words (4·ceil(nBits/32) bytes); refused, and zeroed, if a bit past nBits is set. */
+function bitsFromBytes(bytes: Uint8Array, nBits: number, step: string, field: string): BitArray {
   const nWords = (nBits + 31) >>> 5;
-  const bytes = bytesFromBase64(value, nWords * 4, step, field);
   // The decoded bytes are the words' buffer (a little-endian host, as BitArray.fromWireBytes assumes).
   const words = new Uint32Array(bytes.buffer, 0, nWords);
   const bits = new BitArray(nBits, words);
@@ -150,6 +183,78 @@ export function bitsFromBase64(value: unknown, nBits: number, step: string, fiel
     throw protocolError(step, `${field} has bits set past its length`);
   }
   return bits;
+}
+
+// ---- chunked fields -------------------------------------------------------------------------------------------
+
+/**
+ * Bytes in every chunk of a chunked field but the last: a multiple of 12, so a chunk holds whole 32-bit words and
+ * whole base64 groups (no padding but in the last chunk), and its 98,304-character text stays below V8's 128 KiB
+ * limit for regular heap objects. A longer string is allocated in fresh pages of V8's large-object space, which
+ * costs a page fault per 4 KiB at each end (docs/bb84.md, "Sifted-bit throughput").
+ */
+export const CHUNK_BYTES = 73_728;
+const CHUNK_CHARS = base64Length(CHUNK_BYTES);
+
+/** Chunks a field of `bytes` bytes takes on the wire (none for zero bytes). */
+export function chunkCount(bytes: number): number {
+  return Math.ceil(bytes / CHUNK_BYTES);
+}
+
+/**
+ * A long byte string on the wire: a list of base64 texts, every one of exactly CHUNK_BYTES bytes but the last,
+ * which holds the rest (1 to CHUNK_BYTES bytes); the empty list for zero bytes. One chunking per length, so the
+ * encoding stays canonical.
+ */
+export function bytesToChunks(bytes: Uint8Array): string[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const chunks: string[] = [];
+  for (let at = 0; at < buf.length; at += CHUNK_BYTES) chunks.push(buf.toString('base64', at, Math.min(at + CHUNK_BYTES, buf.length)));
+  return chunks;
+}
+
+/** A bit string as chunks of its packed words (bitsToBase64's bytes, chunked). */
+export function bitsToChunks(bits: BitArray): string[] {
+  return bytesToChunks(new Uint8Array(bits.words.buffer, bits.words.byteOffset, bits.words.length * 4));
+}
+
+/**
+ * The bytes of a chunked field (bytesToChunks), strictly: a list of canonical base64 texts, every one but the last
+ * of exactly CHUNK_BYTES bytes, the last of 1 to CHUNK_BYTES, and `bytes` in all (`exact`) or at most `bytes`.
+ * Every length is checked before anything is decoded. The bytes sit at the start of a buffer of whole 32-bit words.
+ */
+export function bytesFromChunks(value: unknown, bytes: number, step: string, field: string, exact = true): Uint8Array {
+  if (!Array.isArray(value)) throw protocolError(step, `${field} must be a list of base64 chunks`);
+  const chunks = chunkCount(bytes);
+  if (exact ? value.length !== chunks : value.length > chunks) {
+    throw protocolError(step, `${field} must be ${exact ? 'exactly' : 'at most'} ${chunks} chunks (${exact ? 'exactly' : 'at most'} ${bytes} bytes)`);
+  }
+  const last = value.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const chunk: unknown = value[i];
+    if (typeof chunk !== 'string') throw protocolError(step, `${field} chunk ${i} must be a base64 string`);
+    if (i < last ? chunk.length !== CHUNK_CHARS : chunk.length === 0 || chunk.length > CHUNK_CHARS) {
+      throw protocolError(step, `${field} chunk ${i} must encode ${i < last ? `exactly ${CHUNK_BYTES}` : `1 to ${CHUNK_BYTES}`} bytes`);
+    }
+  }
+  const lastBytes = last < 0 ? 0 : decodedLength(value[last] as string);
+  const total = last < 0 ? 0 : last * CHUNK_BYTES + lastBytes;
+  if (lastBytes < 0 || (exact ? total !== bytes : total > bytes)) {
+    throw protocolError(step, `${field} must encode ${exact ? 'exactly' : 'at most'} ${bytes} bytes`);
+  }
+  const out = new Uint8Array(new ArrayBuffer(4 * Math.ceil(total / 4)), 0, total);
+  for (let i = 0; i <= last; i++) {
+    if (canonicalBase64Into(value[i] as string, out, i * CHUNK_BYTES) !== (i < last ? CHUNK_BYTES : lastBytes)) {
+      out.fill(0);
+      throw protocolError(step, `${field} chunk ${i} is not canonical base64`);
+    }
+  }
+  return out;
+}
+
+/** Decodes a chunked field of exactly `nBits` bits (bitsToChunks); bits past nBits in the last word must be zero. */
+export function bitsFromChunks(value: unknown, nBits: number, step: string, field: string): BitArray {
+  return bitsFromBytes(bytesFromChunks(value, 4 * ((nBits + 31) >>> 5), step, field), nBits, step, field);
 }
 
 // ---- Cascade parity questions and answers -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { NONCE_B64 } from '../protocol/messages.js';
 import { decoySettings } from '../protocol/settings.js';
 import { maxBlocksPerPa, maxSeedChunks, SEED_CHUNK_BITS } from '../protocol/sizing.js';
 import { confirmMessage } from '../protocol/transcript.js';
-import { bitsFromBase64, bytesFromBase64, bytesToBase64, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
+import { bitsFromChunks, bytesFromBase64, bytesToBase64, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
 import { cutKeys, wipe } from './keyOutput.js';
 import type { Bb84ReceiverRound } from './receiverRound.js';
 import { paBlockStats, secretFigures } from './roundStats.js';
@@ -36,7 +36,7 @@ export function receiveSeed(round: Bb84ReceiverRound, payload: unknown): Record<
   if (index !== seed.chunks.length) throw protocolError(step, 'index is not the next chunk');
   if (index > 0 && seed.chunks[index - 1]!.length !== SEED_CHUNK_BITS) throw protocolError(step, 'only the last chunk may be shorter');
   const length = expectInt(f.length, 1, SEED_CHUNK_BITS, step, 'length');
-  seed.chunks.push(bitsFromBase64(f.bits, length, step, 'bits'));
+  seed.chunks.push(bitsFromChunks(f.bits, length, step, 'bits'));
   seed.bits += length;
   return { received: index };
 }

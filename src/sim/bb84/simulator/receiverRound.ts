@@ -19,8 +19,8 @@ import { MAX_FRAME_DETECTIONS, maxBlocksPerPa, minKeyBits } from '../protocol/si
 import { confirmMessage, Transcript, type Party } from '../protocol/transcript.js';
 import {
   answersToBase64,
-  bitsFromBase64,
-  bitsToBase64,
+  bitsFromChunks,
+  bitsToChunks,
   bytesFromBase64,
   bytesToBase64,
   decodeQuestions,
@@ -201,8 +201,8 @@ export class Bb84ReceiverRound implements ReceiverRound {
     expectString(f.channelHash, 64, NONCE_B64, step, 'channelHash');
     if (f.channelHash !== this.link.channelHash) throw protocolError(step, `the two modules simulate different links or sizes (${CHANNEL_HASH_SETTINGS} must be equal at both ends)`);
     const nonceA = bytesFromBase64(f.nonceA, NONCE_BYTES, step, 'nonceA');
-    const states = bitsFromBase64(f.states, k, step, 'states');
-    const aliceBases = bitsFromBase64(f.bases, k, step, 'bases');
+    const states = bitsFromChunks(f.states, k, step, 'states');
+    const aliceBases = bitsFromChunks(f.bases, k, step, 'bases');
     const masks = decodeIntensities(f.intensities, k, this.intensities, step, 'intensities');
     // The simulated quantum channel at Bob's module: his basis, the cause of each click and its outcome.
     const measured = measureDetectedPulses(states, aliceBases, masks, this.link.model, this.link.physicsRng('bob', this.params));
@@ -213,7 +213,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     this.eveKnows = measured.eveKnows;
     this.pulses = pulses;
     const nonceB = randomBytes(NONCE_BYTES);
-    const out = this.reply(step, payload, { bases: bitsToBase64(measured.bobBases), nonceB: bytesToBase64(nonceB) });
+    const out = this.reply(step, payload, { bases: bitsToChunks(measured.bobBases), nonceB: bytesToBase64(nonceB) });
     this.transcript.nonces(nonceA, nonceB);
     this.nonces = { a: nonceA, b: nonceB };
     Object.assign(this.stats, { pulses, detections: k }, perIntensity('detections', this.detections));
@@ -227,7 +227,7 @@ export class Bb84ReceiverRound implements ReceiverRound {
     const f = expectFields(payload, step, ['mask', 'intensities']);
     const bobBits = this.bobBits!;
     const bases = this.bobBases!.words; // matching bases: Bob's basis is Alice's
-    const mask = bitsFromBase64(f.mask, bobBits.length, step, 'mask');
+    const mask = bitsFromChunks(f.mask, bobBits.length, step, 'mask');
     // The key-basis (X) and test-basis (Z) detections, and the announced intensities, over the detections: the
     // sifted bits and the sifted intensity masks are never built.
     const xKept = new BitArray(mask.length);
@@ -258,13 +258,13 @@ export class Bb84ReceiverRound implements ReceiverRound {
   private onPhase(payload: unknown): ReceiverStepResult {
     const step = 'phase';
     const f = expectFields(payload, step, ['bits']);
-    const aliceZ = bitsFromBase64(f.bits, this.bobZ!.length, step, 'bits');
+    const aliceZ = bitsFromChunks(f.bits, this.bobZ!.length, step, 'bits');
     this.mZ = errorsPerIntensityAt(aliceZ, this.bobZ!, this.zKept!, this.intensityMasks);
     this.zKept = undefined;
     this.intensityMasks = [];
     Object.assign(this.stats, ecBlockStats({ detections: this.detections, nX: this.nX, nZ: this.nZ, mZ: this.mZ }));
     this.state = 'decision';
-    return this.reply(step, payload, { bits: bitsToBase64(this.bobZ!) }, true);
+    return this.reply(step, payload, { bits: bitsToChunks(this.bobZ!) }, true);
   }
 
   private onParities(payload: unknown, first: boolean): ReceiverStepResult {

@@ -16,7 +16,7 @@ import { encodeBlockIds, decodeBlockIds } from '../protocol/decoyWire.js';
 import { decoySettings } from '../protocol/settings.js';
 import { maxBlocksPerPa, SEED_CHUNK_BITS } from '../protocol/sizing.js';
 import { confirmMessage } from '../protocol/transcript.js';
-import { bitsToBase64, bytesFromBase64, bytesToBase64, expectBoolean, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
+import { bitsToChunks, bytesFromBase64, bytesToBase64, expectBoolean, expectFields, expectInt, expectString, protocolError } from '../protocol/wire.js';
 import { BLOCK_ID_PATTERN } from '../../../store/ReconciledBlockStore.js';
 import { cutKeys } from './keyOutput.js';
 import { paBlockStats, secretFigures } from './roundStats.js';
@@ -60,7 +60,7 @@ export async function runSenderAmplify(round: SenderRound): Promise<RoundResult>
       for (let index = 0, offset = 0; offset < seed.length; index++, offset += SEED_CHUNK_BITS) {
         const length = Math.min(SEED_CHUNK_BITS, seed.length - offset);
         const chunk = new BitArray(length, seed.words.slice(offset >>> 5, (offset + length + 31) >>> 5));
-        const reply = await round.exchange('seed', { index, length, bits: bitsToBase64(chunk) });
+        const reply = await round.exchange('seed', { index, length, bits: bitsToChunks(chunk) });
         const f = expectFields(reply, replyStep('seed'), ['received']);
         if (f.received !== index) throw protocolError(replyStep('seed'), 'received is not the chunk sent');
         transcript.message('bob', 'seed', reply);

@@ -19,8 +19,8 @@ import { ecBlockPulses, MAX_FRAME_BYTES, MAX_FRAME_DETECTIONS, maxBlocksPerPa, m
 import { confirmMessage, Transcript, type Party } from '../protocol/transcript.js';
 import {
   answersFromBase64,
-  bitsFromBase64,
-  bitsToBase64,
+  bitsFromChunks,
+  bitsToChunks,
   bytesFromBase64,
   bytesToBase64,
   encodeQuestions,
@@ -182,14 +182,14 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   const frameReply = await round.exchange('frame', {
     pulses,
     detections: k,
-    states: bitsToBase64(emitted.bits),
-    bases: bitsToBase64(emitted.bases),
+    states: bitsToChunks(emitted.bits),
+    bases: bitsToChunks(emitted.bases),
     intensities: encodeIntensities(emitted.intensityMasks),
     nonceA: bytesToBase64(nonceA),
     channelHash: link.channelHash,
   });
   const fr = expectFields(frameReply, replyStep('frame'), ['bases', 'nonceB']);
-  const bobBases = bitsFromBase64(fr.bases, k, replyStep('frame'), 'bases');
+  const bobBases = bitsFromChunks(fr.bases, k, replyStep('frame'), 'bases');
   const nonceB = bytesFromBase64(fr.nonceB, NONCE_BYTES, replyStep('frame'), 'nonceB');
   transcript.message('bob', 'frame', frameReply);
   transcript.nonces(nonceA, nonceB);
@@ -222,7 +222,7 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   const testBasisBits = sumOf(nZ);
   Object.assign(stats, { siftedBits, keyBasisBits, testBasisBits }, perIntensity('nX', nX), perIntensity('nZ', nZ));
   if (keyBasisBits < minKeyBits(s) || testBasisBits === 0) return await abort('too-few-bits');
-  const siftReply = await round.exchange('sift', { mask: bitsToBase64(match), intensities: encodeIntensities(emitted.intensityMasks, match) });
+  const siftReply = await round.exchange('sift', { mask: bitsToChunks(match), intensities: encodeIntensities(emitted.intensityMasks, match) });
   const sr = expectFields(siftReply, replyStep('sift'), ['siftedBits', 'nX', 'nZ']);
   if (sr.siftedBits !== siftedBits) throw protocolError(replyStep('sift'), 'siftedBits differs from the mask');
   const bobNX = decodeCounts(sr.nX, K, siftedBits, replyStep('sift'), 'nX');
@@ -232,9 +232,9 @@ async function runEcBlock(round: SenderRound, pulses: number): Promise<RoundResu
   watch.lap('sift');
 
   // 3. phase: both disclose their Z bits (never key); each counts the errors per intensity.
-  const phaseReply = await round.exchange('phase', { bits: bitsToBase64(aliceZ) });
+  const phaseReply = await round.exchange('phase', { bits: bitsToChunks(aliceZ) });
   const pr = expectFields(phaseReply, replyStep('phase'), ['bits']);
-  const bobZ = bitsFromBase64(pr.bits, testBasisBits, replyStep('phase'), 'bits');
+  const bobZ = bitsFromChunks(pr.bits, testBasisBits, replyStep('phase'), 'bits');
   transcript.message('bob', 'phase', phaseReply);
   const mZ = errorsPerIntensityAt(aliceZ, bobZ, zKept, emitted.intensityMasks);
   const zErrors = sumOf(mZ);

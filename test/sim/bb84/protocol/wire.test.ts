@@ -8,8 +8,15 @@ import {
   answersToBase64,
   bitsFromBase64,
   bitsToBase64,
+  bitsFromChunks,
+  bitsToChunks,
   bytesFromBase64,
+  bytesFromChunks,
+  bytesToChunks,
   canonicalBase64Bytes,
+  CHUNK_BYTES,
+  chunkCount,
+  expectFields,
   decodeQuestions,
   encodeQuestions,
   type EncodedQuestions,
@@ -425,5 +432,100 @@ describe('canonical base64 of large fields', () => {
     expect(canonicalBase64Bytes(`${text.slice(0, -2)}B=`)).toBeNull();
     // A short text after the long one still uses (and finds zeroed) the reused buffer.
     expect(Array.from(canonicalBase64Bytes('AAEC')!)).toEqual([0, 1, 2]);
+  });
+});
+
+describe('chunked fields (lists of base64 chunks)', () => {
+  const randomBytes = (seed: number, n: number): Uint8Array => {
+    const rng = seededRng(seed);
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = rng.nextUint32() & 0xff;
+    return out;
+  };
+  const LENGTHS = [0, 1, 2, 3, 4, 5, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 2 * CHUNK_BYTES, 3 * CHUNK_BYTES + 5, 760_000];
+
+  it('when byte strings of any length are chunked, then every chunk but the last holds exactly CHUNK_BYTES bytes, unpadded and under 128 KiB, and they decode back exactly', () => {
+    expect(CHUNK_BYTES % 12).toBe(0); // whole words, whole base64 groups
+    for (const n of LENGTHS) {
+      const bytes = randomBytes(n + 1, n);
+      const chunks = bytesToChunks(bytes);
+      expect(chunks, `n=${n}`).toHaveLength(chunkCount(n));
+      chunks.forEach((c, i) => {
+        expect(c.length).toBeLessThan(128 * 1024);
+        expect(c).toBe(Buffer.from(bytes.subarray(i * CHUNK_BYTES, Math.min(n, (i + 1) * CHUNK_BYTES))).toString('base64'));
+        if (i < chunks.length - 1) expect(c.includes('=')).toBe(false);
+      });
+      expect(chunks.join(''), `n=${n}`).toBe(Buffer.from(bytes).toString('base64'));
+      expect(Buffer.from(bytesFromChunks(chunks, n, 'frame', 'states')).equals(Buffer.from(bytes)), `n=${n}`).toBe(true);
+      expect(Buffer.from(bytesFromChunks(chunks, n + 7, 'frame', 'states', false)).equals(Buffer.from(bytes)), `n=${n} at most`).toBe(true);
+    }
+  });
+
+  it('when a bit string is chunked, then it decodes to the same bits, and a bit set past its length is refused', () => {
+    for (const n of [0, 1, 31, 32, 33, 8 * CHUNK_BYTES + 1, 2_000_003]) {
+      const bits = new BitArray(n);
+      const rng = seededRng(n);
+      for (let i = 0; i < bits.words.length; i++) bits.words[i] = rng.nextUint32();
+      bits.clearTail();
+      const back = bitsFromChunks(bitsToChunks(bits), n, 'sift', 'mask');
+      expect(Array.from(back.words)).toEqual(Array.from(bits.words));
+      if (n % 32 !== 0) {
+        const over = new BitArray(n, bits.words.slice());
+        over.words[over.words.length - 1]! |= 0x80000000;
+        expect(() => bitsFromChunks(bitsToChunks(over), n, 'sift', 'mask')).toThrow(/bb84 sift: mask has bits set past its length/);
+      }
+    }
+  });
+
+  it('when the list is cut, counted, typed or encoded any other way, then it is refused naming the field (and the chunk), never a value', () => {
+    const n = 2 * CHUNK_BYTES + 301; // the last chunk padded
+    const bytes = randomBytes(5, n);
+    const good = bytesToChunks(bytes);
+    expect(good).toHaveLength(3);
+    const text = good.join('');
+    const [a, b, c] = good as [string, string, string];
+    const bad: [string, unknown, RegExp][] = [
+      ['one text instead of a list', text, /states must be a list of base64 chunks/],
+      ['not a list', 7, /states must be a list of base64 chunks/],
+      ['a chunk too few', [a, b], /states must be exactly 3 chunks/],
+      ['a chunk too many', [a, b, c, 'AAAA'], /states must be exactly 3 chunks/],
+      ['an empty chunk at the end', [a, b, c, ''], /states must be exactly 3 chunks/],
+      ['the characters cut elsewhere', [a.slice(4), b, `${a.slice(0, 4)}${c}`], /states chunk 0 must encode exactly 73728 bytes/],
+      ['an empty last chunk', [a, b, ''], /states chunk 2 must encode 1 to 73728 bytes/],
+      ['a number as a chunk', [a, 12, c], /states chunk 1 must be a base64 string/],
+      ['a middle chunk padded', [a, `${b.slice(0, -4)}AA==`, c], /states chunk 1 is not canonical base64/],
+      ['a non-alphabet character', [a, `${b.slice(0, 10)}-${b.slice(11)}`, c], /states chunk 1 is not canonical base64/],
+      ['a line break in the last chunk', [a, b, `${c.slice(0, 8)}\n${c.slice(9)}`], /states chunk 2 is not canonical base64/],
+      ['the last chunk short', [a, b, c.slice(0, -4)], /states must encode exactly/],
+      ['the last chunk unpadded', [a, b, c.replace(/=+$/, '')], /states chunk 2 must encode 1 to 73728 bytes|states must encode exactly/],
+      ['padding bits set', [a, b, c.endsWith('==') ? `${c.slice(0, -3)}B==` : `${c.slice(0, -2)}B=`], /states chunk 2 is not canonical base64/],
+    ];
+    for (const [how, value, message] of bad) {
+      let err: unknown;
+      try {
+        bytesFromChunks(value, n, 'frame', 'states');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, how).toBeInstanceOf(RoundProtocolError);
+      expect((err as Error).message, how).toMatch(/^bb84 frame: /);
+      expect((err as Error).message, how).toMatch(message);
+      expect((err as Error).message.includes(b.slice(0, 16)), how).toBe(false);
+    }
+    // At most: fewer bytes are fine, more are not, and the chunk rules stand.
+    expect(bytesFromChunks(good, n + CHUNK_BYTES, 'sift', 'intensities', false)).toHaveLength(n);
+    expect(() => bytesFromChunks(good, n - 1, 'sift', 'intensities', false)).toThrow(/intensities must encode at most/);
+    expect(() => bytesFromChunks(good, 2 * CHUNK_BYTES, 'sift', 'intensities', false)).toThrow(/intensities must be at most 2 chunks/);
+    expect(() => bytesFromChunks([a.slice(4), b, c], n, 'sift', 'intensities', false)).toThrow(/intensities chunk 0 must encode exactly/);
+    expect(bytesFromChunks([], 0, 'frame', 'states')).toHaveLength(0);
+    expect(() => bytesFromChunks([''], 0, 'frame', 'states')).toThrow(/states must be exactly 0 chunks/);
+  });
+
+  it('when a payload field is a list, then only a short list of strings passes the field check', () => {
+    expect(expectFields({ states: ['AAAA', 'BBBB'] }, 'frame', ['states']).states).toEqual(['AAAA', 'BBBB']);
+    expect(() => expectFields({ states: ['AAAA', 1] }, 'frame', ['states'])).toThrow(/field states must be a string, number, boolean or a list of at most 64 strings/);
+    expect(() => expectFields({ states: [['AAAA']] }, 'frame', ['states'])).toThrow(/field states must be/);
+    expect(() => expectFields({ states: new Array(65).fill('AAAA') }, 'frame', ['states'])).toThrow(/field states must be/);
+    expect(() => expectFields({ states: { 0: 'AAAA' } }, 'frame', ['states'])).toThrow(/field states must be/);
   });
 });

@@ -19,7 +19,7 @@ import { encodeIntensities } from '../../../../src/sim/bb84/protocol/decoyWire.j
 import { decoySettings } from '../../../../src/sim/bb84/protocol/settings.js';
 import { clickProbabilityPerPulse, DETECTION_HEADROOM, ecBlockPulses, MAX_FRAME_DETECTIONS, maxFrameDetections, plannedRate } from '../../../../src/sim/bb84/protocol/sizing.js';
 import { canonicalJson } from '../../../../src/sim/bb84/protocol/transcript.js';
-import { bitsToBase64 } from '../../../../src/sim/bb84/protocol/wire.js';
+import { bitsToChunks } from '../../../../src/sim/bb84/protocol/wire.js';
 import { SignatureAuthenticator } from '../../../../src/sim/bb84/simulator/authenticator.js';
 import { Bb84Simulator, MEASURED_CASCADE_EFFICIENCY, type Bb84Settings } from '../../../../src/sim/bb84/simulator/Bb84Simulator.js';
 import { cutKeys } from '../../../../src/sim/bb84/simulator/keyOutput.js';
@@ -314,7 +314,7 @@ describe('BB84 block sizing and wire limits', () => {
     // Non-signal detections at the share of non-signal pulses (1 - p_mu1 = 0.6), the most the source gives on average.
     const masks = [new BitArray(k), new BitArray(k), new BitArray(k)];
     for (let i = 0; i < k; i++) masks[i % 5 < 2 ? 0 : i % 5 < 4 ? 1 : 2]!.set(i, 1);
-    const frame = { pulses, detections: k, states: bitsToBase64(bits), bases: bitsToBase64(bits), intensities: encodeIntensities(masks), nonceA: 'x'.repeat(44), channelHash: 'y'.repeat(44) };
+    const frame = { pulses, detections: k, states: bitsToChunks(bits), bases: bitsToChunks(bits), intensities: encodeIntensities(masks), nonceA: 'x'.repeat(44), channelHash: 'y'.repeat(44) };
     const envelope = { keyStreamId: STREAM, roundId: 'r'.repeat(36), roundSeq: 1e16, firstIndex: 1e12, keyLengthBits: 8192, maxKeys: 100_000, step: 'frame', payload: frame };
     expect(JSON.stringify(envelope).length).toBeLessThan(MAX_BODY_BYTES);
     expect(k).toBeLessThan(MAX_FRAME_DETECTIONS);

@@ -16,7 +16,7 @@ import type { Bb84Simulator } from '../../../../src/sim/bb84/simulator/Bb84Simul
 import type { BitArray } from '../../../../src/sim/bb84/common/bits.js';
 import { decodeIntensities, encodeIntensities } from '../../../../src/sim/bb84/protocol/decoyWire.js';
 import { confirmMessage, Transcript } from '../../../../src/sim/bb84/protocol/transcript.js';
-import { bitsFromBase64 } from '../../../../src/sim/bb84/protocol/wire.js';
+import { bitsFromChunks } from '../../../../src/sim/bb84/protocol/wire.js';
 import { compressBits } from '../../../../src/sim/bb84/sifting/sift.js';
 import { RoundProtocolError } from '../../../../src/sim/Simulator.js';
 import { MemoryReconciledBlockStore } from '../../../../src/store/memory/MemoryReconciledBlockStore.js';
@@ -73,11 +73,20 @@ async function heldIds(stream: string): Promise<{ alice: string[]; bob: string[]
   return { alice: (await aliceStore.list(stream)).map((b) => b.blockId), bob: (await bobStore.list(stream)).map((b) => b.blockId) };
 }
 
-/** A base64 bit string with one bit flipped (bit `bit` of byte `byte`). */
-function flipBase64(text: unknown, byte = 0, bit = 0): string {
-  const b = Buffer.from(text as string, 'base64');
-  b[byte % b.length]! ^= 1 << bit;
-  return b.toString('base64');
+/**
+ * A base64 field with one bit flipped (bit `bit` of byte `byte`): of the text, or of the first chunk of a chunked bit
+ * string (a list of base64 chunks, wire.ts).
+ */
+function flipBase64(field: unknown, byte = 0, bit = 0): string | string[] {
+  const flip = (text: string): string => {
+    const b = Buffer.from(text, 'base64');
+    b[byte % b.length]! ^= 1 << bit;
+    return b.toString('base64');
+  };
+  if (typeof field === 'string') return flip(field);
+  expect(Array.isArray(field)).toBe(true);
+  const [first, ...rest] = field as string[];
+  return [flip(first!), ...rest];
 }
 
 /** Alters the payload of the `occurrence`-th message of `step`. */
@@ -103,8 +112,8 @@ function swapIntensities(): Attack {
     if (step === 'frame') frame = payload;
     if (step !== 'sift') return deliver(step, payload);
     const k = frame!.detections as number;
-    const mask = bitsFromBase64(payload.mask, k, 'test', 'mask');
-    const siftedBases = compressBits(bitsFromBase64(frame!.bases, k, 'test', 'bases'), mask);
+    const mask = bitsFromChunks(payload.mask, k, 'test', 'mask');
+    const siftedBases = compressBits(bitsFromChunks(frame!.bases, k, 'test', 'bases'), mask);
     const masks = decodeIntensities(payload.intensities, mask.popcount(), 3, 'test', 'intensities');
     const keyBasis = (m: BitArray): number => Array.from({ length: m.length }, (_, i) => i).find((i) => m.get(i) === 1 && siftedBases.get(i) === 0)!;
     const i = keyBasis(masks[1]!);
